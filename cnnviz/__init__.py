@@ -1,0 +1,40 @@
+"""cnnviz: look inside a small convolutional network trained on MNIST.
+
+The public API is re-exported here. TensorFlow is imported lazily (on first use of a
+name that needs it), so ``import cnnviz`` stays cheap and fork-safe for the dashboard.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Dataset": "data", "Standardization": "data", "load_dataset": "data", "read_idx": "data",
+    "DATASETS": "data", "CLASS_NAMES": "data",
+    "TrainConfig": "config",
+    "Receptive": "receptive", "SpatialOp": "receptive", "propagate": "receptive",
+    "make_noise": "noise", "radial_spectrum": "noise",
+    "build_model": "model", "load_model": "model", "save_model": "model", "LoadedModel": "model",
+    "LayerInfo": "model", "ModelFileError": "model", "layer_table": "model", "list_models": "model",
+    "default_model_path": "model",
+    "train": "training", "TrainProgress": "training", "TrainResult": "training", "evaluate": "training",
+    "ActivationProbe": "activations", "probe": "activations", "dense_patterns": "activations",
+    "DensePatterns": "activations",
+    "OIPConfig": "oip", "OIPItem": "oip", "OIPProgress": "oip", "OIPResult": "oip", "run_oip": "oip",
+    "parse_maps": "oip",
+    "setup_device": "device",
+}
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'cnnviz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,118 @@
+"""Activations of every layer from one forward pass, and dense-layer patterns per class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .data import Dataset
+from .model import LoadedModel
+
+
+class ActivationProbe:
+    """A multi-output sub-model (every conv, pooling and dense layer), built once per model.
+
+    Interactive paths call :meth:`run`, a compiled call of the sub-model: for one image it
+    costs about a tenth of ``model.predict``, whose per-call set-up dominates tiny batches.
+    """
+
+    def __init__(self, m: LoadedModel):
+        self.layer_names = [r.name for r in m.layers if r.spatial or r.type == "Dense"]
+        km = m.keras_model
+        sub = keras.Model(inputs=km.inputs, outputs=[km.get_layer(n).output for n in self.layer_names])
+        self._fn = tf.function(lambda x: sub(x, training=False), reduce_retracing=True,
+                               input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Standardized images (N, 28, 28[, 1]) -> {layer name: activations (N, ...)}."""
+        x = np.asarray(x, np.float32)
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[1:] != (28, 28, 1):
+            raise ValueError(f"Images must have shape (N, 28, 28) or (N, 28, 28, 1). Received: shape={x.shape}")
+        outs = self._fn(tf.constant(x))
+        return {n: o.numpy() for n, o in zip(self.layer_names, outs)}
+
+    def run_batched(self, x: np.ndarray, batch: int = 1000) -> dict[str, np.ndarray]:
+        """Like :meth:`run` for large arrays, in batches."""
+        parts = [self.run(x[i:i + batch]) for i in range(0, len(x), batch)]
+        return {n: np.concatenate([p[n] for p in parts]) for n in self.layer_names}
+
+
+def probe(m: LoadedModel) -> ActivationProbe:
+    """The model's :class:`ActivationProbe`, built on first use and kept with the model."""
+    if "probe" not in m.cache:
+        m.cache["probe"] = ActivationProbe(m)
+    return m.cache["probe"]
+
+
+def class_means(m: LoadedModel, images: np.ndarray, labels: np.ndarray, batch: int = 500) -> dict[str, np.ndarray]:
+    """Mean activation of every layer per class: {layer: (10, ...)} over uint8 ``images``.
+
+    Sums are accumulated batch by batch so that Conv2D_1 over 10,000 images never sits
+    in memory at once.
+    """
+    p, sums, counts = probe(m), {}, np.bincount(labels, minlength=10).astype(np.float64)
+    onehot_all = np.eye(10, dtype=np.float64)[labels]
+    for i in range(0, len(images), batch):
+        acts = p.run(m.standardization.apply(images[i:i + batch]))
+        onehot = onehot_all[i:i + batch]
+        for n, a in acts.items():
+            s = np.tensordot(onehot, a.astype(np.float64), axes=(0, 0))
+            sums[n] = sums.get(n, 0) + s
+    shape = lambda n: (10,) + (1,) * (sums[n].ndim - 1)  # noqa: E731
+    return {n: (s / np.maximum(counts, 1).reshape(shape(n))).astype(np.float32) for n, s in sums.items()}
+
+
+@dataclass(frozen=True)
+class DensePatterns:
+    """How the first dense layer (and the last conv layer) respond to each class of the test set."""
+
+    dense_layer: str
+    conv_layer: str
+    class_means: np.ndarray  # (10, units) mean Dense_1 activation per true class
+    conv_class_means: np.ndarray  # (10, h, w, maps) mean of the last conv layer per true class
+    similarity: np.ndarray  # (10, 10) cosine similarity between class means
+    confusion: np.ndarray  # (10, 10) counts, rows = true class, columns = predicted
+    dense: np.ndarray  # (N, units) Dense_1 activation of every test image
+    predicted: np.ndarray  # (N,) predicted class
+    probabilities: np.ndarray  # (N, 10)
+    labels: np.ndarray  # (N,) true class
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predicted == self.labels).mean())
+
+    def image_vs_class(self, index: int) -> dict[str, np.ndarray]:
+        """Dense pattern of test image ``index`` beside the means of its true and predicted classes."""
+        if not 0 <= index < len(self.labels):
+            raise ValueError(f"index must be in 0..{len(self.labels) - 1}. Received: index={index}")
+        return {"image": self.dense[index], "true_mean": self.class_means[self.labels[index]],
+                "predicted_mean": self.class_means[self.predicted[index]]}
+
+    def confused(self, true: int, predicted: int) -> np.ndarray:
+        """Indices of the test images of class ``true`` predicted as ``predicted``."""
+        return np.flatnonzero((self.labels == true) & (self.predicted == predicted))
+
+
+def dense_patterns(m: LoadedModel, data: Dataset, dense_layer: str = "Dense_1") -> DensePatterns:
+    """Class means of ``dense_layer`` and of the last conv layer over the test set, with the confusion matrix."""
+    m.layer(dense_layer)
+    conv = [r.name for r in m.layers if r.type == "Conv2D"][-1]
+    acts = probe(m).run_batched(m.standardization.apply(data.x_test))
+    y = data.y_test.astype(np.int64)
+    probs = acts[m.layers[-1].name]
+    pred = probs.argmax(1)
+    counts = np.maximum(np.bincount(y, minlength=10), 1)
+    onehot = np.eye(10)[y]
+    dense = acts[dense_layer]
+    means = (onehot.T @ dense) / counts[:, None]
+    conv_means = np.tensordot(onehot, acts[conv], axes=(0, 0)) / counts[:, None, None, None]
+    norm = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    return DensePatterns(dense_layer, conv, means.astype(np.float32), conv_means.astype(np.float32),
+                         (norm @ norm.T).astype(np.float32), confusion, dense, pred, probs, y)

@@ -1,0 +1,157 @@
+"""MNIST and Fashion-MNIST from IDX files, and the standardization the model is trained with."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("mnist", "fashion-mnist")
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
+_FILES = {
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+_DEBIAN_ROOT = Path("/usr/share/datasets")
+_MAGIC_IMAGES, _MAGIC_LABELS = 2051, 2049
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One data set: uint8 images (N, 28, 28), uint8 labels (N,), and class names."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: str  # where it was read from, for messages and metadata
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """Pixel mean and std on the 0..1 scale; the one transform every consumer applies.
+
+    The network only ever saw standardized inputs, so activations, OIP noise and the
+    OIP update must all live in the same units: an OIP search run on raw 0..1 pixels
+    does not converge (the seed's own finding).
+    """
+
+    mean: float
+    std: float
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.mean) and np.isfinite(self.std) and self.std > 0):
+            raise ValueError("Standardization needs a finite mean and a positive std. "
+                             f"Received: mean={self.mean}, std={self.std}")
+
+    @classmethod
+    def from_images(cls, images: np.ndarray) -> Standardization:
+        """Computes mean and std over all pixels of uint8 images."""
+        x = images.astype(np.float64) / 255.0
+        return cls(mean=float(x.mean()), std=float(x.std()))
+
+    def apply(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (0..255) or float (0..1) images -> float32 (N, 28, 28, 1) in standardized units."""
+        x = np.asarray(images)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        x = (x - np.float32(self.mean)) / np.float32(self.std)
+        return x[..., None] if x.ndim == 3 else x
+
+    def to_pixels(self, x: np.ndarray) -> np.ndarray:
+        """Standardized images -> 0..1 pixel scale (not clipped)."""
+        return np.asarray(x, np.float32) * np.float32(self.std) + np.float32(self.mean)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "std": self.std}
+
+
+def read_idx(path: str | os.PathLike[str], kind: str) -> np.ndarray:
+    """Reads one gzip-compressed IDX file of ``kind`` 'images' or 'labels'.
+
+    Raises:
+        ValueError: the file is not gzip, has the wrong magic number, or its size
+            does not match the header.
+    """
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise ValueError(f"Cannot read IDX file {path}: not a complete gzip file ({e}).") from None
+    magic = _MAGIC_IMAGES if kind == "images" else _MAGIC_LABELS
+    ndim = 3 if kind == "images" else 1
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"IDX file {path} is truncated: {len(raw)} bytes, header needs {header}.")
+    got = int.from_bytes(raw[:4], "big")
+    if got != magic:
+        raise ValueError(f"IDX file {path} has magic number {got}, expected {magic} for {kind}.")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + int(np.prod(dims))
+    if len(raw) != expected:
+        raise ValueError(f"IDX file {path} has {len(raw)} bytes; its header {dims} needs "
+                         f"{expected}. The file is truncated or corrupt.")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+
+
+def _read_dir(name: str, folder: Path) -> Dataset:
+    arrays = {k: read_idx(folder / f, "images" if k.startswith("x") else "labels")
+              for k, f in _FILES.items()}
+    for split in ("train", "test"):
+        nx, ny = len(arrays[f"x_{split}"]), len(arrays[f"y_{split}"])
+        if nx != ny:
+            raise ValueError(f"{folder}: {nx} {split} images but {ny} {split} labels.")
+    if arrays["x_train"].shape[1:] != (28, 28):
+        raise ValueError(f"{folder}: images are {arrays['x_train'].shape[1:]}, expected (28, 28).")
+    return Dataset(name, class_names=CLASS_NAMES[name], source=str(folder), **arrays)
+
+
+def _read_keras(name: str) -> Dataset:
+    import keras  # only reached on machines where the files are absent
+
+    module = keras.datasets.mnist if name == "mnist" else keras.datasets.fashion_mnist
+    (x_train, y_train), (x_test, y_test) = module.load_data()
+    return Dataset(name, x_train, y_train, x_test, y_test, CLASS_NAMES[name], "keras.datasets")
+
+
+def load_dataset(name: str = "mnist", *, allow_download: bool = True) -> Dataset:
+    """Loads a data set from ``$CNNVIZ_DATA_DIR/<name>``, Debian's folder, or Keras's cache.
+
+    Raises:
+        ValueError: unknown name, or a corrupt file in a folder that exists.
+        FileNotFoundError: the data is nowhere; the message lists every place tried.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset. Valid names are {list(DATASETS)}. Received: name={name!r}")
+    tried = []
+    folders = []
+    if os.environ.get("CNNVIZ_DATA_DIR"):
+        folders.append(Path(os.environ["CNNVIZ_DATA_DIR"]) / name)
+    else:
+        tried.append("$CNNVIZ_DATA_DIR (not set)")
+    folders.append(_DEBIAN_ROOT / name)
+    for folder in folders:
+        missing = [f for f in _FILES.values() if not (folder / f).is_file()]
+        if not missing:
+            return _read_dir(name, folder)
+        tried.append(f"{folder} (missing {', '.join(missing)})")
+    if allow_download:
+        try:
+            return _read_keras(name)
+        except Exception as e:  # no network, proxy, corrupt cache: all mean "not there"
+            tried.append(f"keras.datasets download ({type(e).__name__}: {e})")
+    raise FileNotFoundError(
+        f"Dataset {name!r} not found. Tried: " + "; ".join(tried) + ". Provide it by setting "
+        f"CNNVIZ_DATA_DIR to a folder holding {name}/ with the four IDX files "
+        f"({', '.join(_FILES.values())}), or install Debian's dataset package, or go online.")

@@ -1,0 +1,69 @@
+"""Initial images for the OIP search: random fluctuations at a chosen spatial wavelength."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+SIZE = 28
+MIN_WAVELENGTH, MAX_WAVELENGTH = 1.0, 28.0
+
+
+def _check_wavelength(w: float) -> float:
+    w = float(w)
+    if not (MIN_WAVELENGTH <= w <= MAX_WAVELENGTH) or not np.isfinite(w):
+        raise ValueError(f"wavelength must be in {MIN_WAVELENGTH:g}..{MAX_WAVELENGTH:g} pixels. "
+                         f"Received: wavelength={w}")
+    return w
+
+
+def _radius(size: int) -> np.ndarray:
+    """|k| of every FFT bin in cycles per image (0 .. size/sqrt(2))."""
+    k = np.fft.fftfreq(size) * size
+    return np.hypot(*np.meshgrid(k, k, indexing="ij"))
+
+
+def _band(rng: np.random.Generator, wavelength: float, size: int) -> np.ndarray:
+    """Zero-mean, unit-variance noise whose power sits in a ring around size/wavelength."""
+    white = rng.standard_normal((size, size))
+    if wavelength <= 1.0:
+        return white  # wavelength 1: independent pixels, the seed's (and Chollet's) start
+    r0 = size / wavelength  # cycles per image
+    # A Gaussian ring in Fourier space: band-limited noise with its power at r0. Its width
+    # grows with r0 so that long wavelengths (r0 ~ 1..2) keep a few modes to mix.
+    sigma = max(0.5, 0.25 * r0)
+    ring = np.exp(-0.5 * ((_radius(size) - r0) / sigma) ** 2)
+    ring[0, 0] = 0.0
+    x = np.fft.ifft2(np.fft.fft2(white) * ring).real
+    return (x - x.mean()) / (x.std() + 1e-12)
+
+
+def make_noise(seed: int, wavelengths: float | Sequence[float] = 1.0, size: int = SIZE) -> np.ndarray:
+    """One (size, size) noise image in standardized input units (mean 0, std 1).
+
+    In pixel units this is an image with the training set's pixel mean and std, i.e. it
+    is already "standardized like the training data". A sequence of wavelengths gives an
+    equal-power mix. Pixel noise (wavelength 1) leaves many deep maps with zero gradient
+    behind their ReLUs; fluctuations over several pixels survive the pooling and wake them.
+
+    Args:
+        seed: fixes the image; the same seed and wavelengths give the same image.
+        wavelengths: one wavelength in pixels (1..28) or several to mix.
+    """
+    waves = [wavelengths] if np.isscalar(wavelengths) else list(wavelengths)  # type: ignore[list-item]
+    if not waves:
+        raise ValueError("wavelengths must name at least one wavelength. Received: wavelengths=[]")
+    waves = [_check_wavelength(w) for w in waves]
+    rng = np.random.default_rng(seed)
+    x = sum(_band(rng, w, size) for w in waves)
+    x = x - x.mean()
+    return (x / (x.std() + 1e-12)).astype(np.float32)
+
+
+def radial_spectrum(image: np.ndarray) -> np.ndarray:
+    """Mean power per integer |k| (cycles per image), index 0 = DC."""
+    size = image.shape[0]
+    power = np.abs(np.fft.fft2(image - image.mean())) ** 2
+    r = np.rint(_radius(size)).astype(int)
+    return np.bincount(r.ravel(), power.ravel()) / np.maximum(np.bincount(r.ravel()), 1)

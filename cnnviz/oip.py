@@ -1,0 +1,274 @@
+"""OIP search: batched gradient ascent from noise to the input that drives a map (or node) hardest."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .model import LoadedModel
+from .noise import make_noise
+
+MAX_STEPS = 2000
+MAX_ITEMS = 1024
+
+
+@dataclass(frozen=True)
+class OIPItem:
+    """One search: which map (or node) of which layer, from which noise."""
+
+    layer: str
+    map: int
+    seed: int = 0
+    wavelengths: tuple[float, ...] = (1.0,)  # one wavelength in pixels, or several to mix
+    node: tuple[int, int] | None = None  # (x, y) = (column, row) of one node; None: map mean
+
+    def __post_init__(self) -> None:
+        w = self.wavelengths
+        object.__setattr__(self, "wavelengths", (float(w),) if np.isscalar(w) else tuple(float(v) for v in w))
+        if self.node is not None:
+            object.__setattr__(self, "node", (int(self.node[0]), int(self.node[1])))
+
+
+@dataclass(frozen=True)
+class OIPConfig:
+    """How the ascent runs. Defaults are the seed's method, with its regularisation on."""
+
+    steps: int = 60  # gradient-ascent steps
+    step_size: float = 0.1  # per step, in standardized units per RMS of the gradient
+    blur_every: int = 4  # damp high frequencies with a Gaussian blur every k steps (0: never)
+    blur_sigma: float = 0.5  # pixels
+    jitter: int = 0  # random shift of up to this many pixels before each step (0: none)
+    frame_every: int = 5  # record the image every k steps (frames for the animation)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.steps <= MAX_STEPS, f"steps must be in 1..{MAX_STEPS}", "steps", self.steps),
+            (0 < self.step_size <= 10, "step_size must be in (0, 10]", "step_size", self.step_size),
+            (0 <= self.blur_every <= MAX_STEPS, "blur_every must be >= 0", "blur_every", self.blur_every),
+            (0 < self.blur_sigma <= 3, "blur_sigma must be in (0, 3]", "blur_sigma", self.blur_sigma),
+            (0 <= self.jitter <= 4, "jitter must be in 0..4 pixels", "jitter", self.jitter),
+            (1 <= self.frame_every <= MAX_STEPS, "frame_every must be >= 1", "frame_every", self.frame_every),
+        ]
+        for ok, what, name, value in checks:
+            if not ok:
+                raise ValueError(f"{what}. Received: {name}={value!r}")
+
+
+@dataclass(frozen=True)
+class OIPProgress:
+    """Reported after every recorded frame."""
+
+    step: int
+    steps: int
+    frames: int  # frames recorded so far
+    images: np.ndarray  # (B, 28, 28) current images, standardized units
+    activation: np.ndarray  # (B,) current objective
+
+
+@dataclass
+class OIPResult:
+    """Final images, evolution frames and activation trajectories of a batch of searches."""
+
+    items: list[OIPItem]
+    images: np.ndarray  # (B, 28, 28) final images in standardized input units
+    frames: np.ndarray  # (F, B, 28, 28) standardized; frame 0 is the initial noise
+    frame_steps: np.ndarray  # (F,) step after which each frame was taken
+    activation: np.ndarray  # (B, steps_done + 1); [:, 0] start, [:, -1] end
+    steps_done: int
+    stopped: bool
+    loop_seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def display(self) -> np.ndarray:
+        """Final images scaled to 0..1 per image (min-max), for showing."""
+        return to_display(self.images)
+
+    @property
+    def start_activation(self) -> np.ndarray:
+        return self.activation[:, 0]
+
+    @property
+    def end_activation(self) -> np.ndarray:
+        return self.activation[:, -1]
+
+    @property
+    def image_steps_per_second(self) -> float:
+        return len(self.items) * self.steps_done / max(self.loop_seconds, 1e-9)
+
+
+def to_display(images: np.ndarray) -> np.ndarray:
+    """Min-max scales each image to 0..1 (a flat image becomes 0.5)."""
+    x = np.asarray(images, np.float32)
+    lo = x.min(axis=(-2, -1), keepdims=True)
+    span = x.max(axis=(-2, -1), keepdims=True) - lo
+    return np.where(span > 1e-12, (x - lo) / np.maximum(span, 1e-12), 0.5).astype(np.float32)
+
+
+def parse_maps(spec: str, n_maps: int) -> list[int]:
+    """'0-63', '5,7' or '1,4-6' -> map indices, each checked against ``n_maps``."""
+    out: list[int] = []
+    try:
+        for part in str(spec).replace(" ", "").split(","):
+            lo, _, hi = part.partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise ValueError(f"maps must look like 0-63 or 5,7. Received: maps={spec!r}") from None
+    bad = [i for i in out if not 0 <= i < n_maps]
+    if not out or bad:
+        raise ValueError(f"maps must be in 0..{n_maps - 1}. Received: maps={spec!r}")
+    return list(dict.fromkeys(out))
+
+
+def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tuple[int, int] | None = None,
+              seeds: Iterable[int] = (0,), wavelengths: Iterable[Sequence[float] | float] = ((1.0,),)) -> list[OIPItem]:
+    """All (map, wavelength set, seed) combinations for one layer, maps outermost."""
+    info = m.spatial_layer(layer)
+    idx = parse_maps(maps, info.maps) if isinstance(maps, str) else parse_maps(",".join(map(str, maps)), info.maps)
+    waves = [(w,) if np.isscalar(w) else tuple(w) for w in wavelengths]  # type: ignore[arg-type]
+    return [OIPItem(layer, i, s, w, node) for i in idx for w in waves for s in seeds]
+
+
+class _Ascent:
+    """The compiled ascent for one layer of one model: a chunk of steps per call."""
+
+    def __init__(self, m: LoadedModel, layer: str):
+        km = m.keras_model
+        self.sub = keras.Model(inputs=km.inputs, outputs=km.get_layer(layer).output)
+        self.chunk = tf.function(self._chunk, reduce_retracing=True)
+        self.forward = tf.function(lambda x, mask: tf.reduce_sum(self.sub(x, training=False) * mask, [1, 2, 3]),
+                                   reduce_retracing=True)
+
+    @staticmethod
+    def _blur(x: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
+        r = tf.range(-2.0, 3.0)
+        k1 = tf.exp(-0.5 * (r / sigma) ** 2)
+        k1 = k1 / tf.reduce_sum(k1)
+        kernel = tf.reshape(k1[:, None] * k1[None, :], [5, 5, 1, 1])
+        padded = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="REFLECT")
+        return tf.nn.conv2d(padded, kernel, 1, "VALID")
+
+    @staticmethod
+    def _shift(x: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
+        """Rolls each image by its own (dy, dx): per-item jitter, independent of the batch."""
+        n = tf.shape(x)[1]
+        base = tf.range(n)[None, :]
+        rows = tf.math.floormod(base - shift[:, 0:1], n)
+        cols = tf.math.floormod(base - shift[:, 1:2], n)
+        x = tf.gather(x, rows, axis=1, batch_dims=1)
+        return tf.gather(x, cols, axis=2, batch_dims=1)
+
+    def _chunk(self, x, mask, shifts, first_step, n, step_size, blur_every, sigma, use_jitter: bool):
+        """``n`` ascent steps; returns the new images and the objective at each step's start."""
+        acts = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                xs = self._shift(x, shifts[i]) if use_jitter else x
+                obj = tf.reduce_sum(self.sub(xs, training=False) * mask, [1, 2, 3])
+            g = tape.gradient(obj, x)  # d(sum of objectives)/dx: per item, as items do not interact
+            # RMS normalisation: the step is measured in units of the gradient's typical size,
+            # so tiny gradients still move the image and huge ones do not blow it up.
+            g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), [1, 2, 3], keepdims=True)) + 1e-8)
+            x = x + step_size * g
+            if blur_every > 0 and (first_step + i + 1) % blur_every == 0:
+                x = self._blur(x, sigma)  # damp high frequencies that lead to side maxima
+            # Re-standardize each image: the network only knows inputs with the statistics of
+            # standardized training images (mean 0, std 1); without this the ascent drifts away.
+            mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
+            x = (x - mean) / (tf.sqrt(var) + 1e-8)
+            acts = acts.write(i, obj)
+        return x, acts.stack()
+
+
+def _ascent(m: LoadedModel, layer: str) -> _Ascent:
+    key = ("oip", layer)
+    if key not in m.cache:
+        m.cache[key] = _Ascent(m, layer)
+    return m.cache[key]
+
+
+def _masks(m: LoadedModel, items: Sequence[OIPItem]) -> np.ndarray:
+    info = m.spatial_layer(items[0].layer)
+    h, w, c = info.output_shape
+    mask = np.zeros((len(items), h, w, c), np.float32)
+    for b, it in enumerate(items):
+        if it.layer != info.name:
+            raise ValueError(f"All items of one call must share a layer. Received: layers={sorted({i.layer for i in items})}")
+        if not 0 <= it.map < c:
+            raise ValueError(f"map must be in 0..{c - 1} for {info.name}. Received: map={it.map}")
+        if it.node is None:
+            mask[b, :, :, it.map] = 1.0 / (h * w)
+        else:
+            x, y = it.node
+            if not (0 <= x < w and 0 <= y < h):
+                raise ValueError(f"node must be (x, y) with x in 0..{w - 1} and y in 0..{h - 1} for "
+                                 f"{info.name}. Received: node={it.node}")
+            mask[b, y, x, it.map] = 1.0
+    return mask
+
+
+def initial_images(items: Sequence[OIPItem]) -> np.ndarray:
+    """The starting noise of each item, (B, 28, 28) in standardized units."""
+    return np.stack([make_noise(it.seed, it.wavelengths) for it in items])
+
+
+def run_oip(
+    m: LoadedModel,
+    items: Sequence[OIPItem],
+    config: OIPConfig = OIPConfig(),
+    *,
+    on_progress: Callable[[OIPProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    start: np.ndarray | None = None,
+) -> OIPResult:
+    """Runs all ``items`` (one layer) as one batch through a compiled ascent.
+
+    Each item's result depends only on itself (its seed, wavelengths, map or node), not on
+    the other items in the batch. ``should_stop`` is polled after each frame; a stopped run
+    returns what it reached.
+
+    Raises:
+        ValueError: no items, too many, mixed layers, or a map/node/wavelength out of range.
+    """
+    items = list(items)
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise ValueError(f"Between 1 and {MAX_ITEMS} items per call. Received: {len(items)} items")
+    mask = tf.constant(_masks(m, items))
+    x0 = initial_images(items) if start is None else np.asarray(start, np.float32).reshape(len(items), 28, 28)
+    asc = _ascent(m, items[0].layer)
+    shifts = np.zeros((config.steps, len(items), 2), np.int32)
+    if config.jitter:
+        for b, it in enumerate(items):
+            rng = np.random.default_rng([it.seed, 7919])  # per item: jitter independent of the batch
+            shifts[:, b] = rng.integers(-config.jitter, config.jitter + 1, (config.steps, 2))
+    x = tf.constant(x0[..., None])
+    frames, frame_steps = [x0], [0]
+    acts: list[np.ndarray] = [asc.forward(x, mask).numpy()[:, None]]
+    step, stopped = 0, False
+    t0 = time.perf_counter()
+    while step < config.steps:
+        n = min(config.frame_every, config.steps - step)
+        x, a = asc.chunk(x, mask, tf.constant(shifts[step:step + n]), tf.constant(step), tf.constant(n),
+                         tf.constant(config.step_size, tf.float32), tf.constant(config.blur_every),
+                         tf.constant(config.blur_sigma, tf.float32), bool(config.jitter))
+        a = a.numpy().T  # (B, n): objective at the start of steps step..step+n-1
+        acts.append(a[:, 1:] if step == 0 else a)  # the start value was measured exactly above
+        step += n
+        frames.append(x.numpy()[..., 0])
+        frame_steps.append(step)
+        if on_progress is not None:
+            on_progress(OIPProgress(step, config.steps, len(frames), frames[-1], a[:, -1]))
+        if should_stop is not None and should_stop() and step < config.steps:
+            stopped = True
+            break
+    acts.append(asc.forward(x, mask).numpy()[:, None])
+    loop = time.perf_counter() - t0
+    return OIPResult(items, frames[-1], np.stack(frames), np.array(frame_steps), np.concatenate(acts, axis=1),
+                     step, stopped, loop)

@@ -1,0 +1,56 @@
+"""Receptive fields and jumps of convolution/pooling stacks, derived from the layers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SpatialOp:
+    """What a layer does to space: kernel, stride, padding ('valid'/'same'); 1/1 for others."""
+
+    kernel: int = 1
+    stride: int = 1
+    padding: str = "valid"
+    dilation: int = 1
+
+
+@dataclass(frozen=True)
+class Receptive:
+    """Receptive field of one node on the input image.
+
+    ``size`` is the side of the square field in input pixels, ``jump`` the input-pixel
+    distance between neighbouring nodes, ``start`` the input coordinate of the top-left
+    pixel of node (0, 0)'s field (negative where it reaches into padding).
+    """
+
+    size: int
+    jump: int
+    start: int
+
+    def box(self, y: int, x: int, image_size: int = 28) -> tuple[int, int, int, int]:
+        """Input rows y0..y1 and columns x0..x1 (inclusive) seen by node (y, x), clipped."""
+        y0, x0 = self.start + y * self.jump, self.start + x * self.jump
+        lo = lambda v: max(v, 0)  # noqa: E731
+        hi = lambda v: min(v + self.size - 1, image_size - 1)  # noqa: E731
+        return lo(y0), hi(y0), lo(x0), hi(x0)
+
+
+def propagate(ops: list[SpatialOp], input_size: int = 28) -> list[Receptive]:
+    """Receptive field after each op in ``ops``, applied in order to a square input."""
+    size, jump, start, n = 1, 1, 0, input_size
+    out = []
+    for op in ops:
+        k = (op.kernel - 1) * op.dilation + 1
+        if op.padding == "same":
+            n_out = math.ceil(n / op.stride)
+            pad = max((n_out - 1) * op.stride + k - n, 0) // 2
+        else:
+            n_out, pad = (n - k) // op.stride + 1, 0
+        start = start - pad * jump
+        size = size + (k - 1) * jump
+        jump = jump * op.stride
+        n = n_out
+        out.append(Receptive(size, jump, start))
+    return out

@@ -1,0 +1,228 @@
+"""Training with progress through a plain callable, a stop flag, checkpoints and resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from .config import TrainConfig
+from .data import Dataset, Standardization, load_dataset
+from .device import setup_device
+from .model import build_model, predict_classes, save_model
+from .store import atomic_path, save_json
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One report from a running training (batch-level, and at each epoch's end)."""
+
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based within the epoch; == batches at the epoch's end
+    batches: int
+    loss: float
+    accuracy: float
+    learning_rate: float
+    val_loss: float | None = None  # set only at an epoch's end
+    val_accuracy: float | None = None
+    epoch_end: bool = False
+
+
+@dataclass
+class TrainResult:
+    """What a training run left behind."""
+
+    path: Path | None  # the saved model, None if stopped before the end
+    metadata: dict[str, Any]
+    stopped: bool
+    epochs_completed: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def checkpoint_path(out: str | Path) -> Path:
+    """Where the per-epoch checkpoint of a model saved at ``out`` lives."""
+    out = Path(out)
+    return out.parent / ".checkpoints" / out.name
+
+
+def _schedule(config: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    if config.schedule == "constant":
+        return config.learning_rate
+    staircase = config.schedule == "step"
+    every = steps_per_epoch * (config.decay_epochs if staircase else 1)
+    return keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate, decay_steps=every, decay_rate=config.decay_rate, staircase=staircase)
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr = _schedule(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=config.momentum)
+    return keras.optimizers.RMSprop(lr, momentum=config.momentum)
+
+
+class _Hooks(keras.callbacks.Callback):
+    """Adapts Keras callbacks to the plain ``on_progress`` callable and ``should_stop`` flag."""
+
+    def __init__(self, epochs, batches, on_progress, should_stop, on_epoch_saved, every):
+        super().__init__()
+        self.epochs, self.batches, self.every = epochs, batches, every
+        self.on_progress, self.should_stop, self.on_epoch_saved = on_progress, should_stop, on_epoch_saved
+        self.epoch = 0
+        self.stopped = False
+
+    def _lr(self) -> float:
+        return float(np.asarray(self.model.optimizer.learning_rate))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.should_stop is not None and self.should_stop():
+            self.stopped = True
+            self.model.stop_training = True
+        if self.on_progress is not None and ((batch + 1) % self.every == 0 or batch + 1 == self.batches):
+            logs = logs or {}
+            self.on_progress(TrainProgress(self.epoch, self.epochs, batch + 1, self.batches,
+                                           float(logs.get("loss", math.nan)),
+                                           float(logs.get("accuracy", math.nan)), self._lr()))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped:
+            return  # a half epoch is not an epoch: keep the last full checkpoint
+        logs = dict(logs or {})
+        logs["learning_rate"] = self._lr()
+        self.on_epoch_saved(epoch + 1, logs)
+        if self.on_progress is not None:
+            self.on_progress(TrainProgress(
+                epoch + 1, self.epochs, self.batches, self.batches, float(logs.get("loss", math.nan)),
+                float(logs.get("accuracy", math.nan)), logs["learning_rate"],
+                logs.get("val_loss"), logs.get("val_accuracy"), epoch_end=True))
+
+
+def _split(data: Dataset, config: TrainConfig) -> tuple[np.ndarray, ...]:
+    n = len(data.x_train)
+    val = min(config.validation, n // 5)
+    x_tr, y_tr = data.x_train[: n - val], data.y_train[: n - val]
+    x_val, y_val = data.x_train[n - val:], data.y_train[n - val:]
+    if config.subset is not None:
+        x_tr, y_tr = x_tr[: config.subset], y_tr[: config.subset]
+    return x_tr, y_tr, x_val, y_val
+
+
+def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Accuracy, mean cross-entropy and the 10x10 confusion matrix (rows: true class)."""
+    probs = predict_classes(model, x)
+    pred = probs.argmax(1)
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (y.astype(np.int64), pred), 1)
+    return float((pred == y).mean()), loss, confusion
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    data: Dataset | None = None,
+    on_progress: Callable[[TrainProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume: bool = True,
+    progress_every: int = 20,
+) -> TrainResult:
+    """Trains the CNN of ``config`` and saves ``out`` (.keras) plus ``out`` .json.
+
+    A checkpoint is written after every epoch (model with optimizer state, history); with
+    ``resume`` a run whose checkpoint has the same config continues after its last epoch.
+    ``should_stop`` is polled after every batch; a stopped run keeps its last checkpoint
+    and saves no final model.
+    """
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ValueError(f"The output path must end in .keras. Received: out={str(out)!r}")
+    device = setup_device()
+    data = data or load_dataset(config.dataset)
+    if data.name != config.dataset:
+        raise ValueError(f"Data set {data.name!r} does not match config.dataset={config.dataset!r}")
+    std = Standardization.from_images(data.x_train)
+    x_tr, y_tr, x_val, y_val = _split(data, config)
+    batches = math.ceil(len(x_tr) / config.batch_size)
+    ckpt, ckpt_meta = checkpoint_path(out), checkpoint_path(out).with_suffix(".json")
+
+    history: list[dict[str, float]] = []
+    start_epoch, elapsed_before = 0, 0.0
+    model = None
+    if resume and ckpt.is_file() and ckpt_meta.is_file():
+        state = json.loads(ckpt_meta.read_text())
+        if state.get("config") == config.to_dict():
+            model = keras.models.load_model(ckpt, safe_mode=True)
+            history, start_epoch = state["history"], state["epochs_completed"]
+            elapsed_before = state.get("wall_time_s", 0.0)
+    if model is None:
+        model = build_model(config)
+        model.compile(optimizer=_optimizer(config, batches), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    keras.utils.set_random_seed(config.seed + start_epoch)
+
+    t0 = time.perf_counter()
+
+    def save_checkpoint(epoch: int, logs: dict[str, Any]) -> None:
+        history.append({k: float(v) for k, v in logs.items()})
+        with_time = elapsed_before + time.perf_counter() - t0
+        with atomic_path(ckpt) as tmp:
+            model.save(tmp)
+        save_json(ckpt_meta, {"config": config.to_dict(), "epochs_completed": epoch,
+                              "history": history, "wall_time_s": with_time})
+
+    hooks = _Hooks(config.epochs, batches, on_progress, should_stop, save_checkpoint, max(1, progress_every))
+    if start_epoch < config.epochs:
+        model.fit(std.apply(x_tr), y_tr, batch_size=config.batch_size, epochs=config.epochs,
+                  initial_epoch=start_epoch, validation_data=(std.apply(x_val), y_val) if len(x_val) else None,
+                  shuffle=True, verbose=0, callbacks=[hooks])
+
+    done = len(history)
+    if hooks.stopped and done < config.epochs:
+        return TrainResult(None, {}, True, done, history)
+
+    acc, loss, confusion = evaluate(model, std.apply(data.x_test), data.y_test)
+    metadata = {
+        "dataset": config.dataset,
+        "standardization": std.as_dict(),
+        "test_accuracy": acc,
+        "test_loss": loss,
+        "config": config.to_dict(),
+        "history": history,
+        "confusion_matrix": confusion.tolist(),
+        "n_train": int(len(x_tr)),
+        "n_validation": int(len(x_val)),
+        "epochs_completed": done,
+        "wall_time_s": elapsed_before + time.perf_counter() - t0,
+        "device": device,
+        "versions": _versions(),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    save_model(model, out, metadata)
+    ckpt.unlink(missing_ok=True)
+    ckpt_meta.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        ckpt.parent.rmdir()  # only if empty: other runs' checkpoints stay
+    return TrainResult(out, metadata, False, done, history)
+
+
+def _versions() -> dict[str, str]:
+    import tensorflow as tf
+
+    from . import __version__
+
+    return {"cnnviz": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}

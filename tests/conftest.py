@@ -1,0 +1,47 @@
+"""Shared fixtures: the real data sets, the committed default model, tiny named models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_SHARED = ROOT.parent / "shared" / "data"
+if not os.environ.get("CNNVIZ_DATA_DIR") and _SHARED.is_dir():
+    os.environ["CNNVIZ_DATA_DIR"] = str(_SHARED)  # the real MNIST beside the checkout
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from cnnviz.data import load_dataset
+
+    return load_dataset("mnist", allow_download=False)
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    from cnnviz.model import load_model
+
+    return load_model(ROOT / "models" / "default.keras")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """An untrained small model (4/8/8 maps, 16 dense units) saved with metadata."""
+    from cnnviz.config import TrainConfig
+    from cnnviz.model import build_model, load_model, save_model
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
+    cfg = TrainConfig(filters=(4, 8, 8), dense_units=16, seed=3)
+    save_model(build_model(cfg), path, {"dataset": "mnist", "standardization": {"mean": 0.1307, "std": 0.3081},
+                                        "test_accuracy": None, "config": cfg.to_dict()})
+    return load_model(path)
+
+
+@pytest.fixture()
+def rng():
+    return np.random.default_rng(0)
