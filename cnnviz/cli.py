@@ -19,7 +19,33 @@ class CLIError(Exception):
 
 
 def _quiet_tf() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Imports TensorFlow with its start-up chatter (CUDA probes, CPU flags) kept off stderr.
+
+    Those lines are written by C++ before TF_CPP_MIN_LOG_LEVEL applies, so file
+    descriptor 2 is pointed at a temporary file during the import; if the import fails
+    its output is shown after all.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # a CLI prints its own errors
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+
+            from .device import setup_device
+
+            setup_device()  # the CUDA probe logs here on machines without a GPU
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _load(path: str | None):

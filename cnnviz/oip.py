@@ -132,7 +132,12 @@ def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tu
     info = m.spatial_layer(layer)
     idx = parse_maps(maps, info.maps) if isinstance(maps, str) else parse_maps(",".join(map(str, maps)), info.maps)
     waves = [(w,) if np.isscalar(w) else tuple(w) for w in wavelengths]  # type: ignore[arg-type]
-    return [OIPItem(layer, i, s, w, node) for i in idx for w in waves for s in seeds]
+    items = [OIPItem(layer, i, s, w, node) for i in idx for w in waves for s in seeds]
+    if items:
+        _masks(m, items[:1])  # checks the node against the layer's size now, not mid-run
+        for w in waves:
+            make_noise(0, w)  # checks the wavelengths
+    return items
 
 
 class _Ascent:
@@ -272,3 +277,15 @@ def run_oip(
     loop = time.perf_counter() - t0
     return OIPResult(items, frames[-1], np.stack(frames), np.array(frame_steps), np.concatenate(acts, axis=1),
                      step, stopped, loop)
+
+
+def objective_and_gradient(m: LoadedModel, items: Sequence[OIPItem], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Objective of each item at images ``x`` (B, 28, 28) and its gradient with respect to ``x``."""
+    items = list(items)
+    mask = tf.constant(_masks(m, items))
+    sub = _ascent(m, items[0].layer).sub
+    xt = tf.constant(np.asarray(x, np.float32).reshape(len(items), 28, 28, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        obj = tf.reduce_sum(sub(xt, training=False) * mask, [1, 2, 3])
+    return obj.numpy(), tape.gradient(obj, xt).numpy()[..., 0]

@@ -72,7 +72,14 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
 
 
 class _Hooks(keras.callbacks.Callback):
-    """Adapts Keras callbacks to the plain ``on_progress`` callable and ``should_stop`` flag."""
+    """Adapts Keras callbacks to the plain ``on_progress`` callable and ``should_stop`` flag.
+
+    ``async_safe``: Keras then runs the batch hooks on a helper thread instead of syncing
+    the training loop on every batch to turn the logs into floats; that sync cost ~13 %
+    of an epoch on a 2-core CPU. The hooks only read logs and set ``stop_training``.
+    """
+
+    async_safe = True
 
     def __init__(self, epochs, batches, on_progress, should_stop, on_epoch_saved, every):
         super().__init__()
@@ -163,8 +170,8 @@ def train(
     start_epoch, elapsed_before = 0, 0.0
     model = None
     if resume and ckpt.is_file() and ckpt_meta.is_file():
-        state = json.loads(ckpt_meta.read_text())
-        if state.get("config") == config.to_dict():
+        state = _read_state(ckpt_meta)
+        if state is not None and TrainConfig.from_dict(state["config"]) == config:
             model = keras.models.load_model(ckpt, safe_mode=True)
             history, start_epoch = state["history"], state["epochs_completed"]
             elapsed_before = state.get("wall_time_s", 0.0)
@@ -185,10 +192,13 @@ def train(
                               "history": history, "wall_time_s": with_time})
 
     hooks = _Hooks(config.epochs, batches, on_progress, should_stop, save_checkpoint, max(1, progress_every))
+    xs_tr, xs_val = std.apply(x_tr), std.apply(x_val)
+    fit_t0 = time.perf_counter()
     if start_epoch < config.epochs:
-        model.fit(std.apply(x_tr), y_tr, batch_size=config.batch_size, epochs=config.epochs,
-                  initial_epoch=start_epoch, validation_data=(std.apply(x_val), y_val) if len(x_val) else None,
+        model.fit(xs_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs,
+                  initial_epoch=start_epoch, validation_data=(xs_val, y_val) if len(x_val) else None,
                   shuffle=True, verbose=0, callbacks=[hooks])
+    fit_seconds = time.perf_counter() - fit_t0
 
     done = len(history)
     if hooks.stopped and done < config.epochs:
@@ -207,6 +217,7 @@ def train(
         "n_validation": int(len(x_val)),
         "epochs_completed": done,
         "wall_time_s": elapsed_before + time.perf_counter() - t0,
+        "fit_seconds": fit_seconds,  # this session's model.fit, hooks included
         "device": device,
         "versions": _versions(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -217,6 +228,17 @@ def train(
     with contextlib.suppress(OSError):
         ckpt.parent.rmdir()  # only if empty: other runs' checkpoints stay
     return TrainResult(out, metadata, False, done, history)
+
+
+def _read_state(path: Path) -> dict[str, Any] | None:
+    """A checkpoint's state, or None when it is unreadable (then training starts afresh)."""
+    try:
+        state = json.loads(path.read_text())
+        TrainConfig.from_dict(state["config"])
+        int(state["epochs_completed"]), list(state["history"])
+        return state
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _versions() -> dict[str, str]:

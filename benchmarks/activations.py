@@ -1,0 +1,40 @@
+"""Latency of all layers' activations for one image: the engine's probe against model.predict.
+
+    python -m benchmarks.activations [--json] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ._common import machine, median_ms, report
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--repeat", type=int, default=200)
+    args = p.parse_args()
+
+    import keras
+
+    from cnnviz.activations import probe
+    from cnnviz.data import load_dataset
+    from cnnviz.model import default_model_path, load_model
+
+    m = load_model(default_model_path())
+    x = m.standardization.apply(load_dataset("mnist").x_test[:1])
+    pr = probe(m)
+    km = m.keras_model
+    sub = keras.Model(km.inputs, [km.get_layer(n).output for n in pr.layer_names])  # the same outputs
+    engine = median_ms(lambda: pr.run(x), args.repeat)
+    direct = median_ms(lambda: [np.asarray(o) for o in sub(x, training=False)], args.repeat)
+    predict = median_ms(lambda: sub.predict(x, verbose=0), max(20, args.repeat // 5))
+    report({**machine(), "layers": len(pr.layer_names), "engine_probe_ms": engine, "eager_submodel_call_ms": direct,
+            "model_predict_ms": predict, "predict_over_engine": predict / engine}, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+import subprocess
+import sys
+
+from ..conftest import ROOT
+
+
+def test_public_api_is_importable_and_pure():
+    code = (
+        "import sys, cnnviz\n"
+        "assert 'tensorflow' not in sys.modules, 'import cnnviz must stay light'\n"
+        "for name in cnnviz.__all__: getattr(cnnviz, name)\n"
+        "assert 'tensorflow' in sys.modules\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('dash', 'plotly', 'flask')]\n"
+        "assert not bad, bad\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]

@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnviz.cli import main
+
+from ..conftest import ROOT
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_info_json(capsys):
+    code, out, _ = run(capsys, "info", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert set(info) == {"model", "layers", "dataset", "standardization", "test_accuracy", "device"}
+    assert info["layers"][4] == {"name": "Conv2D_3", "type": "Conv2D", "output_shape": [3, 3, 64], "params": 36928,
+                                 "receptive_field": 18, "jump": 4}
+    assert info["test_accuracy"] >= 0.99 and info["device"].startswith(("CPU", "GPU"))
+
+
+def test_oip_json_and_files(capsys, tmp_path):
+    code, out, _ = run(capsys, "oip", "--layer", "Conv2D_2", "--maps", "3,5", "--seeds", "2", "--wavelength", "2,7",
+                       "--steps", "12", "--out", str(tmp_path), "--json")
+    assert code == 0
+    res = json.loads(out)
+    assert [(i["map"], i["seed"]) for i in res["items"]] == [(3, 0), (3, 1), (5, 0), (5, 1)]
+    assert res["items"][0]["wavelength"] == [2.0, 7.0] and res["image_steps_per_second"] > 0
+    npz = np.load(tmp_path / "oip.npz")
+    assert npz["images"].shape == (4, 28, 28) and npz["activation"].shape == (4, 13)
+    assert npz["frames"].shape[1:] == (4, 28, 28)
+    np.testing.assert_allclose(npz["activation"][:, -1], [i["end_activation"] for i in res["items"]], rtol=1e-6)
+    gif = Image.open(tmp_path / "oip.gif")
+    assert gif.n_frames == len(npz["frames"])
+    assert Image.open(tmp_path / "oip.png").format == "PNG"
+
+
+def test_activations_png(capsys, tmp_path):
+    code, out, _ = run(capsys, "activations", "--image-index", "0", "--layer", "Conv2D_2", "--out", str(tmp_path / "a.png"))
+    assert code == 0 and json.loads(out)["label"] == 7
+    assert Image.open(tmp_path / "a.png").size[0] > 28
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["oip", "--layer", "Conv9", "--maps", "0"], "Existing layers|convolution or pooling"),
+    (["oip", "--layer", "Conv2D_3", "--maps", "64"], r"maps must be in 0..63"),
+    (["oip", "--layer", "Conv2D_3", "--maps", "0", "--node", "3,1"], r"node must be"),
+    (["oip", "--layer", "Conv2D_3", "--maps", "0", "--node", "a"], r"--node must be X,Y"),
+    (["oip", "--layer", "Conv2D_3", "--maps", "0", "--wavelength", "40"], "wavelength must be in 1..28"),
+    (["oip", "--layer", "Conv2D_3", "--maps", "0", "--steps", "5000"], "--steps must be in 1..2000"),
+    (["oip", "--layer", "Conv2D_3", "--maps", "0-63", "--seeds", "64", "--wavelength", "1"], "At most 1024 items"),
+    (["oip", "--layer", "Conv2D_3", "--maps", "0", "--model", "/nonexistent/m.keras"], "Model file not found"),
+    (["activations", "--image-index", "10000", "--out", "x.png"], r"--image-index must be in 0..9999"),
+    (["info", "--model", "{tmp}/text.keras"], "could not be loaded|not a Keras model file"),
+], ids=["layer", "map", "node-range", "node-format", "wavelength", "steps", "batch", "model", "image", "not-keras"])
+def test_bad_arguments_give_one_line(capsys, tmp_path, argv, match):
+    (tmp_path / "text.keras").write_text("not a model")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, out, err = run(capsys, *argv, *(["--out", str(tmp_path)] if argv[0] == "oip" else []))
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip() and "it/s" not in line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    import re
+
+    assert re.search(match, lines[0]), lines[0]
+
+
+def test_real_entry_point_prints_one_line():
+    p = subprocess.run([sys.executable, "-m", "cnnviz", "oip", "--layer", "Dense_1", "--maps", "0", "--out", "/tmp/x"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and "Received: layer='Dense_1'" in p.stderr

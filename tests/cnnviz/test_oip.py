@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from cnnviz.activations import probe
+from cnnviz.oip import OIPConfig, OIPItem, initial_images, items_for, objective_and_gradient, parse_maps, run_oip
+
+
+def test_oip_raises_conv3_maps_tenfold_from_pixel_noise(default_model):
+    items = [OIPItem("Conv2D_3", i, seed=0, wavelengths=(1,)) for i in range(16)]
+    r = run_oip(default_model, items, OIPConfig(steps=60))
+    start, end = r.start_activation, r.end_activation
+    live = start > 1e-6
+    assert live.sum() >= 10  # most maps answer pixel noise at all
+    ratio = end[live] / start[live]
+    # The layer's maps rise tenfold on the whole (median); maps that already fire strongly
+    # on noise have less headroom under the std-1 constraint, but every one rises 5x.
+    assert np.median(ratio) >= 10 and end[live].sum() >= 10 * start[live].sum(), np.round(ratio, 1)
+    assert ratio.min() >= 5, np.round(ratio, 1)
+    assert r.frames.shape == (13, 16, 28, 28) and r.frame_steps.tolist() == list(range(0, 61, 5))
+    assert r.activation.shape == (16, 61)
+
+
+def test_end_activation_is_the_models_own(default_model):
+    items = [OIPItem("Conv2D_2", 3, seed=1, wavelengths=(4,)), OIPItem("Conv2D_3", 0, seed=2, node=(1, 2))][:1]
+    r = run_oip(default_model, items, OIPConfig(steps=20))
+    acts = probe(default_model).run(r.images)
+    assert r.end_activation[0] == pytest.approx(acts["Conv2D_2"][0, :, :, 3].mean(), rel=1e-4)
+    np.testing.assert_allclose(r.frames[0], initial_images(items), atol=0)
+    assert r.images.std() == pytest.approx(1, abs=1e-3) and abs(r.images.mean()) < 1e-4  # re-standardized
+
+
+def test_node_objective_is_one_node(default_model):
+    item = OIPItem("Conv2D_3", 5, seed=3, wavelengths=(7,), node=(1, 2))
+    r = run_oip(default_model, [item], OIPConfig(steps=30))
+    acts = probe(default_model).run(r.images)["Conv2D_3"]
+    assert r.end_activation[0] == pytest.approx(acts[0, 2, 1, 5], rel=1e-4)
+    assert r.end_activation[0] > r.start_activation[0]
+
+
+@pytest.mark.parametrize("jitter", [0, 2], ids=["plain", "jitter"])
+def test_result_does_not_depend_on_the_batch(default_model, jitter):
+    target = OIPItem("Conv2D_3", 7, seed=11, wavelengths=(1, 4))
+    others = [OIPItem("Conv2D_3", i, seed=s, wavelengths=(w,)) for i, s, w in [(0, 1, 1), (9, 2, 7), (40, 5, 14)]]
+    cfg = OIPConfig(steps=25, jitter=jitter)
+    alone = run_oip(default_model, [target], cfg)
+    mixed = run_oip(default_model, others[:2] + [target] + others[2:], cfg)
+    np.testing.assert_allclose(mixed.images[2], alone.images[0], atol=2e-3)
+    np.testing.assert_allclose(mixed.activation[2], alone.activation[0], rtol=2e-3, atol=1e-4)
+
+
+def test_gradient_matches_finite_differences(tiny_model, rng):
+    item = OIPItem("Conv2D_2", 1)
+    x = rng.standard_normal((1, 28, 28)).astype(np.float32)
+    f0, g = objective_and_gradient(tiny_model, [item], x)
+    assert f0[0] > 0
+    eps = 1e-2
+    for y, xx in [(5, 5), (10, 14), (14, 3), (20, 20)]:
+        xp, xm = x.copy(), x.copy()
+        xp[0, y, xx] += eps
+        xm[0, y, xx] -= eps
+        fd = (objective_and_gradient(tiny_model, [item], xp)[0][0] - objective_and_gradient(tiny_model, [item], xm)[0][0]) / (2 * eps)
+        assert fd == pytest.approx(g[0, y, xx], rel=0.05, abs=1e-4)
+
+
+def test_one_step_is_the_rms_normalised_update(tiny_model):
+    item = OIPItem("Conv2D_3", 2, seed=4, wavelengths=(4,))
+    x0 = initial_images([item])
+    _, g = objective_and_gradient(tiny_model, [item], x0)
+    expect = x0 + 0.3 * g / np.sqrt(np.mean(g ** 2))
+    expect = (expect - expect.mean()) / expect.std()
+    r = run_oip(tiny_model, [item], OIPConfig(steps=1, step_size=0.3, blur_every=0, frame_every=1))
+    np.testing.assert_allclose(r.images, expect, atol=1e-4)
+
+
+def test_blur_damps_high_frequencies(default_model):
+    from cnnviz.noise import radial_spectrum
+
+    item = OIPItem("Conv2D_1", 0, seed=1)
+    sharp = run_oip(default_model, [item], OIPConfig(steps=12, blur_every=0)).images[0]
+    smooth = run_oip(default_model, [item], OIPConfig(steps=12, blur_every=2, blur_sigma=1.0)).images[0]
+    hi = lambda im: radial_spectrum(im)[10:].sum() / radial_spectrum(im)[1:].sum()  # noqa: E731
+    assert hi(smooth) < 0.5 * hi(sharp)
+
+
+def test_progress_and_stop(default_model):
+    seen = []
+    r = run_oip(default_model, items_for(default_model, "Conv2D_2", "0-3"), OIPConfig(steps=100, frame_every=10),
+                on_progress=lambda p: seen.append((p.step, p.frames, p.images.shape)),
+                should_stop=lambda: len(seen) >= 3)
+    assert r.stopped and r.steps_done == 30 and seen == [(10, 2, (4, 28, 28)), (20, 3, (4, 28, 28)), (30, 4, (4, 28, 28))]
+    assert r.activation.shape == (4, 31) and len(r.frames) == 4
+
+
+def test_items_for_orders_maps_wavelengths_seeds(default_model):
+    items = items_for(default_model, "MaxPool_1", "3,5", seeds=[0, 1], wavelengths=[(1,), (2, 7)])
+    assert [(i.map, i.wavelengths, i.seed) for i in items][:3] == [(3, (1.0,), 0), (3, (1.0,), 1), (3, (2.0, 7.0), 0)]
+    assert len(items) == 8
+
+
+@pytest.mark.parametrize("spec,n,expect", [("0-3", 64, [0, 1, 2, 3]), ("5,7", 64, [5, 7]), ("1,4-5", 8, [1, 4, 5])])
+def test_parse_maps(spec, n, expect):
+    assert parse_maps(spec, n) == expect
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda m: parse_maps("0-64", 64), r"maps must be in 0..63"),
+    (lambda m: parse_maps("a-b", 64), "maps must look like"),
+    (lambda m: run_oip(m, [OIPItem("Conv2D_3", 64)]), r"map must be in 0..63"),
+    (lambda m: run_oip(m, [OIPItem("Conv2D_3", 0, node=(3, 0))]), r"x in 0..2"),
+    (lambda m: run_oip(m, [OIPItem("Conv2D_3", 0), OIPItem("Conv2D_2", 0)]), "share a layer"),
+    (lambda m: run_oip(m, [OIPItem("Dense_1", 0)]), "convolution or pooling"),
+    (lambda m: run_oip(m, []), "Between 1 and"),
+    (lambda m: run_oip(m, [OIPItem("Conv2D_1", 0, wavelengths=(40,))]), "wavelength must be in 1..28"),
+    (lambda m: OIPConfig(steps=5000), "steps must be in 1..2000"),
+    (lambda m: OIPConfig(jitter=9), "jitter"),
+], ids=["map-spec-range", "map-spec-text", "map", "node", "mixed", "dense", "empty", "wavelength", "steps", "jitter"])
+def test_bad_requests(default_model, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(default_model)
