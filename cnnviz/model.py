@@ -13,6 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from .catalog import default_model_path, list_models, metadata_path  # noqa: F401 (re-exported)
 from .config import TrainConfig
 from .data import CLASS_NAMES, Standardization
 from .device import setup_device
@@ -138,10 +139,6 @@ class LoadedModel:
         return self.layer(name)
 
 
-def metadata_path(model_path: str | os.PathLike[str]) -> Path:
-    return Path(model_path).with_suffix(".json")
-
-
 def save_model(model: keras.Model, path: str | os.PathLike[str], metadata: dict[str, Any]) -> None:
     """Saves ``<name>.keras`` and ``<name>.json``, each atomically (metadata last)."""
     path = Path(path)
@@ -187,21 +184,6 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         raise ModelFileError(f"{path.name} takes inputs of shape {tuple(model.inputs[0].shape[1:])}; "
                              "cnnviz needs (28, 28, 1).")
     return LoadedModel(path, model, metadata, std, file_sha256(path))
-
-
-def list_models(folder: str | os.PathLike[str]) -> list[str]:
-    """Names (stems) of the ``.keras`` files with metadata in ``folder``, sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.keras")
-                  if not p.name.startswith(".") and metadata_path(p).is_file())
-
-
-def default_model_path() -> Path:
-    """``$CNNVIZ_MODEL_DIR/default.keras``, else the committed ``models/default.keras``."""
-    folder = os.environ.get("CNNVIZ_MODEL_DIR") or Path(__file__).resolve().parent.parent / "models"
-    return Path(folder) / "default.keras"
 
 
 def predict_classes(model: keras.Model, x: np.ndarray, batch: int = 1000) -> np.ndarray:

@@ -1,0 +1,256 @@
+"""Plain figure builders: data in, ``go.Figure`` out. No callbacks, no engine calls."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+GRAY = "gray"
+MAPS = "Viridis"
+MARGIN = dict(l=10, r=10, t=30, b=10)
+
+
+def _tile(images: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(N, h, w) floats -> grid with NaN gaps, plus the index of the tile under each cell (-1: gap)."""
+    n, h, w = images.shape
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, np.float32)
+    owner = np.full(grid.shape, -1, np.int32)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        grid[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = im
+        owner[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = i
+    return grid, owner
+
+
+def _image_axes(fig: go.Figure, **kw) -> go.Figure:
+    fig.update_xaxes(visible=False, constrain="domain", **kw)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain", **kw)
+    return fig
+
+
+def empty_figure(message: str = "") -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(margin=MARGIN, xaxis_visible=False, yaxis_visible=False, height=200,
+                      annotations=[dict(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")])
+    return fig
+
+
+def make_image_figure(pixels: np.ndarray, title: str = "", box: tuple[int, int, int, int] | None = None,
+                      height: int = 300) -> go.Figure:
+    """One 28x28 image (0..255 or standardized); ``box`` = (y0, y1, x0, x1) outlines a receptive field."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(pixels, np.float32), colorscale=GRAY, showscale=False,
+                               hovertemplate="x=%{x} y=%{y}<br>%{z:.3f}<extra></extra>"))
+    if box is not None:
+        y0, y1, x0, x1 = box
+        fig.add_shape(type="rect", x0=x0 - 0.5, x1=x1 + 0.5, y0=y0 - 0.5, y1=y1 + 0.5,
+                      line=dict(color="red", width=2))
+    fig.update_layout(title=title, margin=MARGIN, height=height)
+    return _image_axes(fig)
+
+
+def make_probs_figure(probs: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+    top = int(np.argmax(probs))
+    colors = ["#d62728" if i == top else "#1f77b4" for i in range(len(probs))]
+    fig = go.Figure(go.Bar(x=list(class_names), y=np.asarray(probs, float), marker_color=colors,
+                           hovertemplate="%{x}: %{y:.4f}<extra></extra>"))
+    fig.update_layout(title=f"Prediction: {class_names[top]} ({probs[top]:.1%})", margin=MARGIN, height=300,
+                      yaxis=dict(range=[0, 1], title="probability"), xaxis=dict(type="category"))
+    return fig
+
+
+def make_map_grid_figure(acts: np.ndarray, scale: str = "map", title: str = "") -> go.Figure:
+    """All maps of a layer (h, w, c) as one tiled heatmap; hover names map, position and value.
+
+    ``scale`` "map" stretches each map to its own range (values on the colour bar are then
+    relative, 0..1); "layer" shares one colour scale, in activation units, across maps.
+    """
+    acts = np.asarray(acts, np.float32)
+    h, w, c = acts.shape
+    maps = np.moveaxis(acts, -1, 0)
+    cols = min(c, 8 if h > 6 else 16)
+    if scale == "map":
+        lo = maps.min(axis=(1, 2), keepdims=True)
+        span = maps.max(axis=(1, 2), keepdims=True) - lo
+        shown = np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0)
+        bar = "relative"
+    else:
+        shown, bar = maps, "activation"
+    grid, owner = _tile(shown, cols)
+    raw, _ = _tile(maps, cols)
+    gy, gx = np.indices(grid.shape)
+    gap = 1
+    node_y, node_x = gy % (h + gap), gx % (w + gap)
+    custom = np.stack([owner, node_x, node_y, np.nan_to_num(raw)], axis=-1)
+    fig = go.Figure(go.Heatmap(
+        z=grid, customdata=custom, colorscale=MAPS, colorbar=dict(title=bar, thickness=12),
+        hovertemplate="map %{customdata[0]} · x=%{customdata[1]} y=%{customdata[2]}<br>"
+                      "value %{customdata[3]:.4f}<extra></extra>", hoverongaps=False))
+    rows = math.ceil(c / cols)
+    fig.update_layout(title=title, margin=MARGIN, height=max(260, min(900, 60 + rows * (h + 1) * 640 / (cols * (w + 1)))))
+    return _image_axes(fig)
+
+
+def make_kernels_figure(kernels: np.ndarray) -> go.Figure:
+    """First-layer kernels (k, k, n) as small images, one shared colour scale around zero."""
+    k = np.moveaxis(np.asarray(kernels, np.float32), -1, 0)
+    grid, owner = _tile(k, cols=min(len(k), 16))
+    lim = float(np.nanmax(np.abs(grid))) or 1.0
+    fig = go.Figure(go.Heatmap(z=grid, customdata=owner, colorscale="RdBu", zmin=-lim, zmax=lim,
+                               hovertemplate="kernel %{customdata}<br>%{z:.3f}<extra></extra>", hoverongaps=False))
+    fig.update_layout(title="Conv2D_1 kernels", margin=MARGIN, height=220)
+    return _image_axes(fig)
+
+
+def make_history_figure(history: Sequence[dict]) -> go.Figure:
+    """Per-epoch loss and accuracy (train and validation)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    epochs = list(range(1, len(history) + 1))
+    for col, key in ((1, "loss"), (2, "accuracy")):
+        for prefix, dash in (("", "solid"), ("val_", "dot")):
+            ys = [h.get(prefix + key) for h in history]
+            if any(v is not None for v in ys):
+                fig.add_scatter(x=epochs, y=ys, name=f"{prefix or 'train_'}{key}", line=dict(dash=dash),
+                                mode="lines+markers", row=1, col=col)
+    fig.update_xaxes(title="epoch")
+    fig.update_layout(margin=MARGIN, height=280, legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def make_train_curves_figure(points: Sequence[dict]) -> go.Figure:
+    """Live curves during training: loss and accuracy against fractional epoch."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    xs = [p["x"] for p in points]
+    for col, key in ((1, "loss"), (2, "accuracy")):
+        fig.add_scatter(x=xs, y=[p[key] for p in points], name=f"train {key}", mode="lines", row=1, col=col)
+        val = [(p["x"], p[f"val_{key}"]) for p in points if p.get(f"val_{key}") is not None]
+        if val:
+            fig.add_scatter(x=[v[0] for v in val], y=[v[1] for v in val], name=f"validation {key}",
+                            mode="markers+lines", row=1, col=col)
+    fig.update_xaxes(title="epoch")
+    fig.update_layout(margin=MARGIN, height=280, legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def make_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: str, x_title: str, y_title: str,
+                       colorscale: str = "Blues", fmt: str = "d") -> go.Figure:
+    m = np.asarray(matrix)
+    fig = go.Figure(go.Heatmap(z=m, x=list(labels), y=list(labels), colorscale=colorscale,
+                               text=m, texttemplate="%{text:" + fmt + "}",
+                               hovertemplate=f"{y_title} %{{y}} · {x_title} %{{x}}<br>%{{z:{fmt}}}<extra></extra>"))
+    fig.update_layout(title=title, margin=MARGIN, height=420,
+                      xaxis=dict(title=x_title, type="category"), yaxis=dict(title=y_title, type="category", autorange="reversed"))
+    return fig
+
+
+def make_confusion_figure(confusion: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+    """Confusion matrix, rows = true class; off-diagonal counts in a log-like colour scale."""
+    c = np.asarray(confusion)
+    fig = make_matrix_figure(np.log1p(c), class_names, "Confusion matrix (test set)", "predicted", "true")
+    fig.data[0].text = c
+    fig.data[0].hovertemplate = "true %{y} · predicted %{x}<br>%{text} images<extra></extra>"
+    fig.data[0].showscale = False
+    return fig
+
+
+def make_dense_tiles_figure(patterns: dict[str, np.ndarray], shape: tuple[int, int] = (7, 10)) -> go.Figure:
+    """Dense_1 patterns (70 nodes as a 7x10 tile) side by side, one colour scale."""
+    names = list(patterns)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.04)
+    zmax = max(float(np.max(v)) for v in patterns.values()) or 1.0
+    for i, name in enumerate(names):
+        v = np.asarray(patterns[name], np.float32)
+        tile = np.full(shape[0] * shape[1], np.nan, np.float32)
+        tile[: len(v)] = v[: tile.size]
+        z = tile.reshape(shape)
+        nodes = np.arange(tile.size).reshape(shape)
+        fig.add_trace(go.Heatmap(z=z, customdata=nodes, zmin=0, zmax=zmax, colorscale=MAPS, showscale=i == len(names) - 1,
+                                 hovertemplate="node %{customdata}<br>%{z:.3f}<extra></extra>"), row=1, col=i + 1)
+    fig.update_layout(margin=MARGIN, height=260)
+    return _image_axes(fig)
+
+
+def make_class_means_figure(means: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=means, y=list(class_names), colorscale=MAPS,
+                               hovertemplate="class %{y} · node %{x}<br>%{z:.3f}<extra></extra>"))
+    fig.update_layout(title="Mean Dense_1 activation per class (test set)", margin=MARGIN, height=320,
+                      xaxis_title="node", yaxis=dict(type="category", autorange="reversed"))
+    return fig
+
+
+def make_activation_curve_figure(activation: np.ndarray, labels: Sequence[str]) -> go.Figure:
+    """Objective against step, one line per item."""
+    fig = go.Figure()
+    for a, label in zip(np.asarray(activation), labels):
+        fig.add_scatter(y=a, mode="lines", name=label)
+    fig.update_layout(title="Activation reached", margin=MARGIN, height=260, xaxis_title="step",
+                      yaxis_title="objective", showlegend=len(labels) <= 8)
+    return fig
+
+
+def make_oip_strip_figure(images: np.ndarray, labels: Sequence[str], title: str = "") -> go.Figure:
+    """Images (B, 28, 28) side by side, each scaled to its own range."""
+    x = np.asarray(images, np.float32)
+    lo = x.min(axis=(1, 2), keepdims=True)
+    span = np.maximum(x.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
+    grid, owner = _tile((x - lo) / span, cols=min(len(x), 8), gap=2)
+    fig = go.Figure(go.Heatmap(z=grid, colorscale=GRAY, showscale=False, hoverongaps=False, customdata=owner,
+                               hovertemplate="%{customdata}<extra></extra>"))
+    fig.update_layout(title=title, margin=MARGIN, height=260 if len(x) <= 8 else 420)
+    return _image_axes(fig)
+
+
+def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], activation: np.ndarray,
+                              labels: Sequence[str]) -> go.Figure:
+    """The evolution of each item side by side, as a plotly animation with play button and slider."""
+    frames = np.asarray(frames, np.float32)
+
+    def grid(f: np.ndarray) -> np.ndarray:
+        lo = f.min(axis=(1, 2), keepdims=True)
+        span = np.maximum(f.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
+        return _tile((f - lo) / span, cols=min(len(f), 8), gap=2)[0]
+
+    def caption(i: int) -> str:
+        step = int(frame_steps[i])
+        act = ", ".join(f"{a:.2f}" for a in activation[:, min(step, activation.shape[1] - 1)][:8])
+        return f"step {step} · activation {act}"
+
+    heat = lambda i: go.Heatmap(z=grid(frames[i]), colorscale=GRAY, showscale=False, hoverinfo="skip")  # noqa: E731
+    fig = go.Figure(data=[heat(len(frames) - 1)],
+                    frames=[go.Frame(data=[heat(i)], name=str(i), layout=go.Layout(title=caption(i)))
+                            for i in range(len(frames))])
+    steps = [dict(method="animate", label=str(int(frame_steps[i])),
+                  args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
+             for i in range(len(frames))]
+    fig.update_layout(
+        title=caption(len(frames) - 1) + " · " + ", ".join(labels[:8]), margin=dict(l=10, r=10, t=40, b=10),
+        height=380 if len(labels) <= 8 else 520,
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.05, xanchor="left", yanchor="top",
+                          buttons=[dict(label="▶ Play", method="animate",
+                                        args=[None, dict(frame=dict(duration=150, redraw=True), fromcurrent=False,
+                                                         transition=dict(duration=0))]),
+                                   dict(label="❚❚ Pause", method="animate",
+                                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
+        sliders=[dict(active=len(frames) - 1, steps=steps, x=0.15, len=0.85, y=-0.02,
+                      currentvalue=dict(prefix="step "))])
+    return _image_axes(fig)
+
+
+def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str) -> go.Figure:
+    """OIPs of every map of a layer as one grid; clicking a tile names its map."""
+    x = np.asarray(images, np.float32)
+    lo = x.min(axis=(1, 2), keepdims=True)
+    span = np.maximum(x.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
+    grid, owner = _tile((x - lo) / span, cols=8, gap=2)
+    acts = np.where(owner >= 0, np.asarray(activation)[np.clip(owner, 0, None)], np.nan)
+    fig = go.Figure(go.Heatmap(z=grid, colorscale=GRAY, showscale=False, hoverongaps=False,
+                               customdata=np.stack([owner, acts], -1),
+                               hovertemplate="map %{customdata[0]}<br>activation %{customdata[1]:.3f}"
+                                             "<extra>click to open</extra>"))
+    fig.update_layout(title=f"OIPs of every map of {layer} (click one to open it in the lab)", margin=MARGIN,
+                      height=min(900, 120 + 100 * math.ceil(len(x) / 8)))
+    return _image_axes(fig)

@@ -1,0 +1,97 @@
+"""Every component ID, defined once, prefixed by page."""
+
+
+class Shell:
+    MODEL = "shell-model"
+    IMAGE = "shell-image"  # the image chosen on Maps/Dense: {"source": "test", "index": i} or pixels
+    URL = "shell-url"
+    REFRESH = "shell-refresh"
+    OIP_LAST = "shell-oip-last"  # the last OIP run asked for in this browser session: survives page switches
+
+
+class Model:
+    TABLE = "model-table"
+    KERNELS = "model-kernels"
+    META = "model-meta"
+    HISTORY = "model-history"
+    CONFUSION = "model-confusion"
+    ERROR = "model-error"
+
+
+class Train:
+    DATASET = "train-dataset"
+    EPOCHS = "train-epochs"
+    BATCH = "train-batch"
+    LR = "train-lr"
+    SCHEDULE = "train-schedule"
+    MOMENTUM = "train-momentum"
+    L2 = "train-l2"
+    SUBSET = "train-subset"
+    NAME = "train-name"
+    START = "train-start"
+    CANCEL = "train-cancel"
+    PROGRESS = "train-progress"
+    CURVES = "train-curves"
+    MESSAGE = "train-message"
+
+
+class Maps:
+    SOURCE = "maps-source"
+    INDEX = "maps-index"
+    CLASS = "maps-class"
+    UPLOAD = "maps-upload"
+    DRAW = "maps-draw"
+    DRAW_USE = "maps-draw-use"
+    LAYER = "maps-layer"
+    SCALE = "maps-scale"
+    MODE = "maps-mode"
+    INPUT = "maps-input"
+    PROBS = "maps-probs"
+    GRID = "maps-grid"
+    MESSAGE = "maps-message"
+    MEANS_READY = "maps-means-ready"
+    RF_NOTE = "maps-rf-note"
+
+
+class Dense:
+    PATTERN = "dense-pattern"
+    MEANS = "dense-means"
+    SIMILARITY = "dense-similarity"
+    CONFUSION = "dense-confusion"
+    CELL = "dense-cell"
+    PICK = "dense-pick"
+    MESSAGE = "dense-message"
+    READY = "dense-ready"
+    STATUS = "dense-status"
+    CAPTION = "dense-caption"
+
+
+class OIP:
+    LAYER = "oip-layer"
+    MAP = "oip-map"
+    NODE_ON = "oip-node-on"
+    NODE_X = "oip-node-x"
+    NODE_Y = "oip-node-y"
+    WAVES = "oip-waves"
+    SEEDS = "oip-seeds"
+    STEPS = "oip-steps"
+    STEP_SIZE = "oip-step-size"
+    BLUR = "oip-blur"
+    JITTER = "oip-jitter"
+    WHOLE = "oip-whole"
+    RUN = "oip-run"
+    CANCEL = "oip-cancel"
+    PROGRESS = "oip-progress"
+    LIVE = "oip-live"
+    CURVE = "oip-curve"
+    RESULT = "oip-result"
+    GALLERY = "oip-gallery"
+    MESSAGE = "oip-message"
+    KEY = "oip-key"  # cache key of the shown result (for downloads)
+    MIX = "oip-mix"
+    SIGMA = "oip-sigma"
+    POLL = "oip-poll"
+    DOWNLOAD_PNG = "oip-download-png"
+    GIF = "oip-gif"
+    PNG = "oip-png"
+    DOWNLOAD = "oip-download"

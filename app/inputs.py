@@ -1,0 +1,78 @@
+"""Turning what the browser sends (an index, an upload, a drawing) into a 28x28 image."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cnnviz.images import MAX_UPLOAD_BYTES, array_to_mnist, image_to_mnist
+
+from .services import dataset
+
+_POINT = re.compile(r"(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
+MAX_STROKES = 200
+DRAW_SIZE = 28  # the drawing canvas is a 28x28 heatmap; paths come in its data coordinates
+
+
+def test_image(dataset_name: str, index) -> tuple[np.ndarray, int]:
+    data = dataset(dataset_name)
+    try:
+        i = int(index)
+    except (TypeError, ValueError):
+        raise ValueError(f"Image index must be a whole number. Received: index={index!r}") from None
+    if not 0 <= i < len(data.x_test):
+        raise ValueError(f"Image index must be in 0..{len(data.x_test) - 1}. Received: index={i}")
+    return data.x_test[i], int(data.y_test[i])
+
+
+def resolve(spec, dataset_name: str) -> tuple[np.ndarray, int | None, str]:
+    """The image a shell-image spec names: (pixels uint8 28x28, true label or None, caption)."""
+    if not isinstance(spec, dict):
+        raise ValueError("No image chosen.")
+    if spec.get("source") == "test":
+        x, y = test_image(dataset_name, spec.get("index"))
+        return x, y, f"test image {int(spec['index'])} (label {y})"
+    if spec.get("source") == "pixels":
+        arr = np.asarray(spec.get("pixels"), dtype=np.float64)
+        if arr.shape != (28, 28) or not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 255:
+            raise ValueError("An image must be 28x28 values in 0..255.")
+        return arr.astype(np.uint8), None, str(spec.get("name", "image"))[:60]
+    raise ValueError(f"Unknown image source. Received: source={spec.get('source')!r}")
+
+
+def decode_upload(contents: str) -> np.ndarray:
+    """A dcc.Upload data URL -> 28x28 uint8, with clear errors for anything else."""
+    if not isinstance(contents, str) or "," not in contents:
+        raise ValueError("The upload is not a file.")
+    header, b64 = contents.split(",", 1)
+    if len(b64) > MAX_UPLOAD_BYTES * 4 // 3 + 8:
+        raise ValueError(f"Image file too large; the limit is {MAX_UPLOAD_BYTES // 1_000_000} MB.")
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("The upload is not valid base64 data.") from None
+    return image_to_mnist(raw)
+
+
+def rasterize_drawing(shapes) -> np.ndarray:
+    """Plotly 'drawopenpath' shapes (SVG paths in 28x28 data coordinates) -> 28x28 uint8 digit."""
+    if not isinstance(shapes, list) or not shapes:
+        raise ValueError("Nothing drawn yet: draw a digit with the mouse first.")
+    scale = 10
+    canvas = Image.new("L", (DRAW_SIZE * scale, DRAW_SIZE * scale), 0)
+    pen = ImageDraw.Draw(canvas)
+    for shape in shapes[:MAX_STROKES]:
+        path = shape.get("path", "") if isinstance(shape, dict) else ""
+        pts = [((float(x) + 0.5) * scale, (float(y) + 0.5) * scale) for x, y in _POINT.findall(str(path))[:5000]]
+        if len(pts) == 1:
+            pts = pts * 2
+        if pts:
+            pen.line(pts, fill=255, width=int(2.2 * scale), joint="curve")
+    arr = np.asarray(canvas, np.float32)
+    if arr.max() == 0:
+        raise ValueError("Nothing drawn yet: draw a digit with the mouse first.")
+    return array_to_mnist(arr)

@@ -1,0 +1,203 @@
+"""Maps page: every map of a layer for a chosen, uploaded or drawn image, or a class average."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+
+from .. import figures
+from ..ids import Maps as I
+from ..ids import Shell
+from ..inputs import decode_upload, rasterize_drawing, resolve
+from ..services import dataset, services
+from cnnviz.receptive import Receptive
+
+from ..ui import alert, as_choice, card, failure, labelled
+
+dash.register_page(__name__, path="/maps", name="Maps", order=2)
+
+SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
+
+
+def _draw_figure() -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=np.zeros((28, 28)), colorscale="gray", showscale=False, hoverinfo="skip"))
+    fig.update_layout(dragmode="drawopenpath", newshape=dict(line=dict(color="white", width=14)),
+                      margin=dict(l=0, r=0, t=0, b=0), height=220, width=220)
+    return figures._image_axes(fig)
+
+
+layout = html.Div([
+    dcc.Store(id=I.MEANS_READY),
+    dbc.Row([
+        dbc.Col([
+            card("Input",
+                 dbc.RadioItems(id=I.SOURCE, inline=True, value="test",
+                                options=[{"label": "test image", "value": "test"},
+                                         {"label": "upload", "value": "upload"},
+                                         {"label": "draw", "value": "draw"}]),
+                 html.Div([
+                     labelled("Test image index (0–9999)", dbc.Input(id=I.INDEX, type="number", min=0, max=9999,
+                                                                      step=1, value=0, debounce=True)),
+                     labelled("…or the next image of class", dcc.Dropdown(id=I.CLASS, options=[], placeholder="class")),
+                 ], id="maps-test-box"),
+                 html.Div(dcc.Upload(id=I.UPLOAD, children=html.Div(["Drop a PNG/JPEG here or ", html.A("choose a file")]),
+                                     accept="image/png,image/jpeg", max_size=5_000_000,
+                                     style={"borderWidth": "1px", "borderStyle": "dashed", "borderRadius": "6px",
+                                            "textAlign": "center", "padding": "1rem"}),
+                          id="maps-upload-box", style={"display": "none"}),
+                 html.Div([dcc.Graph(id=I.DRAW, figure=_draw_figure(),
+                                     config={"modeBarButtonsToAdd": ["drawopenpath", "eraseshape"],
+                                             "displaylogo": False}),
+                           dbc.Button("Use drawing", id=I.DRAW_USE, size="sm", className="mt-1")],
+                          id="maps-draw-box", style={"display": "none"}),
+                 html.Div(id=I.MESSAGE)),
+            card("View",
+                 labelled("Layer", dcc.Dropdown(id=I.LAYER, options=SPATIAL, value="Conv2D_1", clearable=False)),
+                 labelled("Colour scale", dbc.RadioItems(id=I.SCALE, inline=True, value="map",
+                                                         options=[{"label": "per map", "value": "map"},
+                                                                  {"label": "per layer", "value": "layer"}])),
+                 labelled("Show", dbc.RadioItems(id=I.MODE, inline=True, value="image",
+                                                 options=[{"label": "this image", "value": "image"},
+                                                          {"label": "class average", "value": "average"}]))),
+        ], lg=3),
+        dbc.Col([
+            dbc.Row([
+                dbc.Col(dcc.Graph(id=I.INPUT, config={"displayModeBar": False}), md=5),
+                dbc.Col(dcc.Graph(id=I.PROBS, config={"displayModeBar": False}), md=7),
+            ]),
+            html.Div(id=I.RF_NOTE, className="small text-muted"),
+            dcc.Loading(dcc.Graph(id=I.GRID, clear_on_unhover=True), delay_show=300),
+        ], lg=9),
+    ]),
+])
+
+
+@callback(Output("maps-test-box", "style"), Output("maps-upload-box", "style"), Output("maps-draw-box", "style"),
+          Input(I.SOURCE, "value"))
+def show_source(source):
+    hide, show = {"display": "none"}, {}
+    return (show if source == "test" else hide, show if source == "upload" else hide,
+            show if source == "draw" else hide)
+
+
+@callback(Output(I.CLASS, "options"), Input(Shell.MODEL, "value"))
+def class_options(model):
+    names = _class_names(model)
+    return [{"label": n, "value": i} for i, n in enumerate(names)]
+
+
+@callback(Output(I.INDEX, "value"), Input(I.CLASS, "value"), State(I.INDEX, "value"), State(Shell.MODEL, "value"),
+          prevent_initial_call=True)
+def next_of_class(cls, index, model):
+    if cls is None:
+        return no_update
+    try:
+        labels = dataset(_dataset_name(model)).y_test
+        start = int(index or 0) + 1 if 0 <= int(index or 0) < len(labels) else 0
+        hits = np.flatnonzero(np.roll(labels, -start) == int(cls))
+        return int((hits[0] + start) % len(labels)) if len(hits) else no_update
+    except (TypeError, ValueError):
+        return no_update
+
+
+@callback(Output(Shell.IMAGE, "data"), Output(I.MESSAGE, "children"),
+          Input(I.INDEX, "value"), Input(I.UPLOAD, "contents"), Input(I.DRAW_USE, "n_clicks"),
+          State(I.UPLOAD, "filename"), State(I.DRAW, "relayoutData"), State(I.DRAW, "figure"),
+          prevent_initial_call=True)
+def choose_image(index, upload, _draw, filename, relayout, draw_fig):
+    try:
+        if ctx.triggered_id == I.INDEX:
+            if index is None:
+                raise ValueError("Image index must be a whole number in 0..9999.")
+            return {"source": "test", "index": int(index)}, None
+        if ctx.triggered_id == I.UPLOAD:
+            pixels = decode_upload(upload)
+            return {"source": "pixels", "pixels": pixels.tolist(), "name": f"upload {str(filename)[:40]}"}, \
+                alert(f"Loaded {str(filename)[:60]} as a 28×28 digit.", "success")
+        shapes = (relayout or {}).get("shapes") or (draw_fig or {}).get("layout", {}).get("shapes")
+        pixels = rasterize_drawing(shapes)
+        return {"source": "pixels", "pixels": pixels.tolist(), "name": "drawing"}, None
+    except Exception as e:  # noqa: BLE001 - shown in the page
+        return failure(e, 2)
+
+
+def _dataset_name(model) -> str:
+    svc = services()
+    info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
+    return info["metadata"].get("dataset", "mnist")
+
+
+def _class_names(model) -> list[str]:
+    from cnnviz.data import CLASS_NAMES
+
+    try:
+        return list(CLASS_NAMES[_dataset_name(model)])
+    except Exception:  # noqa: BLE001 - unknown model: digits as labels
+        return list(CLASS_NAMES["mnist"])
+
+
+@callback(Output(I.MEANS_READY, "data"), Input(I.MODE, "value"), Input(Shell.MODEL, "value"),
+          background=True, running=[(Output(I.RF_NOTE, "children"), "Computing class averages over the test set…", "")],
+          prevent_initial_call=True)
+def compute_class_means(mode, model):
+    """Class averages of every layer over the test set: a background job, cached by model hash."""
+    if mode != "average" or model is None:
+        return no_update
+    svc = services()
+    for layer in SPATIAL:
+        svc.cached("class_means", model, {"layer": layer},
+                   lambda layer=layer: svc.engine.call("class_means", model=model, layer=layer))
+    return {"model": model}
+
+
+@callback(Output(I.PROBS, "figure"), Output(I.GRID, "figure"), Output(I.MESSAGE, "children", allow_duplicate=True),
+          Input(Shell.IMAGE, "data"), Input(I.LAYER, "value"), Input(I.SCALE, "value"), Input(I.MODE, "value"),
+          Input(I.CLASS, "value"), Input(Shell.MODEL, "value"), Input(I.MEANS_READY, "data"),
+          prevent_initial_call="initial_duplicate")
+def render(spec, layer, scale, mode, cls, model, _ready):
+    try:
+        svc = services()
+        layer = as_choice(layer, "layer", SPATIAL)
+        scale = as_choice(scale, "scale", ["map", "layer"])
+        mode = as_choice(mode, "mode", ["image", "average"])
+        names = _class_names(model)
+        if mode == "average":
+            c = int(cls) if cls is not None else resolve(spec, _dataset_name(model))[1]
+            if c is None or not 0 <= c < 10:
+                raise ValueError("Choose a class for the class average.")
+            key = svc.key("class_means", model, {"layer": layer})
+            means = svc.results.get(key)
+            if means is None:
+                return figures.empty_figure(), figures.empty_figure("computing class averages…"), None
+            return (figures.empty_figure(f"average of all test images of class {names[c]}"),
+                    figures.make_map_grid_figure(means[c], scale, f"{layer}: mean over class {names[c]}"), None)
+        pixels, _, caption = resolve(spec, _dataset_name(model))
+        acts = svc.engine.call("activations", model=model, image=pixels)
+        return (figures.make_probs_figure(acts["Dense_2"], names),
+                figures.make_map_grid_figure(acts[layer], scale, f"{layer}: {acts[layer].shape[-1]} maps · {caption}"),
+                None)
+    except Exception as e:  # noqa: BLE001 - shown in the page
+        return failure(e, 3)
+
+
+@callback(Output(I.INPUT, "figure"), Output(I.RF_NOTE, "children", allow_duplicate=True),
+          Input(Shell.IMAGE, "data"), Input(I.GRID, "clickData"), Input(I.LAYER, "value"), Input(Shell.MODEL, "value"),
+          prevent_initial_call="initial_duplicate")
+def show_input(spec, click, layer, model):
+    try:
+        pixels, _, caption = resolve(spec, _dataset_name(model))
+        box, note = None, "Click a node in the grid to outline its receptive field on the input."
+        if click and ctx.triggered_id == I.GRID:
+            m, x, y = (int(v) for v in click["points"][0]["customdata"][:3])
+            svc = services()
+            info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
+            row = next(r for r in info["layers"] if r["name"] == layer)
+            box = Receptive(*row["receptive"]).box(y, x) if m >= 0 and row["receptive"] else None
+            note = (f"{layer} map {m}, node x={x} y={y}: receptive field {row['receptive_field']}×"
+                    f"{row['receptive_field']} input pixels (jump {row['jump']})." if box else note)
+        return figures.make_image_figure(pixels, caption, box), note
+    except Exception as e:  # noqa: BLE001 - shown in the page
+        return failure(e, 2)

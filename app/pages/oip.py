@@ -1,0 +1,228 @@
+"""OIP lab: grow the input that drives a map (or node) hardest out of noise, and watch it emerge."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+
+from cnnviz.images import gif_bytes, png_bytes, tile, to_uint8
+
+from .. import figures
+from ..ids import OIP as I
+from ..ids import Shell
+from ..services import services
+from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
+
+dash.register_page(__name__, path="/oip", name="OIP lab", order=4)
+
+SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
+WAVELENGTHS = [1, 2, 4, 7, 14, 28]
+MAX_SEEDS, MAX_STEPS, MAX_ITEMS, MAX_FRAMES = 8, 500, 1024, 40
+
+layout = html.Div([
+    dcc.Interval(id=I.POLL, interval=2000, disabled=True),
+    dcc.Store(id=I.KEY),
+    dcc.Download(id=I.DOWNLOAD),
+    dbc.Row([
+        dbc.Col(card("Search",
+            labelled("Layer", dcc.Dropdown(id=I.LAYER, options=SPATIAL, value="Conv2D_3", clearable=False)),
+            labelled("Map", dbc.Input(id=I.MAP, type="number", min=0, max=63, step=1, value=0)),
+            dbc.Checkbox(id=I.WHOLE, label="whole layer (every map, gallery)", value=False),
+            dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=False),
+            dbc.Row([dbc.Col(labelled("node x", dbc.Input(id=I.NODE_X, type="number", min=0, step=1, value=1))),
+                     dbc.Col(labelled("node y", dbc.Input(id=I.NODE_Y, type="number", min=0, step=1, value=1)))]),
+            labelled("Noise wavelengths (pixels)", dbc.Checklist(id=I.WAVES, inline=True, value=[1, 4],
+                                                                  options=[{"label": str(w), "value": w} for w in WAVELENGTHS])),
+            dbc.Checkbox(id=I.MIX, label="mix the wavelengths into one noise", value=False),
+            labelled("Seeds", dcc.Slider(id=I.SEEDS, min=1, max=MAX_SEEDS, step=1, value=2,
+                                         marks={i: str(i) for i in range(1, MAX_SEEDS + 1)})),
+            labelled("Steps", dcc.Slider(id=I.STEPS, min=10, max=MAX_STEPS, step=10, value=60,
+                                         marks={10: "10", 100: "100", 200: "200", 300: "300", 400: "400", 500: "500"})),
+            labelled("Step size", dbc.Input(id=I.STEP_SIZE, type="number", min=0.01, max=10, step=0.01, value=0.1)),
+            labelled("High-frequency suppression: blur every k steps (0 = off)",
+                     dcc.Slider(id=I.BLUR, min=0, max=20, step=1, value=4, marks={0: "off", 4: "4", 10: "10", 20: "20"})),
+            labelled("Blur sigma (pixels)", dbc.Input(id=I.SIGMA, type="number", min=0.1, max=3, step=0.1, value=0.5)),
+            labelled("Jitter (pixels)", dcc.Slider(id=I.JITTER, min=0, max=4, step=1, value=0)),
+            dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
+                             dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
+            dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
+            html.Div(id=I.MESSAGE),
+        ), lg=3),
+        dbc.Col([
+            dbc.Row([dbc.Col(dcc.Graph(id=I.LIVE, figure=figures.empty_figure("press Run")), md=6),
+                     dbc.Col(dcc.Graph(id=I.CURVE, figure=figures.empty_figure()), md=6)]),
+            html.Div(id=I.RESULT),
+            html.Div([dbc.Button("Download evolution (GIF)", id=I.GIF, size="sm", className="me-2", disabled=True),
+                      dbc.Button("Download final images (PNG)", id=I.PNG, size="sm", disabled=True)], className="my-2"),
+            dcc.Graph(id=I.GALLERY, style={"display": "none"}),
+        ], lg=9),
+    ]),
+])
+
+
+def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps, step_size, blur, sigma, jitter) -> dict:
+    """Checks every control (a crafted request can send anything) and returns the run's parameters."""
+    svc = services()
+    info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
+    rows = {r["name"]: r for r in info["layers"]}
+    layer = as_choice(layer, "layer", [n for n in rows if rows[n]["receptive"]])
+    h, w, c = rows[layer]["output_shape"]
+    waves = [as_choice(v, "wavelength", WAVELENGTHS) for v in (waves or [])]
+    if not waves:
+        raise ValueError("Choose at least one noise wavelength.")
+    p = {
+        "layer": layer, "maps": list(range(c)) if whole else [as_int(map_, "map", 0, c - 1)],
+        "node": [as_int(nx, "node x", 0, w - 1), as_int(ny, "node y", 0, h - 1)] if node_on else None,
+        "wavelength_sets": [sorted(waves)] if mix else [[v] for v in sorted(waves)],
+        "seeds": as_int(seeds, "seeds", 1, MAX_SEEDS), "whole": bool(whole),
+        "config": {"steps": as_int(steps, "steps", 1, MAX_STEPS), "step_size": as_float(step_size, "step size", 0.01, 10),
+                   "blur_every": as_int(blur, "blur every", 0, 20), "blur_sigma": as_float(sigma, "blur sigma", 0.1, 3),
+                   "jitter": as_int(jitter, "jitter", 0, 4)},
+    }
+    n = len(p["maps"]) * len(p["wavelength_sets"]) * p["seeds"]
+    if n > MAX_ITEMS:
+        raise ValueError(f"At most {MAX_ITEMS} searches per run (maps × wavelengths × seeds). Received: {n}")
+    p["config"]["frame_every"] = max(1, -(-p["config"]["steps"] // MAX_FRAMES))
+    return p
+
+
+def _items(p: dict) -> list[dict]:
+    return [{"layer": p["layer"], "map": m, "seed": s, "wavelengths": tuple(ws), "node": p["node"]}
+            for m in p["maps"] for ws in p["wavelength_sets"] for s in range(p["seeds"])]
+
+
+def _labels(p: dict) -> list[str]:
+    return [f"map {it['map']} · λ={'+'.join(str(v) for v in it['wavelengths'])} · seed {it['seed']}" for it in _items(p)]
+
+
+STATE = [State(Shell.MODEL, "value"), State(I.LAYER, "value"), State(I.MAP, "value"), State(I.WHOLE, "value"),
+         State(I.NODE_ON, "value"), State(I.NODE_X, "value"), State(I.NODE_Y, "value"), State(I.WAVES, "value"),
+         State(I.MIX, "value"), State(I.SEEDS, "value"), State(I.STEPS, "value"), State(I.STEP_SIZE, "value"),
+         State(I.BLUR, "value"), State(I.SIGMA, "value"), State(I.JITTER, "value")]
+
+
+@callback(Output(I.MAP, "max"), Output(I.NODE_X, "max"), Output(I.NODE_Y, "max"),
+          Input(I.LAYER, "value"), Input(Shell.MODEL, "value"))
+def limits(layer, model):
+    try:
+        svc = services()
+        info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
+        h, w, c = next(r for r in info["layers"] if r["name"] == layer)["output_shape"]
+        return c - 1, w - 1, h - 1
+    except Exception:  # noqa: BLE001 - leave the limits; the run validates again
+        return no_update, no_update, no_update
+
+
+@callback(Output(Shell.OIP_LAST, "data"), Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
+def remember(_n, model, *controls):
+    """Notes the run in the session, so a page switch during the run can find its result later."""
+    try:
+        p = _params(model, *controls)
+        return {"key": services().key("oip", model, p), "params": p, "model": model}
+    except Exception:  # noqa: BLE001 - the run callback reports the error
+        return no_update
+
+
+def _result_view(res: dict, p: dict) -> list:
+    labels = _labels(p)
+    if p["whole"]:
+        return [alert(f"{len(labels)} OIPs of {p['layer']} in {res['loop_seconds']:.1f} s.", "success")]
+    fig = figures.make_oip_animation_figure(res["frames"], res["frame_steps"], res["activation"], labels)
+    return [dcc.Graph(figure=fig, id="oip-animation")]
+
+
+def _outputs(res: dict, p: dict, key: str):
+    gallery = figures.make_gallery_figure(res["images"], res["activation"][:, -1], p["layer"]) if p["whole"] else no_update
+    return (_result_view(res, p), gallery, {"display": "block"} if p["whole"] else {"display": "none"}, key,
+            False, False, alert("Stopped early: showing what was reached." if res["stopped"] else
+                                f"Done: {res['steps_done']} steps, {len(res['images'])} searches, "
+                                f"{res['loop_seconds']:.1f} s.", "warning" if res["stopped"] else "success"))
+
+
+@callback(Output(I.RESULT, "children"), Output(I.GALLERY, "figure"), Output(I.GALLERY, "style"), Output(I.KEY, "data"),
+          Output(I.GIF, "disabled"), Output(I.PNG, "disabled"), Output(I.MESSAGE, "children"),
+          Input(I.RUN, "n_clicks"), *STATE,
+          background=True, prevent_initial_call=True,
+          running=[(Output(I.RUN, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
+          cancel=[Input(I.CANCEL, "n_clicks")],
+          progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label"), Output(I.LIVE, "figure"),
+                    Output(I.CURVE, "figure")])
+def run(set_progress, _n, model, *controls):
+    """The search, as a background job: live previews through progress, the result cached on disk."""
+    try:
+        svc = services()
+        p = _params(model, *controls)
+        key = svc.key("oip", model, p)
+        res = svc.results.get(key)
+        if res is None:
+            labels, trail = _labels(p), []
+            live_items = slice(0, 8)
+
+            def progress(r: dict) -> None:
+                trail.append((r["step"], r["activation"][live_items]))
+                curve = np.array([a for _, a in trail]).T
+                set_progress((100 * r["step"] / r["steps"], f"step {r['step']}/{r['steps']}",
+                              figures.make_oip_strip_figure(r["images"][live_items], labels[live_items],
+                                                            f"step {r['step']}"),
+                              figures.make_activation_curve_figure(curve, labels[live_items])))
+
+            set_progress((0, "starting…", figures.empty_figure("starting…"), figures.empty_figure()))
+            res = svc.engine.stream("oip", progress, None, model=model, items=_items(p), config=p["config"])
+            res["frames"] = res["frames"].astype(np.float16)  # halves the cache; plenty for display
+            if not res["stopped"]:
+                svc.results.set(key, res)
+        return _outputs(res, p, key)
+    except Exception as e:  # noqa: BLE001 - shown in the page
+        return failure(e, 7)
+
+
+@callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.GALLERY, "figure", allow_duplicate=True),
+          Output(I.GALLERY, "style", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
+          Output(I.GIF, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
+          Output(I.MESSAGE, "children", allow_duplicate=True), Output(I.POLL, "disabled"),
+          Input(I.POLL, "n_intervals"), State(Shell.OIP_LAST, "data"), State(I.KEY, "data"),
+          prevent_initial_call="initial_duplicate")
+def restore(_n, last, shown):
+    """On coming back to the page: the last run's result, or a note while it is still running."""
+    if not last or not isinstance(last, dict) or last.get("key") == shown:
+        return (no_update,) * 7 + (True,)
+    res = services().results.get(str(last.get("key")))
+    if res is None:
+        return (no_update,) * 6 + (alert("Your last run is still going (or was cancelled); its result appears "
+                                         "here when it is done.", "info"), False)
+    return _outputs(res, last["params"], last["key"]) + (True,)
+
+
+@callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.LAYER, "value"), Output(I.MAP, "value"),
+          Output(I.WHOLE, "value"), Input(I.GALLERY, "clickData"), State(I.KEY, "data"), State(Shell.OIP_LAST, "data"),
+          prevent_initial_call=True)
+def open_from_gallery(click, key, last):
+    """A gallery tile opens that map in the lab: its evolution from the gallery run, and the controls set to it."""
+    try:
+        idx = int(click["points"][0]["customdata"][0])
+        res = services().results.get(key)
+        p = last["params"]
+        if res is None or idx < 0:
+            return no_update, no_update, no_update, no_update
+        per_map = len(p["wavelength_sets"]) * p["seeds"]
+        m = idx // per_map
+        sel = slice(m * per_map, (m + 1) * per_map)
+        labels = _labels(p)[sel]
+        fig = figures.make_oip_animation_figure(res["frames"][:, sel], res["frame_steps"], res["activation"][sel], labels)
+        return [dcc.Graph(figure=fig, id="oip-animation")], p["layer"], p["maps"][m], False
+    except Exception:  # noqa: BLE001 - a click outside the tiles
+        return no_update, no_update, no_update, no_update
+
+
+@callback(Output(I.DOWNLOAD, "data"), Input(I.GIF, "n_clicks"), Input(I.PNG, "n_clicks"), State(I.KEY, "data"),
+          prevent_initial_call=True)
+def download(_gif, _png, key):
+    res = services().results.get(str(key)) if key else None
+    if res is None:
+        return no_update
+    if ctx.triggered_id == I.GIF:
+        return dcc.send_bytes(gif_bytes(np.asarray(res["frames"], np.float32)), "oip-evolution.gif")
+    grid = tile(to_uint8(res["images"]), cols=min(8, len(res["images"])))
+    return dcc.send_bytes(png_bytes(grid, scale=4), "oip-final.png")

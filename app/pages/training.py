@@ -1,0 +1,98 @@
+"""Training page: a form, a background training job with live curves, cancel, and the new model."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from cnnviz.catalog import NAME_RE
+
+from .. import figures
+from ..ids import Shell
+from ..ids import Train as I
+from ..services import services
+from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
+
+dash.register_page(__name__, path="/training", name="Training", order=1)
+
+layout = dbc.Row([
+    dbc.Col(card("New model",
+        labelled("Dataset", dcc.Dropdown(id=I.DATASET, value="mnist", clearable=False,
+                                         options=[{"label": "MNIST digits", "value": "mnist"},
+                                                  {"label": "Fashion-MNIST", "value": "fashion-mnist"}])),
+        labelled("Epochs (1–50)", dbc.Input(id=I.EPOCHS, type="number", min=1, max=50, step=1, value=2)),
+        labelled("Batch size (8–1024)", dbc.Input(id=I.BATCH, type="number", min=8, max=1024, step=1, value=64)),
+        labelled("Learning rate", dbc.Input(id=I.LR, type="number", min=0.0001, max=1, step=0.0001, value=0.02)),
+        labelled("Schedule", dcc.Dropdown(id=I.SCHEDULE, value="exponential", clearable=False,
+                                          options=["constant", "exponential", "step"])),
+        labelled("Momentum", dbc.Input(id=I.MOMENTUM, type="number", min=0, max=0.99, step=0.01, value=0.9)),
+        labelled("L2 factor", dbc.Input(id=I.L2, type="number", min=0, max=0.1, step=0.0001, value=0.0001)),
+        labelled("Training images (0 = all 55,000)", dbc.Input(id=I.SUBSET, type="number", min=0, max=55000, step=100,
+                                                                value=0)),
+        labelled("Model name", dbc.Input(id=I.NAME, type="text", placeholder="e.g. mnist-run2", maxLength=64)),
+        dbc.ButtonGroup([dbc.Button("Start", id=I.START, color="primary"),
+                         dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
+    ), lg=3),
+    dbc.Col([
+        dbc.Progress(id=I.PROGRESS, value=0, label="", className="mb-2", style={"height": "1.4rem"}),
+        html.Div(id=I.MESSAGE),
+        dcc.Graph(id=I.CURVES, figure=figures.empty_figure("curves appear here during training")),
+    ], lg=9),
+])
+
+
+def _config(dataset, epochs, batch, lr, schedule, momentum, l2, subset, name) -> tuple[dict, str]:
+    if not isinstance(name, str) or not NAME_RE.match(name.strip()) or name.strip().startswith("."):
+        raise ValueError("Model name: 1–64 letters, digits, '_', '.' or '-', starting with a letter or digit.")
+    name = name.strip()
+    if name in services().models():
+        raise ValueError(f"A model named {name!r} exists already: choose another name.")
+    subset = as_int(subset if subset not in (None, "") else 0, "training images", 0, 55000)
+    if 0 < subset < 100:
+        raise ValueError("Training images must be 0 (all) or at least 100.")
+    cfg = {"dataset": as_choice(dataset, "dataset", ["mnist", "fashion-mnist"]),
+           "epochs": as_int(epochs, "epochs", 1, 50), "batch_size": as_int(batch, "batch size", 8, 1024),
+           "learning_rate": as_float(lr, "learning rate", 1e-4, 1.0),
+           "schedule": as_choice(schedule, "schedule", ["constant", "exponential", "step"]),
+           "momentum": as_float(momentum, "momentum", 0, 0.99), "l2": as_float(l2, "L2 factor", 0, 0.1),
+           "subset": subset or None}
+    from cnnviz.config import TrainConfig
+
+    TrainConfig(**cfg)  # the engine's own checks too
+    return cfg, name
+
+
+@callback(Output(I.MESSAGE, "children"), Output(Shell.REFRESH, "data"), Output(Shell.MODEL, "value", allow_duplicate=True),
+          Input(I.START, "n_clicks"),
+          State(I.DATASET, "value"), State(I.EPOCHS, "value"), State(I.BATCH, "value"), State(I.LR, "value"),
+          State(I.SCHEDULE, "value"), State(I.MOMENTUM, "value"), State(I.L2, "value"), State(I.SUBSET, "value"),
+          State(I.NAME, "value"),
+          background=True, prevent_initial_call=True,
+          running=[(Output(I.START, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
+          cancel=[Input(I.CANCEL, "n_clicks")],
+          progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label"), Output(I.CURVES, "figure")])
+def start(set_progress, _n, *form):
+    try:
+        cfg, name = _config(*form)
+        svc = services()
+        points: list[dict] = []
+
+        def progress(p: dict) -> None:
+            x = p["epoch"] - 1 + p["batch"] / p["batches"]
+            points.append({"x": x, "loss": p["loss"], "accuracy": p["accuracy"],
+                           "val_loss": p.get("val_loss"), "val_accuracy": p.get("val_accuracy")})
+            done = 100 * x / p["epochs"]
+            set_progress((done, f"epoch {p['epoch']}/{p['epochs']} · batch {p['batch']}/{p['batches']}",
+                          figures.make_train_curves_figure(points)))
+
+        set_progress((0, "loading data…", figures.empty_figure("starting…")))
+        res = svc.engine.stream("train", progress, None, config=cfg,
+                                out=str(svc.settings.model_dir / f"{name}.keras"))
+        if res["stopped"]:
+            return alert(f"Stopped after {res['epochs_completed']} epochs; the checkpoint is kept and the same "
+                         "settings and name resume it.", "warning"), no_update, no_update
+        acc = res["metadata"]["test_accuracy"]
+        return alert(f"Model {name!r} saved: test accuracy {acc:.2%}. It is now selected.", "success"), name, name
+    except Exception as e:  # noqa: BLE001 - shown in the page
+        return failure(e, 3, 0)

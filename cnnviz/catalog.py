@@ -1,0 +1,52 @@
+"""Model files on disk: where they are, which exist, and names that are safe to open.
+
+No TensorFlow here: the dashboard's web process lists and hashes models without it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def metadata_path(model_path: str | os.PathLike[str]) -> Path:
+    """``<name>.json`` beside ``<name>.keras``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def list_models(folder: str | os.PathLike[str]) -> list[str]:
+    """Names (stems) of the ``.keras`` files with metadata in ``folder``, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.keras")
+                  if not p.name.startswith(".") and metadata_path(p).is_file())
+
+
+def model_dir() -> Path:
+    """``$CNNVIZ_MODEL_DIR``, else the committed ``models/`` folder."""
+    return Path(os.environ.get("CNNVIZ_MODEL_DIR") or Path(__file__).resolve().parent.parent / "models")
+
+
+def default_model_path() -> Path:
+    """``default.keras`` in :func:`model_dir`."""
+    return model_dir() / "default.keras"
+
+
+def model_path(folder: str | os.PathLike[str], name: str) -> Path:
+    """The file of model ``name`` in ``folder``; names never reach outside the folder.
+
+    Raises:
+        ValueError: the name has characters other than letters, digits, ``_ . -`` (so no
+            path separators), or no such model exists in the folder.
+    """
+    if not isinstance(name, str) or not NAME_RE.match(name) or name.startswith("."):
+        raise ValueError("A model name has 1-64 letters, digits, '_', '.' or '-' and no path. "
+                         f"Received: name={str(name)[:80]!r}")
+    names = list_models(folder)
+    if name not in names:
+        raise ValueError(f"No such model. Existing models are: {names}. Received: name={name!r}")
+    return Path(folder) / f"{name}.keras"
