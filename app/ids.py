@@ -50,6 +50,7 @@ class Maps:
     GRID = "maps-grid"
     MESSAGE = "maps-message"
     MEANS_READY = "maps-means-ready"
+    VIEW_MESSAGE = "maps-view-message"
     RF_NOTE = "maps-rf-note"
 
 

@@ -68,6 +68,7 @@ layout = html.Div([
                 dbc.Col(dcc.Graph(id=I.INPUT, config={"displayModeBar": False}), md=5),
                 dbc.Col(dcc.Graph(id=I.PROBS, config={"displayModeBar": False}), md=7),
             ]),
+            html.Div(id=I.VIEW_MESSAGE),
             html.Div(id=I.RF_NOTE, className="small text-muted"),
             dcc.Loading(dcc.Graph(id=I.GRID, clear_on_unhover=True), delay_show=300),
         ], lg=9),
@@ -153,10 +154,9 @@ def compute_class_means(mode, model):
     return {"model": model}
 
 
-@callback(Output(I.PROBS, "figure"), Output(I.GRID, "figure"), Output(I.MESSAGE, "children", allow_duplicate=True),
+@callback(Output(I.PROBS, "figure"), Output(I.GRID, "figure"), Output(I.VIEW_MESSAGE, "children"),
           Input(Shell.IMAGE, "data"), Input(I.LAYER, "value"), Input(I.SCALE, "value"), Input(I.MODE, "value"),
-          Input(I.CLASS, "value"), Input(Shell.MODEL, "value"), Input(I.MEANS_READY, "data"),
-          prevent_initial_call="initial_duplicate")
+          Input(I.CLASS, "value"), Input(Shell.MODEL, "value"), Input(I.MEANS_READY, "data"))
 def render(spec, layer, scale, mode, cls, model, _ready):
     try:
         svc = services()

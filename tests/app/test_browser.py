@@ -1,0 +1,160 @@
+"""Every page in headless Chromium, against the real app process (``python -m app``)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from .conftest import get_json
+
+PAGES = [("/", "Architecture"), ("/training", "New model"), ("/maps", "Input"), ("/dense", "Class means"),
+         ("/oip", "Search")]
+
+
+def open_page(dash_duo, server, path):
+    dash_duo.wait_for_page(url=server + path, timeout=30)
+
+
+def no_console_errors(dash_duo):
+    logs = [entry for entry in dash_duo.get_logs() or [] if "favicon" not in entry.get("message", "")]
+    assert logs == [], logs
+
+
+def set_input(dash_duo, selector, value):
+    el = dash_duo.find_element(selector)
+    el.send_keys(Keys.CONTROL, "a")
+    el.send_keys(Keys.DELETE)
+    el.send_keys(str(value), Keys.TAB)
+
+
+def wait_until(fn, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def js_click(dash_duo, selector):
+    dash_duo.driver.execute_script("arguments[0].click()", dash_duo.find_element(selector))
+
+
+def graph_title(dash_duo, graph_id):
+    return dash_duo.driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "return g && g.layout && g.layout.title ? (g.layout.title.text || '') : ''")
+
+
+@pytest.mark.parametrize("path,text", PAGES, ids=[p for p, _ in PAGES])
+def test_page_loads_without_console_errors(dash_duo, server, path, text):
+    open_page(dash_duo, server, path)
+    dash_duo.wait_for_contains_text("body", text, timeout=30)
+    dash_duo.wait_for_contains_text(f"#shell-model", "default", timeout=30)
+    time.sleep(2)  # let the page's first callbacks finish
+    assert dash_duo.find_elements(".dash-fe-error__title") == []
+    no_console_errors(dash_duo)
+
+
+def test_model_page_shows_the_architecture(dash_duo, server):
+    open_page(dash_duo, server, "/")
+    dash_duo.wait_for_contains_text("#model-table", "Conv2D_3", timeout=30)
+    table = dash_duo.find_element("#model-table").text
+    assert "18×18" in table and "96,844" in table
+    dash_duo.wait_for_contains_text("#model-meta", "99.", timeout=30)
+    no_console_errors(dash_duo)
+
+
+def test_maps_layer_switch_and_class_average(dash_duo, server):
+    open_page(dash_duo, server, "/maps")
+    wait_until(lambda: "Conv2D_1: 32 maps" in graph_title(dash_duo, "maps-grid"), 30, "the Conv2D_1 grid")
+    dash_duo.select_dcc_dropdown("#maps-layer", value="Conv2D_2")
+    wait_until(lambda: "Conv2D_2: 64 maps" in graph_title(dash_duo, "maps-grid"), 30, "the Conv2D_2 grid")
+    set_input(dash_duo, "#maps-index", 3)
+    wait_until(lambda: "test image 3" in graph_title(dash_duo, "maps-grid"), 30, "image 3")
+    js_click(dash_duo, "#maps-mode input[value='average']")
+    dash_duo.select_dcc_dropdown("#maps-class", value="4")
+    wait_until(lambda: "mean over class 4" in graph_title(dash_duo, "maps-grid"), 120, "the class average")
+    no_console_errors(dash_duo)
+
+
+def test_bad_upload_shows_a_message(dash_duo, server, tmp_path):
+    bad = tmp_path / "digit.png"
+    bad.write_bytes(b"this is not an image at all")
+    open_page(dash_duo, server, "/maps")
+    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 30, "the page's first callbacks")
+    js_click(dash_duo, "#maps-source input[value='upload']")
+    dash_duo.find_element("#maps-upload input[type=file]").send_keys(str(bad))
+    dash_duo.wait_for_contains_text("#maps-message", "Not a readable PNG or JPEG", timeout=30)
+    assert get_json(server + "/health")["status"] == "ok"  # the server keeps serving
+
+
+def _frames(dash_duo):
+    return dash_duo.driver.execute_script(
+        "const g = document.querySelector('#oip-animation .js-plotly-plot');"
+        "return g && g._transitionData ? g._transitionData._frames.length : 0")
+
+
+def test_oip_run_after_tf_callbacks_goes_live_then_animates(dash_duo, server):
+    """Also the fork hazard: the web process has served TF-backed callbacks (Maps) before this
+    background job forks from it; the job must complete, and TF must never be in the web process."""
+    open_page(dash_duo, server, "/maps")
+    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 30, "TF-backed map callbacks")
+    open_page(dash_duo, server, "/oip")
+    dash_duo.wait_for_element("#oip-run", timeout=30)
+    set_input(dash_duo, "#oip-steps input", 200)
+    set_input(dash_duo, "#oip-seeds input", 3)
+    time.sleep(0.5)
+    js_click(dash_duo, "#oip-run")
+    # Live: the preview strip shows an intermediate step before the end.
+    wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 60, "a live frame")
+    wait_until(lambda: _frames(dash_duo), 120, "the animation")
+    # 200 steps, a frame every 5 steps (at most 40 frames + the start) -> 41 frames; 2 wavelengths x 3 seeds
+    assert _frames(dash_duo) == 41
+    assert "map 0 · λ=4 · seed 2" in graph_title(dash_duo, "oip-animation")
+    dash_duo.wait_for_contains_text("#oip-message", "Done", timeout=10)
+    assert get_json(server + "/health")["tensorflow_in_web_process"] is False
+    no_console_errors(dash_duo)
+
+
+def test_oip_cancel_stops_a_long_run(dash_duo, server):
+    open_page(dash_duo, server, "/oip")
+    dash_duo.wait_for_element("#oip-run", timeout=30)
+    js_click(dash_duo, "#oip-whole")
+    set_input(dash_duo, "#oip-steps input", 500)
+    set_input(dash_duo, "#oip-seeds input", 8)
+    time.sleep(0.5)
+    js_click(dash_duo, "#oip-run")
+    wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 60, "a live frame")
+    assert dash_duo.find_element("#oip-run").get_attribute("disabled")
+    js_click(dash_duo, "#oip-cancel")
+    wait_until(lambda: not dash_duo.find_element("#oip-run").get_attribute("disabled"), 30, "Run enabled again")
+    label = graph_title(dash_duo, "oip-live")
+    time.sleep(3)
+    assert graph_title(dash_duo, "oip-live") == label  # no more frames after cancel
+    assert "step 500/500" not in label
+    # the engine is free again: a quick request is answered at once
+    assert get_json(server + "/health")["status"] == "ok"
+
+
+def test_training_shows_curves_then_the_new_model(dash_duo, server):
+    open_page(dash_duo, server, "/training")
+    dash_duo.wait_for_element("#train-start", timeout=30)
+    set_input(dash_duo, "#train-epochs", 1)
+    set_input(dash_duo, "#train-subset", 1000)
+    set_input(dash_duo, "#train-name", "browser-run")
+    js_click(dash_duo, "#train-start")
+    dash_duo.wait_for_contains_text("#train-message", "saved", timeout=240)
+    n_points = dash_duo.driver.execute_script(
+        "const g = document.querySelector('#train-curves .js-plotly-plot');"
+        "return g && g.data && g.data.length ? g.data[0].x.length : 0")
+    assert n_points >= 1
+    dash_duo.wait_for_contains_text("#shell-model", "browser-run", timeout=30)
+    # a second run with the same name is refused in the form
+    js_click(dash_duo, "#train-start")
+    dash_duo.wait_for_contains_text("#train-message", "exists already", timeout=30)
+    no_console_errors(dash_duo)
