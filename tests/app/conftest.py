@@ -28,14 +28,15 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def services(model_dir, tmp_path_factory):
-    """app.services set up in this process with a real (spawned) engine worker."""
-    from app import services as svc_module
+    """The app built in this process (pages registered) on a real, spawned engine worker."""
+    from app import create_app
     from app.engine import Engine
+    from app.services import services as current
     from app.settings import Settings
 
     engine = Engine.start(model_dir)
-    settings = Settings(model_dir=model_dir, cache_dir=tmp_path_factory.mktemp("cache"))
-    svc = svc_module.init(settings, engine)
+    create_app(Settings(model_dir=model_dir, cache_dir=tmp_path_factory.mktemp("cache")), engine)
+    svc = current()
     yield svc
     engine.stop()
 

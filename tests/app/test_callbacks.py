@@ -1,0 +1,139 @@
+"""Callbacks called as plain functions, on a real engine worker (no browser)."""
+
+import numpy as np
+import pytest
+from dash import no_update
+
+from app.engine import EngineError
+
+
+def message_text(component) -> str:
+    return str(component.children) if component is not None else ""
+
+
+@pytest.mark.parametrize("layer,maps", [("Conv2D_1", 32), ("MaxPool_1", 32), ("Conv2D_2", 64), ("MaxPool_2", 64),
+                                        ("Conv2D_3", 64)])
+def test_maps_render_every_layer(services, layer, maps):
+    from app.pages.maps import render
+
+    probs, grid, msg = render({"source": "test", "index": 0}, layer, "map", "image", None, "default", None)
+    assert msg is None
+    assert f"{layer}: {maps} maps" in grid.layout.title.text
+    assert int(np.argmax(probs.data[0].y)) == 7
+
+
+@pytest.mark.parametrize("args,match", [
+    (({"source": "test", "index": 0}, "Dense_1", "map", "image", None, "default", None), "layer must be one of"),
+    (({"source": "test", "index": 0}, "Conv2D_1", "bogus", "image", None, "default", None), "scale must be one of"),
+    (({"source": "test", "index": -4}, "Conv2D_1", "map", "image", None, "default", None), "0..9999"),
+    (({"source": "test", "index": 0}, "Conv2D_1", "map", "image", None, "../../etc/passwd", None), "A model name"),
+    (({"source": "test", "index": 0}, "Conv2D_1", "map", "image", None, "missing", None), "No such model"),
+], ids=["dense-layer", "scale", "index", "path", "unknown-model"])
+def test_maps_render_refuses_bad_input(services, args, match):
+    from app.pages.maps import render
+
+    probs, grid, msg = render(*args)
+    assert probs is no_update and grid is no_update
+    import re
+
+    assert re.search(match, message_text(msg)), message_text(msg)
+
+
+def test_class_average_waits_for_its_job_then_shows(services):
+    from app.pages.maps import compute_class_means, render
+
+    _, grid, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
+    assert "computing" in grid.layout.annotations[0].text
+    compute_class_means.__wrapped__("average", "default") if hasattr(compute_class_means, "__wrapped__") else \
+        compute_class_means("average", "default")
+    _, grid, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
+    assert "mean over class 3" in grid.layout.title.text
+
+
+OIP_OK = dict(model="default", layer="Conv2D_3", map_=5, whole=False, node_on=False, nx=1, ny=1, waves=[1, 4],
+              mix=False, seeds=2, steps=60, step_size=0.1, blur=4, sigma=0.5, jitter=0)
+
+
+def test_oip_params(services):
+    from app.pages.oip import _items, _params
+
+    p = _params(**OIP_OK)
+    assert p["maps"] == [5] and p["wavelength_sets"] == [[1], [4]] and p["config"]["frame_every"] == 2
+    assert len(_items(p)) == 4
+    whole = _params(**{**OIP_OK, "whole": True, "mix": True, "node_on": True})
+    assert whole["maps"] == list(range(64)) and whole["wavelength_sets"] == [[1, 4]] and whole["node"] == [1, 1]
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"layer": "Dense_1"}, "layer must be one of"),
+    ({"map_": 64}, r"map must be in 0..63"),
+    ({"map_": "x"}, "whole number"),
+    ({"node_on": True, "nx": 3}, r"node x must be in 0..2"),
+    ({"waves": [3]}, "wavelength must be one of"),
+    ({"waves": []}, "at least one"),
+    ({"seeds": 9}, r"seeds must be in 1..8"),
+    ({"steps": 10_000}, r"steps must be in 1..500"),
+    ({"step_size": float("nan")}, "step size"),
+    ({"jitter": 5}, "jitter"),
+    ({"model": "nope"}, "No such model"),
+], ids=["layer", "map", "map-type", "node", "wavelength", "no-wavelength", "seeds", "steps", "step-size", "jitter",
+        "model"])
+def test_oip_params_refuse_bad_input(services, change, match):
+    from app.pages.oip import _params
+
+    with pytest.raises((ValueError, EngineError), match=match):
+        _params(**{**OIP_OK, **change})
+
+
+TRAIN_OK = ["mnist", 1, 64, 0.02, "exponential", 0.9, 1e-4, 1000, "fresh-name"]
+
+
+@pytest.mark.parametrize("index,value,match", [
+    (8, "default", "exists already"),
+    (8, "../evil", "Model name"),
+    (8, None, "Model name"),
+    (1, 0, r"epochs must be in 1..50"),
+    (2, 5000, "batch size"),
+    (3, -1, "learning rate"),
+    (4, "cosine", "schedule must be one of"),
+    (7, 50, "at least 100"),
+    (0, "cifar", "dataset must be one of"),
+], ids=["collision", "path", "empty", "epochs", "batch", "lr", "schedule", "subset", "dataset"])
+def test_training_form_refuses_bad_input(services, index, value, match):
+    from app.pages.training import _config
+
+    form = list(TRAIN_OK)
+    form[index] = value
+    with pytest.raises(ValueError, match=match):
+        _config(*form)
+
+
+def test_training_form_accepts_good_input(services):
+    from app.pages.training import _config
+
+    cfg, name = _config(*TRAIN_OK)
+    assert name == "fresh-name" and cfg["subset"] == 1000 and cfg["epochs"] == 1
+
+
+def test_engine_reports_errors_and_cancels(services):
+    eng = services.engine
+    with pytest.raises(EngineError, match="No such model"):
+        eng.call("activations", model="nope", image=np.zeros((28, 28), np.uint8))
+    with pytest.raises(EngineError, match="Unknown engine operation"):
+        eng.call("rm_rf")
+    seen = []
+    items = [{"layer": "Conv2D_3", "map": m, "seed": 0, "wavelengths": (1,), "node": None} for m in range(64)]
+    res = eng.stream("oip", seen.append, lambda: True, model="default", items=items,
+                     config={"steps": 2000, "frame_every": 5})
+    assert res["stopped"] and res["steps_done"] < 2000 and len(seen) >= 1
+    acts = eng.call("activations", model="default", image=np.zeros((28, 28), np.uint8))
+    assert acts["Conv2D_1"].shape == (26, 26, 32)
+
+
+def test_model_page(services):
+    from app.pages.model import show_model
+
+    table, meta, kernels, history, conf, err = show_model("default")
+    assert err is None and "96,844" in str(table) and np.asarray(kernels.data[0].z).shape == (2 * 4 - 1, 16 * 4 - 1)
+    *_, err = show_model("../default")
+    assert "A model name" in message_text(err)
