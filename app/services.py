@@ -23,6 +23,10 @@ from .engine import Engine
 from .settings import Settings
 
 
+# Bump when a cached result's shape changes, so that an upgraded app never reads old entries.
+CACHE_FORMAT = 1
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -42,8 +46,8 @@ class Services:
         return _hash(str(p), st.st_mtime_ns, st.st_size)
 
     def key(self, op: str, model: str, params: Any) -> str:
-        """Cache key: operation, the model file's content hash, and the parameters."""
-        blob = json.dumps([op, self.model_hash(model), params], sort_keys=True, default=str)
+        """Cache key: result format version, operation, the model file's content hash, the parameters."""
+        blob = json.dumps([CACHE_FORMAT, op, self.model_hash(model), params], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def cached(self, op: str, model: str, params: Any, compute: Callable[[], Any]) -> Any:

@@ -68,7 +68,8 @@ def _config(dataset, epochs, batch, lr, schedule, momentum, l2, subset, name) ->
           State(I.DATASET, "value"), State(I.EPOCHS, "value"), State(I.BATCH, "value"), State(I.LR, "value"),
           State(I.SCHEDULE, "value"), State(I.MOMENTUM, "value"), State(I.L2, "value"), State(I.SUBSET, "value"),
           State(I.NAME, "value"),
-          background=True, prevent_initial_call=True,
+          background=True, interval=500,  # poll twice a second for live frames
+          prevent_initial_call=True,
           running=[(Output(I.START, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
           cancel=[Input(I.CANCEL, "n_clicks")],
           progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label"), Output(I.CURVES, "figure")])

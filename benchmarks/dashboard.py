@@ -1,0 +1,154 @@
+"""Server time of the dashboard's interactive callbacks, through the app's HTTP callback endpoint.
+
+    python -m benchmarks.dashboard [--json] [--url http://127.0.0.1:8050] [--repeat N]
+
+Without --url it starts ``python -m app`` on a free port (the real app, warm model) and
+stops it afterwards. Measured: the Maps page's render callback when the layer changes and
+when the image changes (POST /_dash-update-component, round trip on loopback), and, in
+headless Chromium when it is installed, the time from pressing Run in the OIP lab to the
+first live frame on screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from ._common import ROOT, machine, report
+
+
+def _post(url: str, body: dict) -> float:
+    req = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    t = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=30) as r:
+        r.read()
+        if r.status != 200:
+            raise RuntimeError(f"callback answered {r.status}")
+    return (time.perf_counter() - t) * 1000
+
+
+def _render_body(url: str, layer: str, index: int) -> dict:
+    with urllib.request.urlopen(url + "/_dash-dependencies", timeout=30) as r:
+        deps = json.loads(r.read())
+    cb = next(d for d in deps if "maps-grid.figure" in d["output"])
+    values = {"shell-image.data": {"source": "test", "index": index}, "maps-layer.value": layer,
+              "maps-scale.value": "map", "maps-mode.value": "image", "maps-class.value": None,
+              "shell-model.value": "default", "maps-means-ready.data": None}
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in cb["output"].strip(".").split("...")]
+    return {"output": cb["output"], "outputs": outputs, "changedPropIds": ["maps-layer.value"], "state": [],
+            "inputs": [{"id": i["id"], "property": i["property"], "value": values[f"{i['id']}.{i['property']}"]}
+                       for i in cb["inputs"]]}
+
+
+def _series(url: str, repeat: int, vary: str) -> list[float]:
+    times = []
+    layers = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
+    for i in range(repeat + 3):
+        body = _render_body(url, layers[i % 5] if vary == "layer" else "Conv2D_2", i if vary == "image" else 0)
+        if vary == "image":
+            body["changedPropIds"] = ["shell-image.data"]
+        ms = _post(url, body)
+        if i >= 3:  # the first calls warm the engine's compiled functions
+            times.append(ms)
+    return times
+
+
+def _first_live_frame(url: str, runs: int) -> list[float] | str:
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.common.keys import Keys
+    except ImportError:
+        return "selenium not installed"
+    opts = Options()
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=1920,1200", "--disable-background-networking"):
+        opts.add_argument(a)
+    try:
+        driver = webdriver.Chrome(options=opts)
+    except Exception as e:  # noqa: BLE001 - no browser: say so instead of a figure
+        return f"no headless Chromium ({type(e).__name__})"
+    title = ("const g = document.querySelector('#oip-live .js-plotly-plot');"
+             "return g && g.layout && g.layout.title ? (g.layout.title.text || '') : ''")
+    out = []
+    try:
+        for r in range(runs + 1):
+            driver.get(url + "/oip")
+            time.sleep(3)
+            steps = driver.find_element("css selector", "#oip-steps input")
+            steps.send_keys(Keys.CONTROL, "a")
+            steps.send_keys(Keys.DELETE)
+            steps.send_keys(str(490 - 10 * r), Keys.TAB)  # a new run each time: never a cached result
+            time.sleep(0.5)
+            t = time.perf_counter()
+            driver.execute_script("document.getElementById('oip-run').click()")
+            while not driver.execute_script(title).startswith("step"):
+                if time.perf_counter() - t > 60:
+                    raise RuntimeError("no live frame within 60 s")
+                time.sleep(0.02)
+            if r > 0:  # run 0 warms the engine
+                out.append((time.perf_counter() - t) * 1000)
+            driver.execute_script("document.getElementById('oip-cancel').click()")
+            time.sleep(1)
+    finally:
+        driver.quit()
+    return out
+
+
+def _start_app() -> tuple[str, subprocess.Popen]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CNNVIZ_PORT": str(port), "CNNVIZ_CACHE_DIR": tempfile.mkdtemp(prefix="cnnviz-bench-")}
+    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2):
+                return url, proc
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise SystemExit("the app did not start")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--url")
+    p.add_argument("--repeat", type=int, default=40)
+    p.add_argument("--oip-runs", type=int, default=3)
+    args = p.parse_args()
+    proc = None
+    url = args.url
+    if url is None:
+        url, proc = _start_app()
+    try:
+        layer = _series(url, args.repeat, "layer")
+        image = _series(url, args.repeat, "image")
+        live = _first_live_frame(url, args.oip_runs)
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    q = lambda xs, f: sorted(xs)[min(len(xs) - 1, int(f * len(xs)))]  # noqa: E731
+    res = {**machine(), "maps_layer_switch_median_ms": statistics.median(layer), "maps_layer_switch_p90_ms": q(layer, 0.9),
+           "maps_image_change_median_ms": statistics.median(image), "maps_image_change_p90_ms": q(image, 0.9)}
+    if isinstance(live, list):
+        res.update({"oip_first_live_frame_median_ms": statistics.median(live), "oip_first_live_frame_max_ms": max(live)})
+    else:
+        res["oip_first_live_frame"] = live
+    report(res, args.json)
+
+
+if __name__ == "__main__":
+    main()
