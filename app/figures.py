@@ -182,11 +182,12 @@ def make_class_means_figure(means: np.ndarray, class_names: Sequence[str]) -> go
     return fig
 
 
-def make_activation_curve_figure(activation: np.ndarray, labels: Sequence[str]) -> go.Figure:
-    """Objective against step, one line per item."""
+def make_activation_curve_figure(activation: np.ndarray, labels: Sequence[str],
+                                 steps: Sequence[int] | None = None) -> go.Figure:
+    """Objective against step, one line per item (``steps``: the step of each column)."""
     fig = go.Figure()
     for a, label in zip(np.asarray(activation), labels):
-        fig.add_scatter(y=a, mode="lines", name=label)
+        fig.add_scatter(x=None if steps is None else list(steps), y=a, mode="lines", name=label)
     fig.update_layout(title="Activation reached", margin=MARGIN, height=260, xaxis_title="step",
                       yaxis_title="objective", showlegend=len(labels) <= 8)
     return fig
@@ -241,7 +242,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
 
 
 def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str) -> go.Figure:
-    """OIPs of every map of a layer as one grid; clicking a tile names its map."""
+    """One OIP per map of a layer as one grid; clicking a tile names its map (customdata[0])."""
     x = np.asarray(images, np.float32)
     lo = x.min(axis=(1, 2), keepdims=True)
     span = np.maximum(x.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
@@ -251,6 +252,6 @@ def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str) 
                                customdata=np.stack([owner, acts], -1),
                                hovertemplate="map %{customdata[0]}<br>activation %{customdata[1]:.3f}"
                                              "<extra>click to open</extra>"))
-    fig.update_layout(title=f"OIPs of every map of {layer} (click one to open it in the lab)", margin=MARGIN,
-                      height=min(900, 120 + 100 * math.ceil(len(x) / 8)))
+    fig.update_layout(title=f"OIPs of every map of {layer}, best seed of each (click one to open it)", margin=MARGIN,
+                      height=min(1000, 120 + 110 * math.ceil(len(x) / 8)))
     return _image_axes(fig)

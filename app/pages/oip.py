@@ -138,8 +138,17 @@ def _result_view(res: dict, p: dict) -> list:
     return [dcc.Graph(figure=fig, id="oip-animation")]
 
 
+def _best_per_map(res: dict, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """For a whole-layer run: each map's OIP with the highest end activation, and that activation."""
+    per_map = len(p["wavelength_sets"]) * p["seeds"]
+    end = res["activation"][:, -1].reshape(-1, per_map)
+    best = end.argmax(1)
+    rows = np.arange(len(end)) * per_map + best
+    return res["images"][rows], end[np.arange(len(end)), best]
+
+
 def _outputs(res: dict, p: dict, key: str):
-    gallery = figures.make_gallery_figure(res["images"], res["activation"][:, -1], p["layer"]) if p["whole"] else no_update
+    gallery = figures.make_gallery_figure(*_best_per_map(res, p), p["layer"]) if p["whole"] else no_update
     return (_result_view(res, p), gallery, {"display": "block"} if p["whole"] else {"display": "none"}, key,
             False, False, alert("Stopped early: showing what was reached." if res["stopped"] else
                                 f"Done: {res['steps_done']} steps, {len(res['images'])} searches, "
@@ -172,13 +181,19 @@ def run(set_progress, _n, model, *controls):
                 set_progress((100 * r["step"] / r["steps"], f"step {r['step']}/{r['steps']}",
                               figures.make_oip_strip_figure(r["images"][live_items], labels[live_items],
                                                             f"step {r['step']}"),
-                              figures.make_activation_curve_figure(curve, labels[live_items])))
+                              figures.make_activation_curve_figure(curve, labels[live_items],
+                                                                   [s for s, _ in trail])))
 
             set_progress((0, "starting…", figures.empty_figure("starting…"), figures.empty_figure()))
             res = svc.engine.stream("oip", progress, None, model=model, items=_items(p), config=p["config"])
             res["frames"] = res["frames"].astype(np.float16)  # halves the cache; plenty for display
             if not res["stopped"]:
                 svc.results.set(key, res)
+        # The last state on screen, also when the run was faster than Dash's polling (or cached).
+        shown = slice(0, 8)
+        set_progress((100 * res["steps_done"] / p["config"]["steps"], f"step {res['steps_done']}/{p['config']['steps']}",
+                      figures.make_oip_strip_figure(res["images"][shown], _labels(p)[shown], f"step {res['steps_done']}"),
+                      figures.make_activation_curve_figure(res["activation"][shown], _labels(p)[shown])))
         return _outputs(res, p, key)
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 7)
@@ -213,7 +228,7 @@ def open_from_gallery(click, key, last):
         if res is None or idx < 0:
             return no_update, no_update, no_update, no_update
         per_map = len(p["wavelength_sets"]) * p["seeds"]
-        m = idx // per_map
+        m = idx  # one tile per map
         sel = slice(m * per_map, (m + 1) * per_map)
         labels = _labels(p)[sel]
         fig = figures.make_oip_animation_figure(res["frames"][:, sel], res["frame_steps"], res["activation"][sel], labels)

@@ -137,3 +137,13 @@ def test_model_page(services):
     assert err is None and "96,844" in str(table) and np.asarray(kernels.data[0].z).shape == (2 * 4 - 1, 16 * 4 - 1)
     *_, err = show_model("../default")
     assert "A model name" in message_text(err)
+
+
+def test_gallery_shows_the_best_seed_of_each_map():
+    from app.pages.oip import _best_per_map
+
+    p = {"wavelength_sets": [[1], [4]], "seeds": 2}
+    act = np.array([[0, 1], [0, 3], [0, 2], [0, 0], [0, 5], [0, 1], [0, 9], [0, 2]], float)  # 2 maps x 4 items
+    images = np.arange(8)[:, None, None] * np.ones((8, 28, 28))
+    best, acts = _best_per_map({"images": images, "activation": act}, p)
+    assert best[:, 0, 0].tolist() == [1, 6] and acts.tolist() == [3, 9]
