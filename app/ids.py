@@ -92,6 +92,7 @@ class OIP:
     MIX = "oip-mix"
     SIGMA = "oip-sigma"
     POLL = "oip-poll"
+    FOUND = "oip-found"  # the key of an earlier run's result once it is in the cache
     DOWNLOAD_PNG = "oip-download-png"
     GIF = "oip-gif"
     PNG = "oip-png"

@@ -6,6 +6,7 @@ import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from cnnviz.images import gif_bytes, png_bytes, tile, to_uint8
 
@@ -24,6 +25,7 @@ MAX_SEEDS, MAX_STEPS, MAX_ITEMS, MAX_FRAMES = 8, 500, 1024, 40
 layout = html.Div([
     dcc.Interval(id=I.POLL, interval=2000, disabled=True),
     dcc.Store(id=I.KEY),
+    dcc.Store(id=I.FOUND),
     dcc.Download(id=I.DOWNLOAD),
     dbc.Row([
         dbc.Col(card("Search",
@@ -121,8 +123,10 @@ def limits(layer, model):
 
 
 @callback(Output(Shell.OIP_LAST, "data"), Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
-def remember(_n, model, *controls):
+def remember(n_clicks, model, *controls):
     """Notes the run in the session, so a page switch during the run can find its result later."""
+    if not n_clicks:  # a remounted page (coming back) is no click
+        return no_update
     try:
         p = _params(model, *controls)
         return {"key": services().key("oip", model, p), "params": p, "model": model}
@@ -164,8 +168,10 @@ def _outputs(res: dict, p: dict, key: str):
           cancel=[Input(I.CANCEL, "n_clicks")],
           progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label"), Output(I.LIVE, "figure"),
                     Output(I.CURVE, "figure")])
-def run(set_progress, _n, model, *controls):
+def run(set_progress, n_clicks, model, *controls):
     """The search, as a background job: live previews through progress, the result cached on disk."""
+    if not n_clicks:  # a remounted page (coming back) is no click
+        raise PreventUpdate
     try:
         svc = services()
         p = _params(model, *controls)
@@ -199,21 +205,30 @@ def run(set_progress, _n, model, *controls):
         return failure(e, 7)
 
 
+@callback(Output(I.FOUND, "data"), Output(I.POLL, "disabled"), Output(I.MESSAGE, "children", allow_duplicate=True),
+          Input(I.POLL, "n_intervals"), State(Shell.OIP_LAST, "data"), State(I.KEY, "data"),
+          prevent_initial_call="initial_duplicate")
+def find_last(_n, last, shown):
+    """On coming back to the page: looks for the last run's result; polls while it is still running."""
+    if not isinstance(last, dict) or not last.get("key") or last.get("key") == shown:
+        return no_update, True, no_update
+    if services().results.get(str(last["key"])) is None:
+        return no_update, False, alert("Your last run is still going (or was cancelled); its result appears here "
+                                       "when it is done.", "info")
+    return last["key"], True, no_update
+
+
 @callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.GALLERY, "figure", allow_duplicate=True),
           Output(I.GALLERY, "style", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
           Output(I.GIF, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
-          Output(I.MESSAGE, "children", allow_duplicate=True), Output(I.POLL, "disabled"),
-          Input(I.POLL, "n_intervals"), State(Shell.OIP_LAST, "data"), State(I.KEY, "data"),
-          prevent_initial_call="initial_duplicate")
-def restore(_n, last, shown):
-    """On coming back to the page: the last run's result, or a note while it is still running."""
-    if not last or not isinstance(last, dict) or last.get("key") == shown:
-        return (no_update,) * 7 + (True,)
-    res = services().results.get(str(last.get("key")))
-    if res is None:
-        return (no_update,) * 6 + (alert("Your last run is still going (or was cancelled); its result appears "
-                                         "here when it is done.", "info"), False)
-    return _outputs(res, last["params"], last["key"]) + (True,)
+          Output(I.MESSAGE, "children", allow_duplicate=True),
+          Input(I.FOUND, "data"), State(Shell.OIP_LAST, "data"), prevent_initial_call=True)
+def restore(key, last):
+    """Shows an earlier run's result found by :func:`find_last`."""
+    res = services().results.get(str(key)) if key else None
+    if res is None or not isinstance(last, dict) or last.get("key") != key:
+        return (no_update,) * 7
+    return _outputs(res, last["params"], key)
 
 
 @callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.LAYER, "value"), Output(I.MAP, "value"),

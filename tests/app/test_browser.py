@@ -167,3 +167,20 @@ def test_training_shows_curves_then_the_new_model(dash_duo, server):
     js_click(dash_duo, "#train-start")
     dash_duo.wait_for_contains_text("#train-message", "exists already", timeout=30)
     no_console_errors(dash_duo)
+
+
+def test_oip_result_survives_a_page_switch(dash_duo, server):
+    open_page(dash_duo, server, "/oip")
+    dash_duo.wait_for_element("#oip-run", timeout=30)
+    set_input(dash_duo, "#oip-map", 7)
+    set_input(dash_duo, "#oip-steps input", 480)
+    set_input(dash_duo, "#oip-seeds input", 8)
+    time.sleep(0.5)
+    js_click(dash_duo, "#oip-run")
+    wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 60, "the run to start")
+    js_click(dash_duo, ".navbar a.nav-link[href='/']")  # leave while it runs (client-side page switch)
+    dash_duo.wait_for_contains_text("#model-table", "Conv2D_3", timeout=30)
+    js_click(dash_duo, ".navbar a.nav-link[href='/oip']")
+    wait_until(lambda: _frames(dash_duo), 120, "the earlier run's animation after coming back")
+    assert "map 7" in graph_title(dash_duo, "oip-animation")
+    no_console_errors(dash_duo)
