@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         models = svc.models()
         return jsonify({"status": "ok" if ok and models else "degraded", "models": models,
                         "default_model": "default" if "default" in models else (models[0] if models else None),
-                        "gpu": info.get("gpu"), "device": info.get("device"),
+                        "gpu": info.get("gpu"), "device": info.get("device"), "running_jobs": info.get("running_jobs"),
                         "tensorflow_in_web_process": "tensorflow" in sys.modules}), (200 if ok else 503)
 
     return app

@@ -33,6 +33,8 @@ class Train:
     PROGRESS = "train-progress"
     CURVES = "train-curves"
     MESSAGE = "train-message"
+    POLL = "train-poll"
+    STATUS = "train-status"
 
 
 class Maps:

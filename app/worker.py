@@ -54,6 +54,7 @@ class _Ops:
         self._data: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._memo: dict[tuple, Any] = {}
+        self.jobs = _Jobs()
 
     def _dataset(self, name: str):
         from cnnviz.data import load_dataset
@@ -64,7 +65,21 @@ class _Ops:
             return self._data[name]
 
     def health(self) -> dict[str, Any]:
-        return {"device": self.device, "gpu": self.device.startswith("GPU")}
+        running = [j for j in self.jobs.list() if not j["done"]]
+        return {"device": self.device, "gpu": self.device.startswith("GPU"), "running_jobs": len(running)}
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        return self.jobs.list()
+
+    def cancel(self, key: str) -> bool:
+        return self.jobs.cancel(str(key))
+
+    def _store(self, cache_dir: str | None, key: str, value: Any) -> None:
+        if cache_dir:
+            import diskcache
+
+            with diskcache.Cache(cache_dir) as cache:
+                cache.set(key, value)
 
     def info(self, model: str) -> dict[str, Any]:
         m = self.models.get(model)
@@ -125,8 +140,10 @@ class _Ops:
                          "activation": p.activation})
 
         r = run_oip(m, oip_items, cfg, on_progress=progress, should_stop=should_stop)
-        return {"images": r.images, "frames": r.frames, "frame_steps": r.frame_steps, "activation": r.activation,
-                "steps_done": r.steps_done, "stopped": r.stopped, "loop_seconds": r.loop_seconds}
+        # float16 frames: half the cache and transfer, plenty for display
+        return {"images": r.images, "frames": r.frames.astype(np.float16), "frame_steps": r.frame_steps,
+                "activation": r.activation, "steps_done": r.steps_done, "stopped": r.stopped,
+                "loop_seconds": r.loop_seconds}
 
     def train(self, config: dict, out: str, *, report, should_stop) -> dict[str, Any]:
         from cnnviz.config import TrainConfig
@@ -147,7 +164,100 @@ class _Ops:
                 "epochs_completed": r.epochs_completed, "history": r.history}
 
 
-STREAMING = {"oip", "train"}
+JOB_KINDS = {"oip", "train"}
+FINISHED_KEPT_S = 60.0  # a finished job stays attachable this long (a page that comes back)
+
+
+class _Job:
+    """A long job running in the worker, detached from whoever asked for it.
+
+    A Dash job process that streams it may die (Dash kills it when the page asks again or
+    goes away); the job goes on, stores its result, and can be attached to again by key.
+    Only an explicit cancel stops it.
+    """
+
+    def __init__(self, key: str, kind: str):
+        self.key, self.kind = key, kind
+        self.cond = threading.Condition()
+        self.seq, self.latest = 0, None
+        self.done, self.result, self.error = False, None, None
+        self.cancel = threading.Event()
+        self.started, self.finished = time.time(), None
+
+    def report(self, payload: dict) -> None:
+        with self.cond:
+            self.seq += 1
+            self.latest = payload
+            self.cond.notify_all()
+
+    def finish(self, result=None, error: str | None = None) -> None:
+        with self.cond:
+            self.result, self.error, self.done, self.finished = result, error, True, time.time()
+            self.cond.notify_all()
+
+    def summary(self) -> dict[str, Any]:
+        p = self.latest or {}
+        return {"key": self.key, "kind": self.kind, "started": self.started, "done": self.done,
+                "progress": {k: v for k, v in p.items() if isinstance(v, (int, float, str, bool)) or v is None}}
+
+
+class _Jobs:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+
+    def submit(self, key: str, kind: str, run) -> _Job:
+        """The running (or just finished) job of ``key``, else a new one started in a thread."""
+        with self._lock:
+            now = time.time()
+            for k in [k for k, j in self._jobs.items() if j.done and now - j.finished > FINISHED_KEPT_S]:
+                del self._jobs[k]
+            job = self._jobs.get(key)
+            if job is not None and not (job.done and (job.error or (job.result or {}).get("stopped"))):
+                return job
+            job = self._jobs[key] = _Job(key, kind)
+
+        def target() -> None:
+            try:
+                job.finish(run(job))
+            except (ValueError, FileNotFoundError, KeyError, TypeError) as e:
+                job.finish(error=str(e) or type(e).__name__)
+            except Exception as e:  # noqa: BLE001 - the worker must survive any one job
+                traceback.print_exc()
+                job.finish(error=f"Internal error in the engine ({type(e).__name__}); see the server log.")
+
+        threading.Thread(target=target, name=f"job-{kind}", daemon=True).start()
+        return job
+
+    def cancel(self, key: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is None or job.done:
+            return False
+        job.cancel.set()
+        return True
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [j.summary() for j in self._jobs.values()]
+
+
+def _stream_job(conn: Connection, job: _Job) -> None:
+    """Sends a job's progress and result to one client; a client that leaves detaches."""
+    seen = 0
+    while True:
+        with job.cond:
+            job.cond.wait_for(lambda: job.seq != seen or job.done, timeout=0.5)
+            seq, latest, done = job.seq, job.latest, job.done
+        if seq != seen and latest is not None:
+            conn.send(("progress", latest))
+            seen = seq
+        if done:
+            conn.send(("error", job.error) if job.error else ("ok", job.result))
+            return
+        if conn.poll():
+            if conn.recv() == "cancel":
+                job.cancel.set()
 
 
 def _handle(conn: Connection, ops: _Ops) -> None:
@@ -157,45 +267,31 @@ def _handle(conn: Connection, ops: _Ops) -> None:
                 op, kwargs = conn.recv()
             except (EOFError, OSError):
                 return
-            cancelled = threading.Event()
-
-            def should_stop() -> bool:
-                # The client sends "cancel", or dies (Dash kills a cancelled job's process):
-                # either way the job stops at its next check.
-                if cancelled.is_set():
-                    return True
-                try:
-                    if conn.poll():
-                        conn.recv()
-                        cancelled.set()
-                except (EOFError, OSError):
-                    cancelled.set()
-                return cancelled.is_set()
-
-            def report(payload: dict) -> None:
-                try:
-                    conn.send(("progress", payload))
-                except (OSError, ValueError):
-                    cancelled.set()
-
             try:
-                fn = getattr(ops, op) if op in {"health", "info", "activations", "class_means", "dense_patterns",
-                                                "oip", "train"} else None
-                if fn is None:
+                if op in JOB_KINDS:
+                    key = str(kwargs.pop("key", None) or f"anonymous-{id(conn)}-{time.time()}")
+                    cache_dir = kwargs.pop("cache", None)
+                    fn = getattr(ops, op)
+
+                    def run(job: _Job, fn=fn, kwargs=kwargs, key=key, cache_dir=cache_dir):
+                        result = fn(**kwargs, report=job.report, should_stop=job.cancel.is_set)
+                        if not result.get("stopped"):
+                            ops._store(cache_dir, key, result)
+                        return result
+
+                    _stream_job(conn, ops.jobs.submit(key, op, run))
+                    continue
+                if op not in {"health", "info", "activations", "class_means", "dense_patterns", "list_jobs", "cancel"}:
                     raise ValueError(f"Unknown engine operation. Received: op={op!r}")
-                if op in STREAMING:
-                    result = fn(**kwargs, report=report, should_stop=should_stop)
-                else:
-                    result = fn(**kwargs)
-                conn.send(("ok", result))
+                conn.send(("ok", getattr(ops, op)(**kwargs)))
             except (BrokenPipeError, ConnectionResetError, EOFError):
-                return  # the client went away (a cancelled job's process is killed): nothing to answer
+                return  # the client went away; a job it streamed goes on
             except (ValueError, FileNotFoundError, KeyError, TypeError) as e:
                 conn.send(("error", str(e) or type(e).__name__))
             except Exception as e:  # noqa: BLE001 - the worker must survive any one request
                 traceback.print_exc()
                 conn.send(("error", f"Internal error in the engine ({type(e).__name__}); see the server log."))
-    except (OSError, EOFError, BrokenPipeError):
+    except (OSError, EOFError):
         return
     finally:
         conn.close()

@@ -191,10 +191,10 @@ def run(set_progress, n_clicks, model, *controls):
                                                                    [s for s, _ in trail])))
 
             set_progress((0, "starting…", figures.empty_figure("starting…"), figures.empty_figure()))
-            res = svc.engine.stream("oip", progress, None, model=model, items=_items(p), config=p["config"])
-            res["frames"] = res["frames"].astype(np.float16)  # halves the cache; plenty for display
-            if not res["stopped"]:
-                svc.results.set(key, res)
+            # The engine runs the search as a detached job under this key and caches its result:
+            # if Dash kills this process (the page went away and came back), the search goes on.
+            res = svc.engine.stream("oip", progress, None, key=key, cache=svc.results.directory,
+                                    model=model, items=_items(p), config=p["config"])
         # The last state on screen, also when the run was faster than Dash's polling (or cached).
         shown = slice(0, 8)
         set_progress((100 * res["steps_done"] / p["config"]["steps"], f"step {res['steps_done']}/{p['config']['steps']}",
@@ -203,6 +203,18 @@ def run(set_progress, n_clicks, model, *controls):
         return _outputs(res, p, key)
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 7)
+
+
+@callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(Shell.OIP_LAST, "data"),
+          prevent_initial_call=True)
+def cancel(n_clicks, last):
+    """Cancel stops the engine's job (Dash's own cancel only ends the process that watches it)."""
+    if n_clicks and isinstance(last, dict) and last.get("key"):
+        try:
+            services().engine.call("cancel", key=str(last["key"]))
+        except Exception:  # noqa: BLE001 - nothing running: nothing to stop
+            pass
+    return "stop the running search"
 
 
 @callback(Output(I.FOUND, "data"), Output(I.POLL, "disabled"), Output(I.MESSAGE, "children", allow_duplicate=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from cnnviz.catalog import NAME_RE
 
@@ -35,6 +36,8 @@ layout = dbc.Row([
                          dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
     ), lg=3),
     dbc.Col([
+        dcc.Interval(id=I.POLL, interval=2000),
+        html.Div(id=I.STATUS, className="small text-muted mb-1"),
         dbc.Progress(id=I.PROGRESS, value=0, label="", className="mb-2", style={"height": "1.4rem"}),
         html.Div(id=I.MESSAGE),
         dcc.Graph(id=I.CURVES, figure=figures.empty_figure("curves appear here during training")),
@@ -73,7 +76,9 @@ def _config(dataset, epochs, batch, lr, schedule, momentum, l2, subset, name) ->
           running=[(Output(I.START, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
           cancel=[Input(I.CANCEL, "n_clicks")],
           progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label"), Output(I.CURVES, "figure")])
-def start(set_progress, _n, *form):
+def start(set_progress, n_clicks, *form):
+    if not n_clicks:  # a remounted page (coming back) is no click
+        raise PreventUpdate
     try:
         cfg, name = _config(*form)
         svc = services()
@@ -88,7 +93,8 @@ def start(set_progress, _n, *form):
                           figures.make_train_curves_figure(points)))
 
         set_progress((0, "loading data…", figures.empty_figure("starting…")))
-        res = svc.engine.stream("train", progress, None, config=cfg,
+        # A detached engine job keyed by the model name: it goes on if this page goes away.
+        res = svc.engine.stream("train", progress, None, key=f"train:{name}", config=cfg,
                                 out=str(svc.settings.model_dir / f"{name}.keras"))
         if res["stopped"]:
             return alert(f"Stopped after {res['epochs_completed']} epochs; the checkpoint is kept and the same "
@@ -97,3 +103,29 @@ def start(set_progress, _n, *form):
         return alert(f"Model {name!r} saved: test accuracy {acc:.2%}. It is now selected.", "success"), name, name
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 3, 0)
+
+
+@callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(I.NAME, "value"), prevent_initial_call=True)
+def cancel(n_clicks, name):
+    """Cancel stops the engine's training job, which keeps its last epoch's checkpoint."""
+    if n_clicks and isinstance(name, str):
+        try:
+            services().engine.call("cancel", key=f"train:{name.strip()}")
+        except Exception:  # noqa: BLE001 - nothing running: nothing to stop
+            pass
+    return "stop the training"
+
+
+@callback(Output(I.STATUS, "children"), Output(Shell.REFRESH, "data", allow_duplicate=True),
+          Input(I.POLL, "n_intervals"), prevent_initial_call="initial_duplicate")
+def status(_n):
+    """Trainings in the engine, also ones started before this page was (re)opened."""
+    try:
+        jobs = [j for j in services().engine.call("list_jobs") if j["kind"] == "train"]
+    except Exception:  # noqa: BLE001 - the status line is best effort
+        return no_update, no_update
+    running = [j for j in jobs if not j["done"]]
+    text = "; ".join(f"training {j['key'][6:]}: epoch {j['progress'].get('epoch', '?')}/{j['progress'].get('epochs', '?')}, "
+                     f"batch {j['progress'].get('batch', '?')}/{j['progress'].get('batches', '?')}" for j in running)
+    finished = ",".join(sorted(j["key"] for j in jobs if j["done"]))
+    return (f"Running in the engine — {text}" if text else ""), finished or no_update

@@ -147,3 +147,27 @@ def test_gallery_shows_the_best_seed_of_each_map():
     images = np.arange(8)[:, None, None] * np.ones((8, 28, 28))
     best, acts = _best_per_map({"images": images, "activation": act}, p)
     assert best[:, 0, 0].tolist() == [1, 6] and acts.tolist() == [3, 9]
+
+
+def test_engine_job_outlives_its_client_and_can_be_attached_again(services, tmp_path):
+    import diskcache
+
+    eng = services.engine
+    items = [{"layer": "Conv2D_2", "map": m, "seed": 1, "wavelengths": (2,), "node": None} for m in range(32)]
+    kwargs = dict(key="detached-test", cache=str(tmp_path), model="default", items=items,
+                  config={"steps": 300, "frame_every": 10})
+
+    class Leave(Exception):
+        pass
+
+    def leave(_progress):
+        raise Leave  # the watching process goes away (as when Dash kills a job process)
+
+    with pytest.raises(Leave):
+        eng.stream("oip", leave, None, **kwargs)
+    assert any(j["key"] == "detached-test" for j in eng.call("list_jobs"))
+    res = eng.stream("oip", None, None, **kwargs)  # a second client attaches to the same job
+    assert not res["stopped"] and res["steps_done"] == 300
+    with diskcache.Cache(str(tmp_path)) as cache:
+        assert cache["detached-test"]["steps_done"] == 300
+    assert eng.call("cancel", key="detached-test") is False  # finished: nothing to cancel
