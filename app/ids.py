@@ -44,6 +44,7 @@ class Maps:
     UPLOAD = "maps-upload"
     DRAW = "maps-draw"
     DRAW_USE = "maps-draw-use"
+    DRAW_SHAPES = "maps-draw-shapes"  # the strokes drawn so far
     LAYER = "maps-layer"
     SCALE = "maps-scale"
     MODE = "maps-mode"

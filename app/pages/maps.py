@@ -31,6 +31,7 @@ def _draw_figure() -> go.Figure:
 
 layout = html.Div([
     dcc.Store(id=I.MEANS_READY),
+    dcc.Store(id=I.DRAW_SHAPES, data=[]),
     dbc.Row([
         dbc.Col([
             card("Input",
@@ -106,9 +107,9 @@ def next_of_class(cls, index, model):
 
 @callback(Output(Shell.IMAGE, "data"), Output(I.MESSAGE, "children"),
           Input(I.INDEX, "value"), Input(I.UPLOAD, "contents"), Input(I.DRAW_USE, "n_clicks"),
-          State(I.UPLOAD, "filename"), State(I.DRAW, "relayoutData"), State(I.DRAW, "figure"),
+          State(I.UPLOAD, "filename"), State(I.DRAW_SHAPES, "data"),
           prevent_initial_call=True)
-def choose_image(index, upload, _draw, filename, relayout, draw_fig):
+def choose_image(index, upload, _draw, filename, shapes):
     try:
         if ctx.triggered_id == I.INDEX:
             if index is None:
@@ -118,11 +119,32 @@ def choose_image(index, upload, _draw, filename, relayout, draw_fig):
             pixels = decode_upload(upload)
             return {"source": "pixels", "pixels": pixels.tolist(), "name": f"upload {str(filename)[:40]}"}, \
                 alert(f"Loaded {str(filename)[:60]} as a 28×28 digit.", "success")
-        shapes = (relayout or {}).get("shapes") or (draw_fig or {}).get("layout", {}).get("shapes")
         pixels = rasterize_drawing(shapes)
         return {"source": "pixels", "pixels": pixels.tolist(), "name": "drawing"}, None
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 2)
+
+
+@callback(Output(I.DRAW_SHAPES, "data"), Input(I.DRAW, "relayoutData"), State(I.DRAW_SHAPES, "data"),
+          prevent_initial_call=True)
+def track_strokes(relayout, shapes):
+    """Keeps the strokes: plotly reports the whole list after a draw or an erase, single paths after an edit."""
+    if not isinstance(relayout, dict):
+        return no_update
+    if isinstance(relayout.get("shapes"), list):
+        return [{"path": str(sh.get("path", ""))} for sh in relayout["shapes"] if isinstance(sh, dict)]
+    shapes = list(shapes or [])
+    changed = False
+    for k, v in relayout.items():
+        if k.startswith("shapes[") and k.endswith("].path"):
+            try:
+                i = int(k[7:k.index("]")])
+            except ValueError:
+                continue
+            if 0 <= i < len(shapes):
+                shapes[i] = {"path": str(v)}
+                changed = True
+    return shapes if changed else no_update
 
 
 def _dataset_name(model) -> str:

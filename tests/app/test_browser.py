@@ -184,3 +184,26 @@ def test_oip_result_survives_a_page_switch(dash_duo, server):
     wait_until(lambda: _frames(dash_duo), 120, "the earlier run's animation after coming back")
     assert "map 7" in graph_title(dash_duo, "oip-animation")
     no_console_errors(dash_duo)
+
+
+def test_a_drawn_digit_is_classified(dash_duo, server):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(dash_duo, server, "/maps")
+    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 30, "the page's first callbacks")
+    js_click(dash_duo, "#maps-source input[value='draw']")
+    time.sleep(0.5)
+    canvas = dash_duo.find_element("#maps-draw .draglayer .nsewdrag")
+    stroke = ActionChains(dash_duo.driver).move_to_element(canvas).move_by_offset(0, -60).click_and_hold()
+    for _ in range(12):
+        stroke.move_by_offset(1, 10)  # a near-vertical stroke: a "1"
+    stroke.release().perform()
+    time.sleep(0.5)
+    js_click(dash_duo, "#maps-draw-use")
+    wait_until(lambda: "drawing" in graph_title(dash_duo, "maps-grid") or dash_duo.find_element("#maps-message").text,
+               30, "the drawing's maps")
+    assert "drawing" in graph_title(dash_duo, "maps-grid"), dash_duo.find_element("#maps-message").text
+    probs = dash_duo.driver.execute_script(
+        "const g = document.querySelector('#maps-probs .js-plotly-plot'); return g.layout.title.text")
+    assert probs.startswith("Prediction: 1"), probs
+    no_console_errors(dash_duo)
