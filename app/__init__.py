@@ -31,17 +31,36 @@ def _navbar() -> dbc.Navbar:
     ], fluid=True), color="dark", dark=True, className="mb-3")
 
 
+def _job_manager(settings: Settings):
+    """DiskcacheManager (one process, no server) or CeleryManager (Redis broker and result backend)."""
+    if settings.jobs == "celery":
+        from celery import Celery
+
+        celery_app = Celery("cnnviz", broker=settings.redis_url, backend=settings.redis_url)
+        # One job at a time per worker process, and results that expire: jobs are long and few.
+        celery_app.conf.update(worker_prefetch_multiplier=1, result_expires=24 * 3600,
+                               broker_connection_retry_on_startup=True)
+        return dash.CeleryManager(celery_app)
+    return dash.DiskcacheManager(diskcache.Cache(str(settings.cache_dir / "jobs")))
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Dash:
     """Builds the Dash app; starts the engine worker unless one is given."""
     settings = settings or Settings.from_env()
     engine = engine or Engine.start(settings.model_dir)
     svc = init(settings, engine)
-    manager = dash.DiskcacheManager(diskcache.Cache(str(settings.cache_dir / "jobs")))
+    manager = _job_manager(settings)
+    svc.manager = manager
     app = Dash(__name__, use_pages=True, pages_folder="pages", background_callback_manager=manager,
                assets_folder=str(Path(__file__).resolve().parent.parent / "assets"),
                suppress_callback_exceptions=True,
                title="cnnviz")
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    if settings.auth_user:
+        import dash_auth
+
+        # /health stays open for container health checks; it reveals no data.
+        dash_auth.BasicAuth(app, {settings.auth_user: settings.auth_password}, public_routes=["/health"])
     app.layout = html.Div([
         dcc.Location(id=ids.Shell.URL),
         dcc.Store(id=ids.Shell.IMAGE, storage_type="session", data={"source": "test", "index": 0}),
@@ -64,6 +83,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return jsonify({"status": "ok" if ok and models else "degraded", "models": models,
                         "default_model": "default" if "default" in models else (models[0] if models else None),
                         "gpu": info.get("gpu"), "device": info.get("device"), "running_jobs": info.get("running_jobs"),
+                        "jobs": settings.jobs,
                         "tensorflow_in_web_process": "tensorflow" in sys.modules}), (200 if ok else 503)
 
     return app

@@ -32,6 +32,7 @@ class Services:
     settings: Settings
     engine: Engine
     results: diskcache.Cache
+    manager: Any = None  # the Dash background callback manager (Celery workers take its celery app)
 
     def models(self) -> list[str]:
         return list_models(self.settings.model_dir)

@@ -242,6 +242,38 @@ class _Jobs:
             return [j.summary() for j in self._jobs.values()]
 
 
+def cancel_flag(key: str) -> str:
+    """The result-cache entry that asks a job to stop, from any process or machine sharing the cache."""
+    return f"cancel:{key}"
+
+
+def _stop_flag(job: _Job, cache_dir: str | None, key: str):
+    """should_stop for a job: an explicit cancel here, or the cancel flag in the shared result cache.
+
+    With Celery, Cancel kills the task process on a worker; the job itself runs in that
+    worker's engine, which only learns of the cancel through the shared cache.
+    """
+    if not cache_dir:
+        return job.cancel.is_set
+    import diskcache
+
+    cache = diskcache.Cache(cache_dir)
+    cache.delete(cancel_flag(key))  # a new run of the same key starts uncancelled
+    last = [0.0]
+
+    def should_stop() -> bool:
+        if job.cancel.is_set():
+            return True
+        now = time.monotonic()
+        if now - last[0] >= 0.3:  # a cheap SQLite read, at most ~3 times a second
+            last[0] = now
+            if cache.get(cancel_flag(key)):
+                job.cancel.set()
+        return job.cancel.is_set()
+
+    return should_stop
+
+
 def _stream_job(conn: Connection, job: _Job) -> None:
     """Sends a job's progress and result to one client; a client that leaves detaches."""
     seen = 0
@@ -274,7 +306,8 @@ def _handle(conn: Connection, ops: _Ops) -> None:
                     fn = getattr(ops, op)
 
                     def run(job: _Job, fn=fn, kwargs=kwargs, key=key, cache_dir=cache_dir):
-                        result = fn(**kwargs, report=job.report, should_stop=job.cancel.is_set)
+                        stop = _stop_flag(job, cache_dir, key)
+                        result = fn(**kwargs, report=job.report, should_stop=stop)
                         if not result.get("stopped"):
                             ops._store(cache_dir, key, result)
                         return result

@@ -14,6 +14,7 @@ from .. import figures
 from ..ids import OIP as I
 from ..ids import Shell
 from ..services import services
+from ..worker import cancel_flag
 from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
 
 dash.register_page(__name__, path="/oip", name="OIP lab", order=4)
@@ -210,8 +211,10 @@ def run(set_progress, n_clicks, model, *controls):
 def cancel(n_clicks, last):
     """Cancel stops the engine's job (Dash's own cancel only ends the process that watches it)."""
     if n_clicks and isinstance(last, dict) and last.get("key"):
+        svc = services()
+        svc.results.set(cancel_flag(str(last["key"])), True, expire=3600)  # seen by the engine running it
         try:
-            services().engine.call("cancel", key=str(last["key"]))
+            svc.engine.call("cancel", key=str(last["key"]))
         except Exception:  # noqa: BLE001 - nothing running: nothing to stop
             pass
     return "stop the running search"

@@ -13,6 +13,7 @@ from .. import figures
 from ..ids import Shell
 from ..ids import Train as I
 from ..services import services
+from ..worker import cancel_flag
 from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
 
 dash.register_page(__name__, path="/training", name="Training", order=1)
@@ -94,7 +95,7 @@ def start(set_progress, n_clicks, *form):
 
         set_progress((0, "loading data…", figures.empty_figure("starting…")))
         # A detached engine job keyed by the model name: it goes on if this page goes away.
-        res = svc.engine.stream("train", progress, None, key=f"train:{name}", config=cfg,
+        res = svc.engine.stream("train", progress, None, key=f"train:{name}", cache=svc.results.directory, config=cfg,
                                 out=str(svc.settings.model_dir / f"{name}.keras"))
         if res["stopped"]:
             return alert(f"Stopped after {res['epochs_completed']} epochs; the checkpoint is kept and the same "
@@ -109,8 +110,10 @@ def start(set_progress, n_clicks, *form):
 def cancel(n_clicks, name):
     """Cancel stops the engine's training job, which keeps its last epoch's checkpoint."""
     if n_clicks and isinstance(name, str):
+        svc = services()
+        svc.results.set(cancel_flag(f"train:{name.strip()}"), True, expire=3600)  # seen by the engine running it
         try:
-            services().engine.call("cancel", key=f"train:{name.strip()}")
+            svc.engine.call("cancel", key=f"train:{name.strip()}")
         except Exception:  # noqa: BLE001 - nothing running: nothing to stop
             pass
     return "stop the training"

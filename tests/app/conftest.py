@@ -52,33 +52,89 @@ def get_json(url: str, timeout: float = 5):
         return json.loads(r.read())
 
 
-@pytest.fixture(scope="session")
-def server(model_dir, tmp_path_factory):
-    """The dashboard as a user starts it (``python -m app``), on a free port, in its own process group."""
-    port = _free_port()
-    env = {**os.environ, "CNNVIZ_PORT": str(port), "CNNVIZ_MODEL_DIR": str(model_dir),
-           "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("appcache")), "CNNVIZ_DEBUG": "0"}
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+def _start(cmd, env, log_path, cwd=ROOT):
+    log = open(log_path, "w+")
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _wait_healthy(url, proc, log, timeout=120):
+    deadline = time.time() + timeout
     while True:
         try:
             if get_json(url + "/health")["status"] == "ok":
-                break
+                return
         except OSError:
             pass
         if proc.poll() is not None or time.time() > deadline:
             log.seek(0)
             pytest.fail("the app did not start:\n" + log.read()[-3000:])
         time.sleep(0.5)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _app(env, tmp_path_factory):
+    port = _free_port()
+    env = {**env, "CNNVIZ_PORT": str(port), "CNNVIZ_DEBUG": "0"}
+    proc, log = _start([sys.executable, "-m", "app"], env, tmp_path_factory.mktemp("log") / "app.log")
+    url = f"http://127.0.0.1:{port}"
+    _wait_healthy(url, proc, log)
+    return url, proc, log
+
+
+def _no_tracebacks(log) -> None:
     log.seek(0)
     text = log.read()
     assert "Traceback" not in text, text[-3000:]
+
+
+@pytest.fixture(scope="session")
+def server(model_dir, tmp_path_factory):
+    """The dashboard as a user starts it (``python -m app``), on a free port, in its own process group."""
+    env = {**os.environ, "CNNVIZ_MODEL_DIR": str(model_dir), "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("appcache"))}
+    url, proc, log = _app(env, tmp_path_factory)
+    yield url
+    _stop(proc)
+    _no_tracebacks(log)
+
+
+@pytest.fixture(scope="session")
+def celery_server(tmp_path_factory):
+    """The scale-out set-up for real: redis-server on loopback, a Celery worker, the app on CeleryManager."""
+    redis = shutil.which("redis-server")
+    if redis is None:
+        pytest.fail("redis-server is not installed (Debian package redis-server; .ci/run installs it).")
+    models = tmp_path_factory.mktemp("celery-models")
+    for name in ("default.keras", "default.json"):
+        shutil.copy(ROOT / "models" / name, models / name)
+    port = _free_port()
+    logs = tmp_path_factory.mktemp("celery-logs")
+    rproc, _ = _start([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                      dict(os.environ), logs / "redis.log")
+    env = {**os.environ, "CNNVIZ_JOBS": "celery", "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+           "CNNVIZ_MODEL_DIR": str(models), "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("celery-cache"))}
+    wproc, wlog = _start([sys.executable, "-m", "celery", "-A", "app.celery_worker", "worker", "--loglevel=INFO",
+                          "--concurrency=2", "--pool=prefork", "-n", "cnnviz-test@%h"], env, logs / "worker.log")
+    deadline = time.time() + 180
+    while True:
+        wlog.seek(0)
+        if " ready." in wlog.read():
+            break
+        if wproc.poll() is not None or time.time() > deadline:
+            wlog.seek(0)
+            pytest.fail("the Celery worker did not start:\n" + wlog.read()[-3000:])
+        time.sleep(0.5)
+    url, aproc, alog = _app(env, tmp_path_factory)
+    assert get_json(url + "/health")["jobs"] == "celery"
+    yield url, wlog
+    for proc in (aproc, wproc, rproc):
+        _stop(proc)
+    _no_tracebacks(alog)

@@ -30,14 +30,18 @@ def set_input(dash_duo, selector, value):
     el.send_keys(str(value), Keys.TAB)
 
 
-def wait_until(fn, timeout, what):
+def wait_until(fn, timeout, what, dash_duo=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = fn()
         if value:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    page = ""
+    if dash_duo is not None:  # what the page showed, to tell a slow machine from a broken page
+        page = dash_duo.driver.execute_script("return document.body.innerText.slice(0, 1500)")
+        page += f"\nconsole: {dash_duo.get_logs()}"
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{page}")
 
 
 def js_click(dash_duo, selector):
@@ -86,7 +90,7 @@ def test_bad_upload_shows_a_message(dash_duo, server, tmp_path):
     bad = tmp_path / "digit.png"
     bad.write_bytes(b"this is not an image at all")
     open_page(dash_duo, server, "/maps")
-    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 30, "the page's first callbacks")
+    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 90, "the page's first callbacks", dash_duo)
     js_click(dash_duo, "#maps-source input[value='upload']")
     dash_duo.find_element("#maps-upload input[type=file]").send_keys(str(bad))
     dash_duo.wait_for_contains_text("#maps-message", "Not a readable PNG or JPEG", timeout=30)
@@ -102,8 +106,12 @@ def _frames(dash_duo):
 def test_oip_run_after_tf_callbacks_goes_live_then_animates(dash_duo, server):
     """Also the fork hazard: the web process has served TF-backed callbacks (Maps) before this
     background job forks from it; the job must complete, and TF must never be in the web process."""
+    check_oip_run(dash_duo, server)
+
+
+def check_oip_run(dash_duo, server):
     open_page(dash_duo, server, "/maps")
-    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 30, "TF-backed map callbacks")
+    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 90, "TF-backed map callbacks", dash_duo)
     open_page(dash_duo, server, "/oip")
     dash_duo.wait_for_element("#oip-run", timeout=30)
     set_input(dash_duo, "#oip-steps input", 500)
@@ -131,6 +139,10 @@ def test_oip_run_after_tf_callbacks_goes_live_then_animates(dash_duo, server):
 
 
 def test_oip_cancel_stops_a_long_run(dash_duo, server):
+    check_oip_cancel(dash_duo, server)
+
+
+def check_oip_cancel(dash_duo, server, engine_jobs=True):
     open_page(dash_duo, server, "/oip")
     dash_duo.wait_for_element("#oip-run", timeout=30)
     js_click(dash_duo, "#oip-whole")
@@ -146,23 +158,27 @@ def test_oip_cancel_stops_a_long_run(dash_duo, server):
     time.sleep(3)
     assert graph_title(dash_duo, "oip-live") == label  # no more frames after cancel
     assert "step 500/500" not in label
-    # the engine's job stopped too (Dash's cancel alone only ends the watching process)
-    wait_until(lambda: get_json(server + "/health")["running_jobs"] == 0, 30, "the engine job to stop")
+    if engine_jobs:  # the engine's job stopped too (Dash's cancel alone only ends the watching process)
+        wait_until(lambda: get_json(server + "/health")["running_jobs"] == 0, 30, "the engine job to stop")
 
 
 def test_training_shows_curves_then_the_new_model(dash_duo, server):
+    check_training(dash_duo, server, "browser-run")
+
+
+def check_training(dash_duo, server, name):
     open_page(dash_duo, server, "/training")
     dash_duo.wait_for_element("#train-start", timeout=30)
     set_input(dash_duo, "#train-epochs", 1)
     set_input(dash_duo, "#train-subset", 1000)
-    set_input(dash_duo, "#train-name", "browser-run")
+    set_input(dash_duo, "#train-name", name)
     js_click(dash_duo, "#train-start")
     dash_duo.wait_for_contains_text("#train-message", "saved", timeout=240)
     n_points = dash_duo.driver.execute_script(
         "const g = document.querySelector('#train-curves .js-plotly-plot');"
         "return g && g.data && g.data.length ? g.data[0].x.length : 0")
     assert n_points >= 1
-    dash_duo.wait_for_contains_text("#shell-model", "browser-run", timeout=30)
+    dash_duo.wait_for_contains_text("#shell-model", name, timeout=30)
     # a second run with the same name is refused in the form
     js_click(dash_duo, "#train-start")
     dash_duo.wait_for_contains_text("#train-message", "exists already", timeout=30)
@@ -190,7 +206,7 @@ def test_a_drawn_digit_is_classified(dash_duo, server):
     from selenium.webdriver.common.action_chains import ActionChains
 
     open_page(dash_duo, server, "/maps")
-    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 30, "the page's first callbacks")
+    wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 90, "the page's first callbacks", dash_duo)
     js_click(dash_duo, "#maps-source input[value='draw']")
     time.sleep(0.5)
     canvas = dash_duo.find_element("#maps-draw .draglayer .nsewdrag")

@@ -171,3 +171,21 @@ def test_engine_job_outlives_its_client_and_can_be_attached_again(services, tmp_
     with diskcache.Cache(str(tmp_path)) as cache:
         assert cache["detached-test"]["steps_done"] == 300
     assert eng.call("cancel", key="detached-test") is False  # finished: nothing to cancel
+
+
+def test_a_cancel_flag_in_the_shared_cache_stops_an_engine_job(services, tmp_path):
+    """With Celery the job runs in a worker's engine; Cancel reaches it through the shared cache."""
+    import diskcache
+
+    from app.worker import cancel_flag
+
+    items = [{"layer": "Conv2D_3", "map": m, "seed": 2, "wavelengths": (4,), "node": None} for m in range(64)]
+    cache = diskcache.Cache(str(tmp_path))
+
+    def flag(_progress):
+        cache.set(cancel_flag("flagged"), True)
+
+    res = services.engine.stream("oip", flag, None, key="flagged", cache=str(tmp_path), model="default",
+                                 items=items, config={"steps": 2000, "frame_every": 5})
+    assert res["stopped"] and res["steps_done"] < 2000
+    assert "flagged" not in cache  # a stopped run is not cached as a result
