@@ -14,3 +14,13 @@ from .services import services  # noqa: E402
 
 dash_app = create_app()
 celery_app = services().manager.handle
+
+
+@celery_app.task(name="cnnviz.oip")
+def oip_task(model: str, items: list[dict], config: dict, key: str) -> dict:
+    """An OIP search as a plain Celery task (for scripts and benchmarks): summary, result cached by ``key``."""
+    svc = services()
+    res = svc.engine.stream("oip", None, None, key=key, cache=svc.results.directory, model=model, items=items,
+                            config=config)
+    return {"steps_done": int(res["steps_done"]), "stopped": bool(res["stopped"]),
+            "end_activation": [float(a) for a in res["activation"][:, -1]], "loop_seconds": float(res["loop_seconds"])}
