@@ -75,14 +75,14 @@ def test_model_page_shows_the_architecture(dash_duo, server):
 
 def test_maps_layer_switch_and_class_average(dash_duo, server):
     open_page(dash_duo, server, "/maps")
-    wait_until(lambda: "Conv2D_1: 32 maps" in graph_title(dash_duo, "maps-grid"), 30, "the Conv2D_1 grid")
+    wait_until(lambda: "Conv2D_1: 32 maps" in graph_title(dash_duo, "maps-grid"), 30, "the Conv2D_1 grid", dash_duo)
     dash_duo.select_dcc_dropdown("#maps-layer", value="Conv2D_2")
-    wait_until(lambda: "Conv2D_2: 64 maps" in graph_title(dash_duo, "maps-grid"), 30, "the Conv2D_2 grid")
+    wait_until(lambda: "Conv2D_2: 64 maps" in graph_title(dash_duo, "maps-grid"), 30, "the Conv2D_2 grid", dash_duo)
     set_input(dash_duo, "#maps-index", 3)
-    wait_until(lambda: "test image 3" in graph_title(dash_duo, "maps-grid"), 30, "image 3")
+    wait_until(lambda: "test image 3" in graph_title(dash_duo, "maps-grid"), 30, "image 3", dash_duo)
     js_click(dash_duo, "#maps-mode input[value='average']")
     dash_duo.select_dcc_dropdown("#maps-class", value="4")
-    wait_until(lambda: "mean over class 4" in graph_title(dash_duo, "maps-grid"), 120, "the class average")
+    wait_until(lambda: "mean over class 4" in graph_title(dash_duo, "maps-grid"), 120, "the class average", dash_duo)
     no_console_errors(dash_duo)
 
 
@@ -127,7 +127,7 @@ def check_oip_run(dash_duo, server):
             seen.add(int(title.split()[1]))
         return _frames(dash_duo)
 
-    wait_until(watch, 120, "the animation")
+    wait_until(watch, 120, "the animation", dash_duo)
     assert any(s < 500 for s in seen), seen
     assert graph_title(dash_duo, "oip-live") == "step 500"  # the final state is shown at the end
     # 500 steps, a frame every ceil(500 / 40) = 13 steps: 39 frames after the start one
@@ -150,16 +150,16 @@ def check_oip_cancel(dash_duo, server, engine_jobs=True):
     set_input(dash_duo, "#oip-seeds input", 8)
     time.sleep(0.5)
     js_click(dash_duo, "#oip-run")
-    wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 60, "a live frame")
+    wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 60, "a live frame", dash_duo)
     assert dash_duo.find_element("#oip-run").get_attribute("disabled")
     js_click(dash_duo, "#oip-cancel")
-    wait_until(lambda: not dash_duo.find_element("#oip-run").get_attribute("disabled"), 30, "Run enabled again")
+    wait_until(lambda: not dash_duo.find_element("#oip-run").get_attribute("disabled"), 30, "Run enabled again", dash_duo)
     label = graph_title(dash_duo, "oip-live")
     time.sleep(3)
     assert graph_title(dash_duo, "oip-live") == label  # no more frames after cancel
     assert "step 500/500" not in label
     if engine_jobs:  # the engine's job stopped too (Dash's cancel alone only ends the watching process)
-        wait_until(lambda: get_json(server + "/health")["running_jobs"] == 0, 30, "the engine job to stop")
+        wait_until(lambda: get_json(server + "/health")["running_jobs"] == 0, 30, "the engine job to stop", dash_duo)
 
 
 def test_training_shows_curves_then_the_new_model(dash_duo, server):
@@ -193,11 +193,11 @@ def test_oip_result_survives_a_page_switch(dash_duo, server):
     set_input(dash_duo, "#oip-seeds input", 8)
     time.sleep(0.5)
     js_click(dash_duo, "#oip-run")
-    wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 60, "the run to start")
+    wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 120, "the run to start", dash_duo)
     js_click(dash_duo, ".navbar a.nav-link[href='/']")  # leave while it runs (client-side page switch)
     dash_duo.wait_for_contains_text("#model-table", "Conv2D_3", timeout=30)
     js_click(dash_duo, ".navbar a.nav-link[href='/oip']")
-    wait_until(lambda: _frames(dash_duo), 120, "the earlier run's animation after coming back")
+    wait_until(lambda: _frames(dash_duo), 120, "the earlier run's animation after coming back", dash_duo)
     assert "map 7" in graph_title(dash_duo, "oip-animation")
     no_console_errors(dash_duo)
 
