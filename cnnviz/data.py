@@ -22,6 +22,7 @@ _FILES = {
     "y_test": "t10k-labels-idx1-ubyte.gz",
 }
 _DEBIAN_ROOT = Path("/usr/share/datasets")
+_BESIDE = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 _MAGIC_IMAGES, _MAGIC_LABELS = 2051, 2049
 
 
@@ -140,6 +141,8 @@ def load_dataset(name: str = "mnist", *, allow_download: bool = True) -> Dataset
         folders.append(Path(os.environ["CNNVIZ_DATA_DIR"]) / name)
     else:
         tried.append("$CNNVIZ_DATA_DIR (not set)")
+        if _BESIDE.is_dir():  # a shared/data folder beside the checkout, as on this project's machines
+            folders.append(_BESIDE / name)
     folders.append(_DEBIAN_ROOT / name)
     for folder in folders:
         missing = [f for f in _FILES.values() if not (folder / f).is_file()]
