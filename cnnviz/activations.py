@@ -55,14 +55,15 @@ def class_means(m: LoadedModel, images: np.ndarray, labels: np.ndarray, batch: i
     Sums are accumulated batch by batch so that Conv2D_1 over 10,000 images never sits
     in memory at once.
     """
-    p, sums, counts = probe(m), {}, np.bincount(labels, minlength=10).astype(np.float64)
+    p, counts = probe(m), np.bincount(labels, minlength=10).astype(np.float64)
+    sums: dict[str, np.ndarray] = {}
     onehot_all = np.eye(10, dtype=np.float64)[labels]
     for i in range(0, len(images), batch):
         acts = p.run(m.standardization.apply(images[i:i + batch]))
         onehot = onehot_all[i:i + batch]
         for n, a in acts.items():
             s = np.tensordot(onehot, a.astype(np.float64), axes=(0, 0))
-            sums[n] = sums.get(n, 0) + s
+            sums[n] = sums[n] + s if n in sums else s
     shape = lambda n: (10,) + (1,) * (sums[n].ndim - 1)  # noqa: E731
     return {n: (s / np.maximum(counts, 1).reshape(shape(n))).astype(np.float32) for n, s in sums.items()}
 

@@ -43,7 +43,7 @@ def tile(images: np.ndarray, cols: int | None = None, pad: int = 1, fill: int = 
 
 
 def _save_png(array: np.ndarray, path: str | os.PathLike[str], scale: int) -> None:
-    img = Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+    img = Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST)
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
 
@@ -63,7 +63,7 @@ def gif_bytes(frames: np.ndarray, scale: int = 4, ms: int = 120) -> bytes:
     pics = []
     for f in frames:
         grid = tile(to_uint8(f), cols=len(f) if len(f) <= 8 else None)
-        pics.append(Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST))
+        pics.append(Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.Resampling.NEAREST))
     buf = io.BytesIO()
     pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=ms, loop=0)
     return buf.getvalue()
@@ -80,7 +80,7 @@ def png_bytes(array: np.ndarray, scale: int = 1) -> bytes:
     """uint8 (h, w) -> PNG bytes."""
     img = Image.fromarray(array)
     if scale != 1:
-        img = img.resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+        img = img.resize((array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -100,7 +100,7 @@ def image_to_mnist(data: bytes) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             if img.format not in ("PNG", "JPEG"):
                 raise ValueError(f"Only PNG and JPEG images are accepted. Received: format={img.format}")
             if img.width * img.height > MAX_UPLOAD_PIXELS:
@@ -137,7 +137,7 @@ def array_to_mnist(gray: np.ndarray) -> np.ndarray:
     h, w = crop.shape
     s = 20.0 / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    small = np.asarray(Image.fromarray(crop.astype(np.uint8)).resize((nw, nh), Image.LANCZOS), np.float32)
+    small = np.asarray(Image.fromarray(crop.astype(np.uint8)).resize((nw, nh), Image.Resampling.LANCZOS), np.float32)
     out = np.zeros((28, 28), np.float32)
     tot = small.sum()
     cy, cx = (np.array(np.nonzero(small >= 0)).reshape(2, -1) * small.ravel()).sum(1) / max(tot, 1e-6)

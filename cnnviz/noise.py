@@ -51,12 +51,14 @@ def make_noise(seed: int, wavelengths: float | Sequence[float] = 1.0, size: int 
         seed: fixes the image; the same seed and wavelengths give the same image.
         wavelengths: one wavelength in pixels (1..28) or several to mix.
     """
-    waves = [wavelengths] if np.isscalar(wavelengths) else list(wavelengths)  # type: ignore[list-item]
+    waves = [wavelengths] if isinstance(wavelengths, (int, float, np.number)) else list(wavelengths)
     if not waves:
         raise ValueError("wavelengths must name at least one wavelength. Received: wavelengths=[]")
-    waves = [_check_wavelength(w) for w in waves]
+    checked = [_check_wavelength(float(w)) for w in waves]
     rng = np.random.default_rng(seed)
-    x = sum(_band(rng, w, size) for w in waves)
+    x = np.zeros((size, size))
+    for w in checked:
+        x += _band(rng, w, size)
     x = x - x.mean()
     return (x / (x.std() + 1e-12)).astype(np.float32)
 

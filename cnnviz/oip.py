@@ -30,7 +30,8 @@ class OIPItem:
 
     def __post_init__(self) -> None:
         w = self.wavelengths
-        object.__setattr__(self, "wavelengths", (float(w),) if np.isscalar(w) else tuple(float(v) for v in w))
+        waves = (float(w),) if isinstance(w, (int, float, np.number)) else tuple(float(v) for v in w)
+        object.__setattr__(self, "wavelengths", waves)
         if self.node is not None:
             object.__setattr__(self, "node", (int(self.node[0]), int(self.node[1])))
 
@@ -131,7 +132,8 @@ def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tu
     """All (map, wavelength set, seed) combinations for one layer, maps outermost."""
     info = m.spatial_layer(layer)
     idx = parse_maps(maps, info.maps) if isinstance(maps, str) else parse_maps(",".join(map(str, maps)), info.maps)
-    waves = [(w,) if np.isscalar(w) else tuple(w) for w in wavelengths]  # type: ignore[arg-type]
+    waves = [(float(w),) if isinstance(w, (int, float, np.number)) else tuple(float(v) for v in w)
+             for w in wavelengths]
     items = [OIPItem(layer, i, s, w, node) for i in idx for w in waves for s in seeds]
     if items:
         _masks(m, items[:1])  # checks the node against the layer's size now, not mid-run

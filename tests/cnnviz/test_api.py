@@ -15,3 +15,9 @@ def test_public_api_is_importable_and_pure():
     )
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_engine_is_type_clean():
+    p = subprocess.run([sys.executable, "-m", "mypy", "cnnviz", "--ignore-missing-imports"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:]
