@@ -24,7 +24,7 @@ _EXPORTS = {
     "ActivationProbe": "activations", "probe": "activations", "dense_patterns": "activations",
     "DensePatterns": "activations",
     "OIPConfig": "oip", "OIPItem": "oip", "OIPProgress": "oip", "OIPResult": "oip", "run_oip": "oip",
-    "parse_maps": "oip",
+    "parse_maps": "oip", "dead_fraction": "oip",
     "setup_device": "device",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -46,6 +46,9 @@ class OIPConfig:
     blur_sigma: float = 0.5  # pixels
     jitter: int = 0  # random shift of up to this many pixels before each step (0: none)
     frame_every: int = 5  # record the image every k steps (frames for the animation)
+    # Redirected ReLU for the first k steps: gradient also reaches closed ReLUs in the direction
+    # that opens them, so maps that noise leaves at zero (no gradient at all) can wake up.
+    redirect_steps: int = 0
 
     def __post_init__(self) -> None:
         checks = [
@@ -55,6 +58,8 @@ class OIPConfig:
             (0 < self.blur_sigma <= 3, "blur_sigma must be in (0, 3]", "blur_sigma", self.blur_sigma),
             (0 <= self.jitter <= 4, "jitter must be in 0..4 pixels", "jitter", self.jitter),
             (1 <= self.frame_every <= MAX_STEPS, "frame_every must be >= 1", "frame_every", self.frame_every),
+            (0 <= self.redirect_steps <= MAX_STEPS, "redirect_steps must be >= 0", "redirect_steps",
+             self.redirect_steps),
         ]
         for ok, what, name, value in checks:
             if not ok:
@@ -142,12 +147,42 @@ def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tu
     return items
 
 
+@tf.custom_gradient
+def _redirected_relu(z: tf.Tensor):
+    """ReLU whose gradient, for an image where nothing gets through, also reaches closed units.
+
+    The true gradient of a closed ReLU is zero, so a map that noise leaves at zero everywhere
+    never moves. Where an image's true gradient is all zero, this passes the positive part
+    of the incoming gradient to closed units too: the ascent then pushes them open.
+    """
+    y = tf.nn.relu(z)
+
+    def grad(dy: tf.Tensor) -> tf.Tensor:
+        through = dy * tf.cast(z > 0, dy.dtype)
+        opening = tf.where(z > 0, dy, tf.nn.relu(dy))
+        axes = tf.range(1, tf.rank(dy))
+        blocked = tf.reduce_sum(tf.abs(through), axis=axes, keepdims=True) == 0
+        return tf.where(blocked, opening, through)
+
+    return y, grad
+
+
+def dead_fraction(result: "OIPResult", threshold: float = 1e-6) -> dict[tuple[str, tuple[float, ...]], float]:
+    """Fraction of searches whose objective ends at (or below) ``threshold``, per layer and wavelength set."""
+    groups: dict[tuple[str, tuple[float, ...]], list[bool]] = {}
+    for it, end in zip(result.items, result.end_activation):
+        groups.setdefault((it.layer, it.wavelengths), []).append(bool(end <= threshold))
+    return {k: float(np.mean(v)) for k, v in groups.items()}
+
+
 class _Ascent:
     """The compiled ascent for one layer of one model: a chunk of steps per call."""
 
     def __init__(self, m: LoadedModel, layer: str):
         km = m.keras_model
         self.sub = keras.Model(inputs=km.inputs, outputs=km.get_layer(layer).output)
+        names = [r.name for r in m.layers]
+        self.layers = [km.get_layer(n) for n in names[: names.index(layer) + 1]]
         self.chunk = tf.function(self._chunk, reduce_retracing=True)
         self.forward = tf.function(lambda x, mask: tf.reduce_sum(self.sub(x, training=False) * mask, [1, 2, 3]),
                                    reduce_retracing=True)
@@ -171,14 +206,35 @@ class _Ascent:
         x = tf.gather(x, rows, axis=1, batch_dims=1)
         return tf.gather(x, cols, axis=2, batch_dims=1)
 
-    def _chunk(self, x, mask, shifts, first_step, n, step_size, blur_every, sigma, use_jitter: bool):
+    def _forward(self, x: tf.Tensor, redirect: bool) -> tf.Tensor:
+        """The layers up to the target, by hand, so that ReLU's gradient can be redirected."""
+        if not redirect:
+            return self.sub(x, training=False)
+        for layer in self.layers:
+            if isinstance(layer, keras.layers.Conv2D):
+                z = tf.nn.conv2d(x, layer.kernel, strides=list(layer.strides), padding=layer.padding.upper(),
+                                 dilations=list(layer.dilation_rate))
+                z = z + layer.bias if layer.use_bias else z
+                x = _redirected_relu(z) if layer.activation is keras.activations.relu else layer.activation(z)
+            elif isinstance(layer, keras.layers.MaxPooling2D):
+                x = tf.nn.max_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
+            elif isinstance(layer, keras.layers.AveragePooling2D):
+                x = tf.nn.avg_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
+            else:
+                x = layer(x, training=False)
+        return x
+
+    def _chunk(self, x, mask, shifts, first_step, n, step_size, blur_every, sigma, use_jitter: bool,
+               redirect_steps=0):
         """``n`` ascent steps; returns the new images and the objective at each step's start."""
-        acts = tf.TensorArray(tf.float32, size=n)
+        trajectory = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 xs = self._shift(x, shifts[i]) if use_jitter else x
-                obj = tf.reduce_sum(self.sub(xs, training=False) * mask, [1, 2, 3])
+                acts = tf.cond(first_step + i < redirect_steps, lambda: self._forward(xs, True),
+                               lambda: self._forward(xs, False))
+                obj = tf.reduce_sum(acts * mask, [1, 2, 3])
             g = tape.gradient(obj, x)  # d(sum of objectives)/dx: per item, as items do not interact
             # RMS normalisation: the step is measured in units of the gradient's typical size,
             # so tiny gradients still move the image and huge ones do not blow it up.
@@ -190,8 +246,8 @@ class _Ascent:
             # standardized training images (mean 0, std 1); without this the ascent drifts away.
             mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
             x = (x - mean) / (tf.sqrt(var) + 1e-8)
-            acts = acts.write(i, obj)
-        return x, acts.stack()
+            trajectory = trajectory.write(i, obj)
+        return x, trajectory.stack()
 
 
 def _ascent(m: LoadedModel, layer: str) -> _Ascent:
@@ -264,7 +320,8 @@ def run_oip(
         n = min(config.frame_every, config.steps - step)
         x, a = asc.chunk(x, mask, tf.constant(shifts[step:step + n]), tf.constant(step), tf.constant(n),
                          tf.constant(config.step_size, tf.float32), tf.constant(config.blur_every),
-                         tf.constant(config.blur_sigma, tf.float32), bool(config.jitter))
+                         tf.constant(config.blur_sigma, tf.float32), bool(config.jitter),
+                         tf.constant(config.redirect_steps))
         a = a.numpy().T  # (B, n): objective at the start of steps step..step+n-1
         acts.append(a[:, 1:] if step == 0 else a)  # the start value was measured exactly above
         step += n
