@@ -170,7 +170,8 @@ def cmd_oip(args: argparse.Namespace) -> None:
     if len(items) > MAX_BATCH:
         raise CLIError(f"At most {MAX_BATCH} items (maps x seeds) per call. Received: {len(items)} items")
     config = OIPConfig(steps=args.steps, step_size=args.step_size, blur_every=args.blur_every,
-                       blur_sigma=args.blur_sigma, jitter=args.jitter, frame_every=args.frame_every)
+                       blur_sigma=args.blur_sigma, jitter=args.jitter, frame_every=args.frame_every,
+                       redirect_steps=args.redirect_steps)
     with tqdm(total=args.steps, desc=f"OIP {args.layer} x{len(items)}", unit="step", file=sys.stderr) as bar:
         result = run_oip(m, items, config, on_progress=lambda p: bar.update(p.step - bar.n))
     out = Path(args.out)
@@ -246,6 +247,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--blur-sigma", type=float, default=0.5)
     s.add_argument("--jitter", type=int, default=0)
     s.add_argument("--frame-every", type=int, default=5)
+    s.add_argument("--redirect-steps", type=int, default=20,
+                   help="first steps with the redirected-ReLU gradient that wakes dead maps (0 = off)")
     s.add_argument("--out", required=True)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_oip)

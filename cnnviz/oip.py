@@ -48,7 +48,7 @@ class OIPConfig:
     frame_every: int = 5  # record the image every k steps (frames for the animation)
     # Redirected ReLU for the first k steps: gradient also reaches closed ReLUs in the direction
     # that opens them, so maps that noise leaves at zero (no gradient at all) can wake up.
-    redirect_steps: int = 0
+    redirect_steps: int = 20
 
     def __post_init__(self) -> None:
         checks = [
