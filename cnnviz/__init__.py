@@ -24,7 +24,12 @@ _EXPORTS = {
     "ActivationProbe": "activations", "probe": "activations", "dense_patterns": "activations",
     "DensePatterns": "activations",
     "OIPConfig": "oip", "OIPItem": "oip", "OIPProgress": "oip", "OIPResult": "oip", "run_oip": "oip",
-    "parse_maps": "oip", "dead_fraction": "oip",
+    "parse_maps": "oip", "dead_fraction": "oip", "run_many": "oip", "BatchProgress": "oip",
+    "wavelength_sweep": "sweep", "SweepResult": "sweep",
+    "reproducibility": "reproducibility", "reproducibility_score": "reproducibility", "Reproducibility": "reproducibility",
+    "shift_correlations": "reproducibility",
+    "exemplars": "exemplars", "Exemplars": "exemplars",
+    "match_maps": "matching", "map_correlation": "matching", "Matching": "matching",
     "setup_device": "device",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -49,6 +49,24 @@ def probe(m: LoadedModel) -> ActivationProbe:
     return m.cache["probe"]
 
 
+def layer_output(m: LoadedModel, layer: str, x: np.ndarray, batch: int = 500):
+    """Yields (start, activations of ``layer``) for standardized images ``x`` in batches.
+
+    One compiled single-output sub-model per layer, kept with the model: passes over the
+    whole test set never build the other layers' outputs.
+    """
+    key = ("layer_output", layer)
+    if key not in m.cache:
+        km = m.keras_model
+        sub = keras.Model(inputs=km.inputs, outputs=km.get_layer(m.layer(layer).name).output)
+        m.cache[key] = tf.function(lambda v: sub(v, training=False), reduce_retracing=True,
+                                   input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+    fn = m.cache[key]
+    x = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
+    for i in range(0, len(x), batch):
+        yield i, fn(tf.constant(x[i:i + batch])).numpy()
+
+
 def class_means(m: LoadedModel, images: np.ndarray, labels: np.ndarray, batch: int = 500) -> dict[str, np.ndarray]:
     """Mean activation of every layer per class: {layer: (10, ...)} over uint8 ``images``.
 

@@ -348,3 +348,45 @@ def objective_and_gradient(m: LoadedModel, items: Sequence[OIPItem], x: np.ndarr
         tape.watch(xt)
         obj = tf.reduce_sum(sub(xt, training=False) * mask, [1, 2, 3])
     return obj.numpy(), tape.gradient(obj, xt).numpy()[..., 0]
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Progress of a long analysis made of many searches (or passes over the test set)."""
+
+    fraction: float  # 0..1 of the whole analysis
+    stage: str  # what runs now, for people
+
+
+def run_many(m: LoadedModel, items: Sequence[OIPItem], config: OIPConfig = OIPConfig(), *, batch: int = 256,
+             on_progress: Callable[[BatchProgress], None] | None = None, should_stop: Callable[[], bool] | None = None,
+             stage: str = "OIP searches", span: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Runs any number of items (one layer) in batches; returns final images, end activations, stopped.
+
+    Results equal one :func:`run_oip` call over all items, as items do not interact. Progress
+    is reported as a fraction of ``span`` (an analysis with several stages maps its own range).
+    A stopped run returns only the items finished so far.
+    """
+    items = list(items)
+    if not items:
+        raise ValueError("No OIP searches to run. Received: 0 items")
+    images, ends, lo, hi = [], [], span[0], span[1]
+    stopped = False
+    for start in range(0, len(items), batch):
+        part = items[start:start + batch]
+
+        def progress(p: OIPProgress, start: int = start, n: int = len(part)) -> None:
+            if on_progress is not None:
+                done = (start + n * p.step / p.steps) / len(items)
+                on_progress(BatchProgress(lo + (hi - lo) * done, f"{stage}: {start + n * p.step // p.steps}"
+                                                                   f"/{len(items)}"))
+
+        r = run_oip(m, part, config, on_progress=progress, should_stop=should_stop)
+        if r.stopped:
+            stopped = True
+            break
+        images.append(r.images)
+        ends.append(r.end_activation)
+    if not images:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.float32), True
+    return np.concatenate(images), np.concatenate(ends), stopped
