@@ -1,4 +1,4 @@
-"""Command line: ``python -m cnnviz info|train|activations|oip``; tqdm bars, one-line errors."""
+"""Command line: ``python -m cnnviz info|train|activations|oip|sweep|reproducibility|exemplars|compare``."""
 
 from __future__ import annotations
 
@@ -252,6 +252,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_oip)
+
+    from .cli_insight import add_commands
+
+    add_commands(sub, model_help)
     return p
 
 

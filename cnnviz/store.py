@@ -56,3 +56,22 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows of one shape (dicts with the same keys) as CSV text with a header line."""
+    import csv
+    import io
+
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def save_csv(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> None:
+    """Writes ``rows`` as CSV to ``path`` atomically."""
+    save_bytes(path, csv_text(rows).encode())

@@ -79,3 +79,57 @@ def test_real_entry_point_prints_one_line():
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip().splitlines() == [p.stderr.strip()] and "Received: layer='Dense_1'" in p.stderr
+
+
+def test_sweep_json_and_csv(capsys, tmp_path):
+    code, out, _ = run(capsys, "sweep", "--maps", "0-2", "--wavelengths", "1,7", "--seeds", "1", "--steps", "10",
+                       "--csv", str(tmp_path / "s.csv"), "--png", str(tmp_path / "s.png"))
+    assert code == 0
+    res = json.loads(out)
+    assert res["layer"] == "Conv2D_3" and set(res["dead_fraction"]) == {"1", "7"} and len(res["per_map"]) == 3
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "layer,map,wavelength,seed,activation,dead" and len(lines) == 1 + 3 * 2
+    assert Image.open(tmp_path / "s.png").format == "PNG"
+
+
+def test_reproducibility_json_is_sorted_by_score(capsys):
+    code, out, _ = run(capsys, "reproducibility", "--layer", "Conv2D_2", "--maps", "0-3", "--seeds", "2",
+                       "--steps", "10")
+    assert code == 0
+    res = json.loads(out)
+    scores = [r["score"] for r in res["per_map"]]
+    assert scores == sorted(scores, reverse=True) and res["max_shift"] == 2  # Conv2D_2's jump
+    assert res["most_reproducible_map"] == res["per_map"][0]["map"]
+
+
+def test_exemplars_json(capsys):
+    code, out, _ = run(capsys, "exemplars", "--map", "5", "--k", "4", "--seeds", "1", "--steps", "10")
+    assert code == 0
+    res = json.loads(out)
+    assert len(res["top_indices"]) == 4 and res["ratio"] == pytest.approx(res["oip_activation"] /
+                                                                        res["best_image_activation"])
+
+
+def test_compare_json(capsys, tmp_path):
+    model = str(ROOT / "models" / "default.keras")
+    code, out, _ = run(capsys, "compare", model, model, "--layer", "Conv2D_1", "--images", "200",
+                       "--csv", str(tmp_path / "c.csv"))
+    assert code == 0
+    res = json.loads(out)
+    assert res["pairs"] == 32 and res["same_index_fraction"] == 1 and len(res["matched_pairs"]) == 32
+    assert (tmp_path / "c.csv").read_text().startswith("layer,map_a,map_b,correlation,close")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["sweep", "--wavelengths", "1,x"], "--wavelengths must be numbers"),
+    (["sweep", "--layer", "Dense_1"], "convolution or pooling"),
+    (["reproducibility", "--seeds", "1", "--wavelengths", "4"], "at least 2 searches"),
+    (["exemplars", "--map", "99"], "map must be in 0..63"),
+    (["compare", "models/default.keras", "/nonexistent/b.keras"], "Model file not found"),
+    (["compare", "models/default.keras", "models/default.keras", "--images", "0"], "--images must be in"),
+], ids=["waves", "layer", "seeds", "map", "model", "images"])
+def test_bad_insight_arguments_give_one_line(capsys, argv, match):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
