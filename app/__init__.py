@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         dcc.Store(id=ids.Shell.IMAGE, storage_type="session", data={"source": "test", "index": 0}),
         dcc.Store(id=ids.Shell.REFRESH, data=0),
         dcc.Store(id=ids.Shell.OIP_LAST, storage_type="session"),
+        dcc.Store(id=ids.Shell.INSIGHT_LAST, storage_type="session"),
         _navbar(),
         dbc.Container(dash.page_container, fluid=True),
     ])

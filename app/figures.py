@@ -206,8 +206,11 @@ def make_oip_strip_figure(images: np.ndarray, labels: Sequence[str], title: str 
 
 
 def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], activation: np.ndarray,
-                              labels: Sequence[str]) -> go.Figure:
-    """The evolution of each item side by side, as a plotly animation with play button and slider."""
+                              labels: Sequence[str], box: tuple[int, int, int, int] | None = None) -> go.Figure:
+    """The evolution of each item side by side, as a plotly animation with play button and slider.
+
+    ``box`` (y0, y1, x0, x1) outlines a node's receptive field on every tile.
+    """
     frames = np.asarray(frames, np.float32)
 
     def grid(f: np.ndarray) -> np.ndarray:
@@ -238,6 +241,14 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
                                         args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
         sliders=[dict(active=len(frames) - 1, steps=steps, x=0.15, len=0.85, y=-0.02,
                       currentvalue=dict(prefix="step "))])
+    if box is not None:
+        y0, y1, x0, x1 = box
+        h, w = frames.shape[-2:]
+        for i in range(min(frames.shape[1], 8 * math.ceil(frames.shape[1] / 8))):
+            r, c = divmod(i, 8)
+            oy, ox = r * (h + 2), c * (w + 2)  # the tiles' offsets in the grid (gap 2)
+            fig.add_shape(type="rect", x0=ox + x0 - 0.5, x1=ox + x1 + 0.5, y0=oy + y0 - 0.5, y1=oy + y1 + 0.5,
+                          line=dict(color="red", width=2))
     return _image_axes(fig)
 
 

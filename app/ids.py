@@ -7,6 +7,7 @@ class Shell:
     URL = "shell-url"
     REFRESH = "shell-refresh"
     OIP_LAST = "shell-oip-last"  # the last OIP run asked for in this browser session: survives page switches
+    INSIGHT_LAST = "shell-insight-last"  # the same for the Insight page
 
 
 class Model:
@@ -100,3 +101,37 @@ class OIP:
     GIF = "oip-gif"
     PNG = "oip-png"
     DOWNLOAD = "oip-download"
+    LINKS = "oip-links"  # to the Insight analyses of the chosen map
+
+
+class Insight:
+    ANALYSIS = "insight-analysis"
+    HELP = "insight-help"
+    LAYER = "insight-layer"
+    MAP = "insight-map"
+    NODE_ON = "insight-node-on"
+    NODE_X = "insight-node-x"
+    NODE_Y = "insight-node-y"
+    MODEL_B = "insight-model-b"
+    WAVES = "insight-waves"
+    SEEDS = "insight-seeds"
+    STEPS = "insight-steps"
+    K = "insight-k"
+    TARGET = "insight-target"  # the map/node controls (exemplars only)
+    OTHER = "insight-other"  # the second model's control (compare only)
+    TOPK = "insight-topk"  # the k control (exemplars only)
+    RUN = "insight-run"
+    CANCEL = "insight-cancel"
+    PROGRESS = "insight-progress"
+    MESSAGE = "insight-message"
+    RESULT = "insight-result"
+    KEY = "insight-key"  # cache key of the shown result (for exports)
+    CSV = "insight-csv"
+    PNG = "insight-png"
+    DOWNLOAD = "insight-download"
+    POLL = "insight-poll"
+    FOUND = "insight-found"
+    TABLE = "insight-table"
+    DETAIL = "insight-detail"
+    SWEEP = "insight-sweep"  # the sweep heatmap (click a cell for the map)
+    REDIRECT = "insight-redirect"

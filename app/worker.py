@@ -145,6 +145,11 @@ class _Ops:
                 "activation": r.activation, "steps_done": r.steps_done, "stopped": r.stopped,
                 "loop_seconds": r.loop_seconds}
 
+    def insight(self, model: str, analysis: str, params: dict, *, report, should_stop) -> dict[str, Any]:
+        from .insight_jobs import run
+
+        return run(self, model, analysis, params, report=report, should_stop=should_stop)
+
     def train(self, config: dict, out: str, *, report, should_stop) -> dict[str, Any]:
         from cnnviz.config import TrainConfig
         from cnnviz.training import train
@@ -164,7 +169,7 @@ class _Ops:
                 "epochs_completed": r.epochs_completed, "history": r.history}
 
 
-JOB_KINDS = {"oip", "train"}
+JOB_KINDS = {"oip", "train", "insight"}
 FINISHED_KEPT_S = 60.0  # a finished job stays attachable this long (a page that comes back)
 
 

@@ -54,3 +54,24 @@ def propagate(ops: list[SpatialOp], input_size: int = 28) -> list[Receptive]:
         n = n_out
         out.append(Receptive(size, jump, start))
     return out
+
+
+def change_inside_outside(before, after, box: tuple[int, int, int, int]) -> tuple[float, float]:
+    """RMS change of one image (H, W) inside and outside ``box`` (y0, y1, x0, x1 inclusive),
+    beyond the global rescaling that re-standardization applies to every pixel.
+
+    After maps ``after ≈ a * before + b`` by least squares over the pixels outside the box,
+    then measures what that affine map leaves unexplained. For a node's OIP the gradient
+    outside its receptive field is exactly zero, so with the blur off the outside change is 0.
+    """
+    import numpy as np
+
+    x, y = np.asarray(before, np.float64), np.asarray(after, np.float64)
+    inside = np.zeros(x.shape, bool)
+    y0, y1, x0, x1 = box
+    inside[y0:y1 + 1, x0:x1 + 1] = True
+    if inside.all():
+        return float(np.sqrt(np.mean((y - x) ** 2))), 0.0
+    a, b = np.polyfit(x[~inside], y[~inside], 1)
+    resid = y - (a * x + b)
+    return float(np.sqrt(np.mean(resid[inside] ** 2))), float(np.sqrt(np.mean(resid[~inside] ** 2)))

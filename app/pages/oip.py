@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
@@ -9,6 +11,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from cnnviz.images import gif_bytes, png_bytes, tile, to_uint8
+from cnnviz.receptive import Receptive, change_inside_outside
 
 from .. import figures
 from ..ids import OIP as I
@@ -57,6 +60,7 @@ layout = html.Div([
                              dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
             dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
             html.Div(id=I.MESSAGE),
+            html.Div(id=I.LINKS, className="small mt-2"),
         ), lg=4, xxl=3),
         dbc.Col([
             dbc.Row([dbc.Col(dcc.Graph(id=I.LIVE, figure=figures.empty_figure("press Run")), md=6),
@@ -123,6 +127,18 @@ def limits(layer, model):
         return no_update, no_update, no_update
 
 
+@callback(Output(I.LINKS, "children"), Input(I.LAYER, "value"), Input(I.MAP, "value"), Input(I.NODE_ON, "value"),
+          Input(I.NODE_X, "value"), Input(I.NODE_Y, "value"))
+def insight_links(layer, map_, node_on, nx, ny):
+    """Links to the Insight page's analyses of the chosen layer, map or node."""
+    query = urlencode({"layer": layer or "Conv2D_3", "map": map_ if map_ is not None else 0,
+                       **({"node": f"{nx},{ny}"} if node_on and nx is not None and ny is not None else {})})
+    layer_q = urlencode({"layer": layer or "Conv2D_3"})
+    return ["Insight: ", dcc.Link("this map beside real digits", href=f"/insight?analysis=exemplars&{query}"), " · ",
+            dcc.Link("how well its OIPs are defined", href=f"/insight?analysis=reproducibility&{layer_q}"), " · ",
+            dcc.Link("wavelength sweep of the layer", href=f"/insight?analysis=sweep&{layer_q}")]
+
+
 @callback(Output(Shell.OIP_LAST, "data"), Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
 def remember(n_clicks, model, *controls):
     """Notes the run in the session, so a page switch during the run can find its result later."""
@@ -135,12 +151,33 @@ def remember(n_clicks, model, *controls):
         return no_update
 
 
-def _result_view(res: dict, p: dict) -> list:
+def _node_box(p: dict, model: str) -> tuple[int, int, int, int] | None:
+    """The receptive field (y0, y1, x0, x1) of the run's node, or None for a map-mean run."""
+    if not p.get("node"):
+        return None
+    svc = services()
+    info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
+    size, jump, start = next(r for r in info["layers"] if r["name"] == p["layer"])["receptive"]
+    return Receptive(size, jump, start).box(p["node"][1], p["node"][0])
+
+
+def _result_view(res: dict, p: dict, model: str) -> list:
     labels = _labels(p)
     if p["whole"]:
         return [alert(f"{len(labels)} OIPs of {p['layer']} in {res['loop_seconds']:.1f} s.", "success")]
-    fig = figures.make_oip_animation_figure(res["frames"], res["frame_steps"], res["activation"], labels)
-    return [dcc.Graph(figure=fig, id="oip-animation")]
+    box = _node_box(p, model)
+    fig = figures.make_oip_animation_figure(res["frames"], res["frame_steps"], res["activation"], labels, box)
+    out = [dcc.Graph(figure=fig, id="oip-animation")]
+    if box is not None:
+        frames = np.asarray(res["frames"], np.float32)
+        change = [change_inside_outside(frames[0, i], frames[-1, i], box) for i in range(frames.shape[1])]
+        inside, outside = np.mean([c[0] for c in change]), np.mean([c[1] for c in change])
+        y0, y1, x0, x1 = box
+        out.append(alert(f"Node ({p['node'][0]}, {p['node'][1]}) sees rows {y0}–{y1}, columns {x0}–{x1} (red). "
+                         f"Change beyond re-standardization's rescaling (RMS): {inside:.3f} inside the field, "
+                         f"{outside:.3f} outside. The gradient outside is exactly zero; what changes there comes "
+                         f"from the blur{' (off in this run)' if not p['config']['blur_every'] else ''}.", "info"))
+    return out
 
 
 def _best_per_map(res: dict, p: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -152,9 +189,9 @@ def _best_per_map(res: dict, p: dict) -> tuple[np.ndarray, np.ndarray]:
     return res["images"][rows], end[np.arange(len(end)), best]
 
 
-def _outputs(res: dict, p: dict, key: str):
+def _outputs(res: dict, p: dict, key: str, model: str):
     gallery = figures.make_gallery_figure(*_best_per_map(res, p), p["layer"]) if p["whole"] else no_update
-    return (_result_view(res, p), gallery, {"display": "block"} if p["whole"] else {"display": "none"}, key,
+    return (_result_view(res, p, model), gallery, {"display": "block"} if p["whole"] else {"display": "none"}, key,
             False, False, alert("Stopped early: showing what was reached." if res["stopped"] else
                                 f"Done: {res['steps_done']} steps, {len(res['images'])} searches, "
                                 f"{res['loop_seconds']:.1f} s.", "warning" if res["stopped"] else "success"))
@@ -201,7 +238,7 @@ def run(set_progress, n_clicks, model, *controls):
         set_progress((100 * res["steps_done"] / p["config"]["steps"], f"step {res['steps_done']}/{p['config']['steps']}",
                       figures.make_oip_strip_figure(res["images"][shown], _labels(p)[shown], f"step {res['steps_done']}"),
                       figures.make_activation_curve_figure(res["activation"][shown], _labels(p)[shown])))
-        return _outputs(res, p, key)
+        return _outputs(res, p, key, model)
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 7)
 
@@ -243,7 +280,7 @@ def restore(key, last):
     res = services().results.get(str(key)) if key else None
     if res is None or not isinstance(last, dict) or last.get("key") != key:
         return (no_update,) * 7
-    return _outputs(res, last["params"], key)
+    return _outputs(res, last["params"], key, last.get("model", "default"))
 
 
 @callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.LAYER, "value"), Output(I.MAP, "value"),
@@ -261,7 +298,8 @@ def open_from_gallery(click, key, last):
         m = idx  # one tile per map
         sel = slice(m * per_map, (m + 1) * per_map)
         labels = _labels(p)[sel]
-        fig = figures.make_oip_animation_figure(res["frames"][:, sel], res["frame_steps"], res["activation"][sel], labels)
+        fig = figures.make_oip_animation_figure(res["frames"][:, sel], res["frame_steps"], res["activation"][sel], labels,
+                                                _node_box(p, last.get("model", "default")))
         return [dcc.Graph(figure=fig, id="oip-animation")], p["layer"], p["maps"][m], False
     except Exception:  # noqa: BLE001 - a click outside the tiles
         return no_update, no_update, no_update, no_update

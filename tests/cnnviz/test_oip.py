@@ -132,3 +132,24 @@ def test_dead_fraction_is_exact_and_redirected_relu_wakes_the_dead_map(dead_unit
     assert woken.end_activation[2:].min() > 0.1
     # live maps are untouched by the redirection (their true gradient is not zero)
     np.testing.assert_allclose(woken.images[:2], plain.images[:2], atol=1e-4)
+
+
+def test_node_oip_changes_only_inside_its_receptive_field(default_model):
+    """The gradient of one node is exactly zero outside its receptive field; with the blur off,
+    the image outside changes only through the re-standardization (a shift and a scale)."""
+    from cnnviz.receptive import change_inside_outside
+
+    item = OIPItem("Conv2D_2", 4, seed=2, wavelengths=(1,), node=(3, 5))
+    box = default_model.layer("Conv2D_2").receptive.box(5, 3)
+    x0 = initial_images([item])
+    _, g = objective_and_gradient(default_model, [item], x0)
+    y0, y1, c0, c1 = box
+    outside = np.ones((28, 28), bool)
+    outside[y0:y1 + 1, c0:c1 + 1] = False
+    assert np.abs(g[0][~outside]).sum() > 0 and np.all(g[0][outside] == 0)
+    r = run_oip(default_model, [item], OIPConfig(steps=40, blur_every=0))
+    inside, out = change_inside_outside(r.frames[0, 0], r.frames[-1, 0], box)
+    assert inside > 0.5 and out < 1e-3, (inside, out)  # outside: an affine copy of the noise
+    blurred = run_oip(default_model, [item], OIPConfig(steps=40))
+    inside_b, out_b = change_inside_outside(blurred.frames[0, 0], blurred.frames[-1, 0], box)
+    assert out_b > 10 * out and inside_b > out_b  # the blur changes the outside too, less than the ascent inside

@@ -1,0 +1,101 @@
+"""Figure builders of the Insight page: data in, ``go.Figure`` out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .figures import GRAY, MARGIN, _image_axes, _tile
+
+
+def _scaled(images: np.ndarray) -> np.ndarray:
+    x = np.asarray(images, np.float32)
+    lo = x.min(axis=(-2, -1), keepdims=True)
+    return (x - lo) / np.maximum(x.max(axis=(-2, -1), keepdims=True) - lo, 1e-12)
+
+
+def make_tiles_figure(images: np.ndarray, captions: Sequence[str], title: str, cols: int = 8,
+                      tile_px: int = 110, show_captions: bool | None = None) -> go.Figure:
+    """Images as one grid, each scaled alone; hover shows its caption, ``customdata[0]`` its index.
+
+    With few tiles the captions are also written above them.
+    """
+    x = _scaled(images)
+    cols = max(1, min(cols, len(x)))
+    h = x.shape[1]
+    gap = max(2, h // 7)
+    grid, owner = _tile(x, cols=cols, gap=gap)
+    text = np.asarray(list(captions) + [""], dtype=object)[np.where(owner >= 0, owner, len(captions))]
+    fig = go.Figure(go.Heatmap(z=grid, colorscale=GRAY, showscale=False, hoverongaps=False,
+                               customdata=np.stack([owner, text], -1),
+                               hovertemplate="%{customdata[1]}<extra></extra>"))
+    rows = math.ceil(len(x) / cols)
+    if show_captions if show_captions is not None else len(x) <= 24:
+        for i, cap in enumerate(captions):
+            r, c = divmod(i, cols)
+            fig.add_annotation(x=c * (h + gap) + (h - 1) / 2, y=r * (h + gap) - 0.8, text=cap, showarrow=False,
+                               yanchor="bottom", font=dict(size=10))
+    px = min(tile_px, 950 / cols)  # the grid keeps its aspect: wide grids get smaller tiles
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=50, b=10), height=min(1100, 90 + int(px * 1.15) * rows))
+    return _image_axes(fig)
+
+
+def make_sweep_figure(mean_activation: np.ndarray, dead: np.ndarray, maps: Sequence[int],
+                      wavelengths: Sequence[float], layer: str) -> go.Figure:
+    """Maps × wavelengths heatmap of the activation reached (mean over seeds), relative to each map's best
+    wavelength so that maps of any strength compare; hover gives the absolute value. Dead cells: ✕."""
+    act = np.asarray(mean_activation, np.float32).T  # (wavelengths, maps): wide, not tall
+    z = act / np.maximum(act.max(axis=0, keepdims=True), 1e-12)
+    marks = np.where(np.asarray(dead).T > 0, "✕", "")
+    fig = go.Figure(go.Heatmap(z=z, x=list(maps), y=[f"λ={w:g}" for w in wavelengths],
+                               colorscale="Viridis", zmin=0, zmax=1, text=marks, texttemplate="%{text}",
+                               customdata=act, colorbar=dict(title="of best", thickness=12),
+                               hovertemplate="map %{x} · %{y}<br>activation %{customdata:.3f} "
+                                             "(%{z:.0%} of its best)<extra></extra>"))
+    fig.update_layout(title=f"Activation reached by each map of {layer} at each noise wavelength, relative to "
+                            "the map's best (✕: a search ended dead)", margin=dict(l=10, r=10, t=40, b=30), height=300,
+                      xaxis=dict(title="map", dtick=1, tickfont=dict(size=8)), yaxis=dict(type="category"))
+    return fig
+
+
+def make_dead_fraction_figure(dead_fraction: Sequence[float], mean_activation: np.ndarray,
+                              wavelengths: Sequence[float]) -> go.Figure:
+    """Per wavelength: the fraction of searches ending dead (bars) and the mean activation reached (line)."""
+    labels = [f"λ={w:g}" for w in wavelengths]
+    fig = go.Figure()
+    fig.add_bar(x=labels, y=[100 * d for d in dead_fraction], name="dead searches (%)",
+                text=[f"{100 * d:.1f} %" for d in dead_fraction], textposition="outside")
+    fig.add_scatter(x=labels, y=np.asarray(mean_activation).mean(0), name="mean activation", yaxis="y2",
+                    mode="lines+markers")
+    top = max(5.0, 100 * max(dead_fraction) * 1.3) if len(dead_fraction) else 5.0
+    fig.update_layout(title="Dead fraction and mean activation per wavelength", margin=MARGIN, height=300,
+                      yaxis=dict(title="dead (%)", range=[0, top]),
+                      yaxis2=dict(title="activation", overlaying="y", side="right", rangemode="tozero"),
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def make_correlation_figure(correlation: np.ndarray, a: Sequence[int], b: Sequence[int], layer: str) -> go.Figure:
+    """A's maps × B's maps in the order of the pairs (a[k], b[k]): the diagonal holds the pairs.
+
+    Positions are plain numbers with the map indices as tick labels (numeric-looking
+    category labels are not reliably kept in the given order).
+    """
+    c = np.asarray(correlation, np.float32)
+    rest = [j for j in range(c.shape[1]) if j not in set(b)]
+    cols, rows = list(b) + rest, list(a)
+    fig = go.Figure(go.Heatmap(z=c[rows][:, cols], colorscale="RdBu", zmid=0, zmin=-1, zmax=1,
+                               customdata=np.array([[(i, j) for j in cols] for i in rows]),
+                               colorbar=dict(title="r", thickness=12),
+                               hovertemplate="A map %{customdata[0]} · B map %{customdata[1]}<br>r = %{z:.3f}"
+                                             "<extra></extra>"))
+    ticks = lambda labels: dict(tickmode="array", tickvals=list(range(len(labels))),  # noqa: E731
+                                ticktext=[str(v) for v in labels], tickfont=dict(size=8))
+    fig.update_layout(title=f"{layer}: correlation over the test set; the diagonal holds the matched pairs, best first",
+                      margin=MARGIN,
+                      height=520, xaxis=dict(title="model B map", **ticks(cols)),
+                      yaxis=dict(title="model A map", autorange="reversed", **ticks(rows)))
+    return fig

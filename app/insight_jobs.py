@@ -1,0 +1,106 @@
+"""The Insight analyses as engine jobs: run in the worker process, return plain arrays and rows.
+
+Each analysis takes the checked parameters of the Insight page and returns a dict that the
+page shows, caches and exports: ``summary`` and ``rows`` (JSON and CSV), plus arrays.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+ANALYSES = ("sweep", "reproducibility", "exemplars", "compare")
+PROGRESS_EVERY_S = 0.4
+
+
+def _throttled(report: Callable[[dict], None]):
+    last = [0.0]
+
+    def progress(p) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or p.fraction >= 1:
+            last[0] = now
+            report({"fraction": float(p.fraction), "stage": p.stage})
+
+    return progress
+
+
+def _config(p: dict):
+    from cnnviz.oip import OIPConfig
+
+    return OIPConfig(steps=int(p["steps"]), redirect_steps=int(p.get("redirect_steps", 20)), frame_every=10)
+
+
+def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) -> dict[str, Any]:
+    """Runs one analysis on a model of the worker; ``ops`` gives models and data sets."""
+    if analysis not in ANALYSES:
+        raise ValueError(f"analysis must be one of {list(ANALYSES)}. Received: analysis={analysis!r}")
+    m = ops.models.get(model)
+    progress = _throttled(report)
+    cfg = _config(params)
+    waves = tuple(float(w) for w in params["wavelengths"])
+    f16 = lambda a: np.asarray(a, np.float16)  # noqa: E731 - images for display: half the cache
+    if analysis == "sweep":
+        from cnnviz.sweep import wavelength_sweep
+
+        r = wavelength_sweep(m, params["layer"], waves, int(params["seeds"]), cfg, on_progress=progress,
+                             should_stop=should_stop)
+        return {"stopped": r.stopped, "summary": r.summary(), "rows": r.rows(), "maps": r.maps,
+                "wavelengths": list(r.wavelengths), "mean_activation": r.mean_activation,
+                "dead": r.dead.mean(axis=2), "dead_fraction": r.dead_fraction, "images": f16(r.images),
+                "best_wavelength": r.best_wavelength}
+    if analysis == "reproducibility":
+        from cnnviz.reproducibility import reproducibility
+
+        r = reproducibility(m, params["layer"], seeds=int(params["seeds"]), wavelengths=waves, config=cfg,
+                            on_progress=progress, should_stop=should_stop)
+        return {"stopped": r.stopped, "summary": r.summary(), "rows": r.rows(), "maps": r.maps, "labels": r.labels,
+                "score": r.score, "activation": r.activation, "spread": r.spread, "images": f16(r.images),
+                "order": r.order, "max_shift": r.max_shift}
+    data = ops._dataset(m.metadata.get("dataset", "mnist"))
+    if analysis == "exemplars":
+        from cnnviz.exemplars import exemplars
+
+        node = tuple(params["node"]) if params.get("node") else None
+        e = exemplars(m, data.x_test, data.y_test, params["layer"], int(params["map"]), node, k=int(params["k"]),
+                      seeds=int(params["seeds"]), wavelengths=waves, config=cfg, on_progress=progress,
+                      should_stop=should_stop)
+        return {"stopped": e.stopped, "summary": e.summary(), "rows": e.rows(), "oip": e.oip_image,
+                "images": e.images, "indices": e.indices, "labels": e.labels, "activation": e.activation,
+                "patches": e.patches, "patch_indices": e.patch_indices, "patch_nodes": e.patch_nodes,
+                "patch_activation": e.patch_activation, "class_names": list(m.class_names)}
+    return _compare(ops, m, params, data, cfg, waves, progress, should_stop)
+
+
+def _compare(ops, ma, params: dict, data, cfg, waves, progress, should_stop) -> dict[str, Any]:
+    """Matching over the test set (first 40 %), then one best OIP per map of each model."""
+    from cnnviz.matching import match_maps
+    from cnnviz.oip import BatchProgress, items_for, run_many
+
+    mb = ops.models.get(params["model_b"])
+    layer = params["layer"]
+
+    def part(lo: float, hi: float):
+        return lambda p: progress(BatchProgress(lo + (hi - lo) * p.fraction, p.stage))
+
+    r = match_maps(ma, mb, layer, data.x_test[:int(params["images"])], on_progress=part(0, 0.4),
+                   should_stop=should_stop)
+    out: dict[str, Any] = {"stopped": r.stopped, "summary": r.summary(), "rows": r.rows(),
+                           "correlation": r.correlation, "a": r.a, "b": r.b, "matched": r.matched}
+    if r.stopped:
+        return out
+    for name, m, span in (("oip_a", ma, (0.4, 0.7)), ("oip_b", mb, (0.7, 1.0))):
+        n = m.spatial_layer(layer).maps
+        items = items_for(m, layer, f"0-{n - 1}", seeds=range(int(params["seeds"])), wavelengths=[(w,) for w in waves])
+        images, ends, stopped = run_many(m, items, cfg, on_progress=progress, should_stop=should_stop,
+                                         stage=f"OIPs of model {name[-1].upper()}", span=span)
+        if stopped:
+            return {**out, "stopped": True}
+        per = len(items) // n
+        best = ends.reshape(n, per).argmax(1)
+        out[name] = np.asarray(images.reshape(n, per, 28, 28)[np.arange(n), best], np.float16)
+        out[name + "_activation"] = ends.reshape(n, per).max(1)
+    return out

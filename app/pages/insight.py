@@ -1,0 +1,427 @@
+"""Insight: wavelength sweep, how well an OIP is defined, OIPs beside real digits, two models compared."""
+
+from __future__ import annotations
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from cnnviz.images import png_bytes, tile, to_uint8
+from cnnviz.store import csv_text
+
+from .. import insight_figures as fig
+from ..ids import Insight as I
+from ..ids import Shell
+from ..services import services
+from ..ui import alert, as_choice, as_int, card, failure, labelled
+from ..worker import cancel_flag
+
+dash.register_page(__name__, path="/insight", name="Insight", order=5)
+
+SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
+WAVELENGTHS = [1, 2, 4, 7, 14, 28]
+MAX_SEEDS, MAX_STEPS, MAX_K, MAX_SEARCHES = 8, 500, 32, 4096
+REDIRECT_STEPS = 20
+ANALYSES = {
+    "sweep": ("Wavelength sweep",
+              "Every map of the layer, from noise at each wavelength and seed: which wavelength wakes which map, "
+              "and the fraction of searches that end dead. Click a cell for that map's OIPs."),
+    "reproducibility": ("How well is the maximum defined",
+                        "Each map's OIPs from different noises (seeds × wavelengths), compared after the best shift "
+                        "of up to the layer's jump: score 1 = always the same pattern. Click a row for its OIPs."),
+    "exemplars": ("OIP beside real digits",
+                  "The test images (and image patches, cropped to one node's receptive field) that drive the map or "
+                  "node hardest, next to its OIP, with the activation each reaches."),
+    "compare": ("Compare two models",
+                "Matches the maps of a layer in the two models by the correlation of their activations over the "
+                "test set (optimal one-to-one assignment), with the OIPs of each pair."),
+}
+
+
+def _int(text, default: int) -> int:
+    try:
+        return int(str(text))
+    except ValueError:
+        return default
+
+
+def layout(analysis: str | None = None, layer: str | None = None, map: str | None = None, node: str | None = None,
+           **_query):
+    """The page; ``?analysis=exemplars&layer=Conv2D_3&map=5&node=1,2`` (links from the OIP lab) presets it."""
+    analysis = analysis if analysis in ANALYSES else "sweep"
+    xy = [_int(v, 0) for v in str(node).split(",")[:2]] if node else [1, 1]
+    xy = xy if len(xy) == 2 else [1, 1]
+    return html.Div([
+        dcc.Interval(id=I.POLL, interval=2000, disabled=True),
+        dcc.Store(id=I.KEY),
+        dcc.Store(id=I.FOUND),
+        dcc.Download(id=I.DOWNLOAD),
+        dbc.Row([
+            dbc.Col(card("Analysis",
+                dbc.RadioItems(id=I.ANALYSIS, value=analysis,
+                               options=[{"label": name, "value": k} for k, (name, _) in ANALYSES.items()]),
+                html.P(id=I.HELP, className="small text-muted mt-2"),
+                labelled("Layer", dcc.Dropdown(id=I.LAYER, options=SPATIAL, clearable=False,
+                                               value=layer if layer in SPATIAL else "Conv2D_3")),
+                html.Div(id=I.TARGET, children=[
+                    labelled("Map", dbc.Input(id=I.MAP, type="number", min=0, step=1, value=max(0, _int(map, 0)))),
+                    dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=bool(node)),
+                    dbc.Row([dbc.Col(labelled("node x", dbc.Input(id=I.NODE_X, type="number", min=0, step=1, value=xy[0]))),
+                             dbc.Col(labelled("node y", dbc.Input(id=I.NODE_Y, type="number", min=0, step=1, value=xy[1])))]),
+                ]),
+                html.Div(id=I.TOPK, children=labelled("Top images (k)", dbc.Input(id=I.K, type="number", min=1,
+                                                                                  max=MAX_K, step=1, value=9))),
+                html.Div(id=I.OTHER, children=labelled("Second model (B)", dcc.Dropdown(id=I.MODEL_B, clearable=False))),
+                labelled("Noise wavelengths (pixels)", dbc.Checklist(
+                    id=I.WAVES, inline=True, value=[1, 2, 4, 7, 14],
+                    options=[{"label": str(w), "value": w} for w in WAVELENGTHS])),
+                labelled("Seeds per wavelength", dcc.Slider(id=I.SEEDS, min=1, max=MAX_SEEDS, step=1, value=2,
+                                                            marks={i: str(i) for i in range(1, MAX_SEEDS + 1)})),
+                labelled("Steps per search", dcc.Slider(id=I.STEPS, min=10, max=MAX_STEPS, step=10, value=60,
+                                                        marks={10: "10", 60: "60", 200: "200", 500: "500"})),
+                dbc.Checkbox(id=I.REDIRECT, value=True,
+                             label=f"wake dead maps: redirected ReLU for the first {REDIRECT_STEPS} steps "
+                                   "(off: the seed's method)"),
+                dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
+                                 dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
+                dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
+                html.Div(id=I.MESSAGE),
+            ), lg=4, xxl=3),
+            dbc.Col([
+                html.Div([dbc.Button("Export numbers (CSV)", id=I.CSV, size="sm", className="me-2", disabled=True),
+                          dbc.Button("Export gallery (PNG)", id=I.PNG, size="sm", disabled=True)], className="mb-2"),
+                html.Div(id=I.RESULT, children=dbc.Alert("Choose an analysis and press Run. Results are cached: "
+                                                         "the same request again is instant.", color="light")),
+                html.Div(id=I.DETAIL),
+            ], lg=8, xxl=9),
+        ]),
+    ])
+
+
+@callback(Output(I.HELP, "children"), Output(I.TARGET, "style"), Output(I.TOPK, "style"), Output(I.OTHER, "style"),
+          Input(I.ANALYSIS, "value"))
+def show_controls(analysis):
+    show = lambda on: {} if on else {"display": "none"}  # noqa: E731
+    return (ANALYSES.get(analysis, ("", ""))[1], show(analysis == "exemplars"), show(analysis == "exemplars"),
+            show(analysis == "compare"))
+
+
+@callback(Output(I.MODEL_B, "options"), Output(I.MODEL_B, "value"), Input(Shell.MODEL, "value"),
+          State(I.MODEL_B, "value"))
+def second_model(model, current):
+    names = services().models()
+    if current in names:
+        return names, no_update
+    others = [n for n in names if n != model]
+    return names, (others[0] if others else model)
+
+
+def _params(model, analysis, layer, map_, node_on, nx, ny, model_b, waves, seeds, steps, k, redirect) -> dict:
+    """Checks every control (a crafted request can send anything); only what the analysis uses is kept."""
+    svc = services()
+    analysis = as_choice(analysis, "analysis", list(ANALYSES))
+    info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
+    rows = {r["name"]: r for r in info["layers"]}
+    layer = as_choice(layer, "layer", [n for n in rows if rows[n]["receptive"]])
+    h, w, c = rows[layer]["output_shape"]
+    waves = sorted(as_choice(v, "wavelength", WAVELENGTHS) for v in (waves or []))
+    if not waves:
+        raise ValueError("Choose at least one noise wavelength.")
+    p = {"analysis": analysis, "layer": layer, "wavelengths": waves, "seeds": as_int(seeds, "seeds", 1, MAX_SEEDS),
+         "steps": as_int(steps, "steps", 1, MAX_STEPS), "redirect_steps": REDIRECT_STEPS if redirect else 0}
+    searches = c * len(waves) * p["seeds"]
+    if analysis == "reproducibility" and len(waves) * p["seeds"] < 2:
+        raise ValueError("A reproducibility score compares at least 2 searches per map: choose 2 seeds or more, "
+                         "or several wavelengths.")
+    if analysis == "exemplars":
+        p.update(map=as_int(map_, "map", 0, c - 1), k=as_int(k, "k", 1, MAX_K),
+                 node=[as_int(nx, "node x", 0, w - 1), as_int(ny, "node y", 0, h - 1)] if node_on else None)
+        searches = len(waves) * p["seeds"]
+    if analysis == "compare":
+        p.update(model_b=as_choice(model_b, "second model", svc.models()), images=10000)
+        p["model_b_hash"] = svc.model_hash(p["model_b"])  # the cache key follows B's content too
+        searches = 2 * c * len(waves) * p["seeds"]
+    if searches > MAX_SEARCHES:
+        raise ValueError(f"At most {MAX_SEARCHES} OIP searches per analysis (maps × wavelengths × seeds). "
+                         f"Received: {searches}")
+    return p
+
+
+STATE = [State(Shell.MODEL, "value"), State(I.ANALYSIS, "value"), State(I.LAYER, "value"), State(I.MAP, "value"),
+         State(I.NODE_ON, "value"), State(I.NODE_X, "value"), State(I.NODE_Y, "value"), State(I.MODEL_B, "value"),
+         State(I.WAVES, "value"), State(I.SEEDS, "value"), State(I.STEPS, "value"), State(I.K, "value"),
+         State(I.REDIRECT, "value")]
+
+
+@callback(Output(Shell.INSIGHT_LAST, "data"), Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
+def remember(n_clicks, model, *controls):
+    """Notes the run in the session, so that coming back to the page finds its result."""
+    if not n_clicks:
+        return no_update
+    try:
+        p = _params(model, *controls)
+        return {"key": services().key("insight", model, p), "params": p, "model": model}
+    except Exception:  # noqa: BLE001 - the run callback reports the error
+        return no_update
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f} %"
+
+
+def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: str, row_id: str) -> dag.AgGrid:
+    """A sortable table; ``columns`` are (field, header, number format or None)."""
+    defs = [{"field": f, "headerName": h, **({"valueFormatter": {"function": f"d3.format('{fmt}')(params.value)"}}
+                                              if fmt else {})} for f, h, fmt in columns]
+    defs[[c[0] for c in columns].index(sort)]["sort"] = "desc"
+    rows = [{**r, "row_id": str(r[row_id])} for r in rows]  # AG Grid wants string row ids
+    return dag.AgGrid(id=I.TABLE, rowData=rows, columnDefs=defs, getRowId="params.data.row_id",
+                      defaultColDef={"sortable": True, "resizable": True, "flex": 1},
+                      dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False}, "animateRows": False},
+                      style={"height": "300px"}, className="mb-3")
+
+
+def _sweep_view(res: dict, p: dict) -> list:
+    s = res["summary"]
+    dead = ", ".join(f"λ={w}: {_pct(v)}" for w, v in s["dead_fraction"].items())
+    best = np.asarray(res["best_wavelength"])
+    counts = ", ".join(f"λ={w:g}: {int((best == w).sum())}" for w in res["wavelengths"])
+    images = np.asarray(res["images"], np.float32)
+    best_img = images[np.arange(len(res["maps"])), np.asarray(res["mean_activation"]).argmax(1)]
+    return [
+        alert(f"{p['layer']}: {len(res['maps'])} maps × {len(res['wavelengths'])} wavelengths × {p['seeds']} seeds in "
+              f"{s['seconds']:.1f} s. Dead searches per wavelength: {dead}. Maps dead at every wavelength: "
+              f"{s['dead_at_every_wavelength']}. Best wavelength per map: {counts}.", "info"),
+        dcc.Graph(id=I.SWEEP, figure=fig.make_sweep_figure(res["mean_activation"], res["dead"], res["maps"],
+                                                                   res["wavelengths"], p["layer"])),
+        dcc.Graph(figure=fig.make_dead_fraction_figure(res["dead_fraction"], res["mean_activation"], res["wavelengths"])),
+        dcc.Graph(figure=fig.make_tiles_figure(best_img, [f"map {m} · λ={w:g}" for m, w in zip(res["maps"], best)],
+                                               "Each map's OIP at its best wavelength (best seed)", cols=16)),
+    ]
+
+
+def _repro_view(res: dict, p: dict) -> list:
+    s = res["summary"]
+    order = np.asarray(res["order"])
+    images = np.asarray(res["images"], np.float32)
+    act = np.asarray(res["activation"])
+    best = images[np.arange(len(images)), act.argmax(1)]
+    rows = [{**r, "spread": r["spread"] if r["spread"] is not None else float("nan")} for r in res["rows"]]
+    return [
+        alert(f"Most reproducible map of {p['layer']}: map {s['most_reproducible_map']} (score "
+              f"{s['most_reproducible_score']:.3f}), the candidate \"Hand of MNIST\" for this layer. Mean score "
+              f"{s['mean_score']:.3f} over {s['maps']} maps, {s['searches_per_map']} searches each, aligned by shifts "
+              f"of up to {s['max_shift']} px (the layer's jump). Spread = std/mean of the activation reached.", "info"),
+        _grid(rows, [("map", "map", None), ("score", "score", ".3f"), ("mean_activation", "mean activation", ".3f"),
+                     ("spread", "spread", ".3f"), ("min_activation", "min", ".3f"), ("max_activation", "max", ".3f")],
+              "score", "map"),
+        dcc.Graph(figure=fig.make_tiles_figure(best[order], [f"map {res['maps'][i]} · {res['score'][i]:.2f}"
+                                                             for i in order],
+                                               "OIPs ordered by reproducibility score (best activation of each map)",
+                                               cols=16 if len(order) > 32 else 8)),
+    ]
+
+
+def _exemplars_view(res: dict, p: dict) -> list:
+    s = res["summary"]
+    names = res["class_names"]
+    target = f"node ({p['node'][0]}, {p['node'][1]}) of map {p['map']}" if p.get("node") else f"map {p['map']}"
+    ratio = "∞ (no test image drives it at all)" if s["ratio"] is None else f"{s['ratio']:.2f}"
+    captions = [f"OIP · {s['oip_activation']:.2f}"] + [f"#{i} {names[lab]} · {a:.2f}" for i, lab, a in
+                                                        zip(res["indices"], res["labels"], res["activation"])]
+    images = np.concatenate([np.asarray(res["oip"], np.float32)[None], np.asarray(res["images"], np.float32)])
+    patch_caps = [f"#{i} ({n[0]},{n[1]}) · {a:.2f}" for i, n, a in
+                  zip(res["patch_indices"], res["patch_nodes"], res["patch_activation"])]
+    return [
+        alert(f"{p['layer']} {target}: the OIP reaches {s['oip_activation']:.3f}; the best test image (#"
+              f"{s['best_image_index']}) reaches {s['best_image_activation']:.3f}: ratio {ratio}. Strongest single "
+              f"node: {s['oip_node_activation']:.3f} on the OIP vs {s['best_patch_activation']:.3f} on a real patch.",
+              "info"),
+        dcc.Graph(figure=fig.make_tiles_figure(images, captions, "The OIP and the test images that drive it hardest",
+                                               cols=min(len(images), 10))),
+        dcc.Graph(figure=fig.make_tiles_figure(res["patches"], patch_caps,
+                                               "The strongest patches: each a receptive field of one node "
+                                               "(test image, node x,y, activation)", cols=min(len(patch_caps), 10),
+                                               tile_px=80)),
+    ]
+
+
+def _compare_view(res: dict, p: dict, model: str) -> list:
+    s = res["summary"]
+    silent = (f" Maps that never fire on the test set: A {s['silent_a'] or 'none'}, B {s['silent_b'] or 'none'}."
+              if s["silent_a"] or s["silent_b"] else "")
+    order = np.argsort(-np.asarray(res["matched"]), kind="stable")
+    a, b = np.asarray(res["a"]), np.asarray(res["b"])
+    pair_images = np.stack([np.asarray(res[k], np.float32)[idx] for i in order
+                            for k, idx in (("oip_a", a[i]), ("oip_b", b[i]))])
+    caps = [c for i in order for c in (f"A {a[i]}", f"B {b[i]} · r={res['matched'][i]:.2f}")]
+    preserved = "preserved" if s["order_correlation"] > 0.9 else "not preserved"
+    return [
+        alert(f"{model} (A) vs {p['model_b']} (B), {p['layer']}: mean matched correlation "
+              f"{s['mean_matched_correlation']:.3f} (median {s['median_matched_correlation']:.3f}); "
+              f"{_pct(s['close_fraction'])} of A's maps have a close partner (r ≥ {s['close_threshold']}). "
+              f"Order {preserved}: {_pct(s['same_index_fraction'])} matched to the same index, rank correlation "
+              f"{s['order_correlation']:.2f}.{silent}", "info"),
+        dcc.Graph(figure=fig.make_correlation_figure(res["correlation"], a[order], b[order], p["layer"])),
+        _grid(res["rows"], [("map_a", "A map", None), ("map_b", "B map", None), ("correlation", "r", ".3f")],
+              "correlation", "map_a"),
+        dcc.Graph(figure=fig.make_tiles_figure(pair_images, caps, "Matched pairs side by side (A's OIP, then B's), "
+                                               "best match first", cols=16, show_captions=False)),
+    ]
+
+
+def _outputs(res: dict, p: dict, key: str, model: str):
+    views = {"sweep": _sweep_view, "reproducibility": _repro_view, "exemplars": _exemplars_view}
+    if res.get("stopped"):
+        return alert("Cancelled: nothing to show.", "warning"), key, True, True, no_update
+    view = _compare_view(res, p, model) if p["analysis"] == "compare" else views[p["analysis"]](res, p)
+    return view, key, False, False, None
+
+
+@callback(Output(I.RESULT, "children"), Output(I.KEY, "data"), Output(I.CSV, "disabled"), Output(I.PNG, "disabled"),
+          Output(I.MESSAGE, "children"), Input(I.RUN, "n_clicks"), *STATE,
+          background=True, interval=500, prevent_initial_call=True,
+          running=[(Output(I.RUN, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
+          cancel=[Input(I.CANCEL, "n_clicks")],
+          progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label")])
+def run(set_progress, n_clicks, model, *controls):
+    """The analysis as a background job in the engine; the result cached on disk by model hash and parameters."""
+    if not n_clicks:
+        raise PreventUpdate
+    try:
+        svc = services()
+        p = _params(model, *controls)
+        key = svc.key("insight", model, p)
+        res = svc.results.get(key)
+        if res is None:
+            set_progress((0, "starting…"))
+            params = {k: v for k, v in p.items() if k not in ("analysis", "model_b_hash")}
+            res = svc.engine.stream("insight", lambda r: set_progress((100 * r["fraction"], r["stage"])), None,
+                                    key=key, cache=svc.results.directory, model=model, analysis=p["analysis"],
+                                    params=params)
+        set_progress((100, "done" if not res.get("stopped") else "cancelled"))
+        return _outputs(res, p, key, model)
+    except Exception as e:  # noqa: BLE001 - shown in the page
+        return failure(e, 5)
+
+
+@callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(Shell.INSIGHT_LAST, "data"),
+          prevent_initial_call=True)
+def cancel(n_clicks, last):
+    """Cancel stops the engine's job (Dash's own cancel only ends the process that watches it)."""
+    if n_clicks and isinstance(last, dict) and last.get("key"):
+        svc = services()
+        svc.results.set(cancel_flag(str(last["key"])), True, expire=3600)
+        try:
+            svc.engine.call("cancel", key=str(last["key"]))
+        except Exception:  # noqa: BLE001 - nothing running: nothing to stop
+            pass
+    return "stop the running analysis"
+
+
+@callback(Output(I.FOUND, "data"), Output(I.POLL, "disabled"), Output(I.MESSAGE, "children", allow_duplicate=True),
+          Input(I.POLL, "n_intervals"), State(Shell.INSIGHT_LAST, "data"), State(I.KEY, "data"),
+          prevent_initial_call="initial_duplicate")
+def find_last(_n, last, shown):
+    """On coming back to the page: looks for the last run's result; polls while it is still running."""
+    if not isinstance(last, dict) or not last.get("key") or last.get("key") == shown:
+        return no_update, True, no_update
+    if services().results.get(str(last["key"])) is None:
+        return no_update, False, alert("Your last analysis is still running (or was cancelled); its result appears "
+                                       "here when it is done.", "info")
+    return last["key"], True, None
+
+
+@callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
+          Output(I.CSV, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
+          Output(I.MESSAGE, "children", allow_duplicate=True), Output(I.ANALYSIS, "value"),
+          Input(I.FOUND, "data"), State(Shell.INSIGHT_LAST, "data"), prevent_initial_call=True)
+def restore(key, last):
+    """Shows an earlier run's result found by :func:`find_last`."""
+    res = services().results.get(str(key)) if key else None
+    if res is None or not isinstance(last, dict) or last.get("key") != key:
+        return (no_update,) * 6
+    return *_outputs(res, last["params"], key, last.get("model", "")), last["params"]["analysis"]
+
+
+def _shown(key, last) -> tuple[dict, dict] | None:
+    res = services().results.get(str(key)) if key else None
+    if res is None or not isinstance(last, dict) or last.get("key") != key:
+        return None
+    return res, last["params"]
+
+
+@callback(Output(I.DETAIL, "children"), Input(I.TABLE, "cellClicked"), State(I.KEY, "data"),
+          State(Shell.INSIGHT_LAST, "data"), prevent_initial_call=True)
+def table_detail(cell, key, last):
+    """A row of the reproducibility table shows that map's OIPs; a row of the pairs table, that pair."""
+    shown = _shown(key, last)
+    if not cell or shown is None:
+        raise PreventUpdate
+    res, p = shown
+    try:
+        row = int(cell["rowId"])
+    except (KeyError, TypeError, ValueError):
+        raise PreventUpdate from None
+    if p["analysis"] == "reproducibility" and row in res["maps"]:
+        i = res["maps"].index(row)
+        caps = [f"{lab} · {a:.2f}" for lab, a in zip(res["labels"], res["activation"][i])]
+        return dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res["images"][i], np.float32), caps,
+                                                      f"Map {row}: every search (score {res['score'][i]:.3f})"))
+    if p["analysis"] == "compare" and row in list(res["a"]):
+        j = int(res["b"][list(res["a"]).index(row)])
+        images = np.stack([np.asarray(res["oip_a"][row], np.float32), np.asarray(res["oip_b"][j], np.float32)])
+        return dcc.Graph(figure=fig.make_tiles_figure(images, [f"A map {row}", f"B map {j}"],
+                                                      f"Pair A {row} ↔ B {j}: r = {res['correlation'][row][j]:.3f}",
+                                                      tile_px=220))
+    raise PreventUpdate
+
+
+@callback(Output(I.DETAIL, "children", allow_duplicate=True), Input(I.SWEEP, "clickData"),
+          State(I.KEY, "data"), State(Shell.INSIGHT_LAST, "data"), prevent_initial_call=True)
+def sweep_detail(click, key, last):
+    """A cell of the sweep heatmap shows that map's best OIP at every wavelength."""
+    shown = _shown(key, last)
+    if not click or shown is None or shown[1]["analysis"] != "sweep":
+        raise PreventUpdate
+    res, p = shown
+    try:
+        i = res["maps"].index(int(click["points"][0]["x"]))
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise PreventUpdate from None
+    caps = [f"λ={w:g} · {a:.2f}" for w, a in zip(res["wavelengths"], res["mean_activation"][i])]
+    return dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res["images"][i], np.float32), caps,
+                                                  f"Map {res['maps'][i]} of {p['layer']}: best OIP at each wavelength"))
+
+
+def _gallery(res: dict, p: dict) -> np.ndarray:
+    """The PNG export: the analysis's gallery as one uint8 grid."""
+    if p["analysis"] == "sweep":
+        images = np.asarray(res["images"], np.float32)
+        return tile(to_uint8(images[np.arange(len(images)), np.asarray(res["mean_activation"]).argmax(1)]), cols=8)
+    if p["analysis"] == "reproducibility":
+        images, act = np.asarray(res["images"], np.float32), np.asarray(res["activation"])
+        return tile(to_uint8(images[np.arange(len(images)), act.argmax(1)][np.asarray(res["order"])]), cols=8)
+    if p["analysis"] == "exemplars":
+        return tile(np.concatenate([to_uint8(np.asarray(res["oip"], np.float32)[None]), res["images"]]),
+                    cols=len(res["images"]) + 1)
+    order = np.argsort(-np.asarray(res["matched"]), kind="stable")
+    a, b = np.asarray(res["a"]), np.asarray(res["b"])
+    pairs = [im for i in order for im in (res["oip_a"][a[i]], res["oip_b"][b[i]])]
+    return tile(to_uint8(np.asarray(pairs, np.float32)), cols=16)
+
+
+@callback(Output(I.DOWNLOAD, "data"), Input(I.CSV, "n_clicks"), Input(I.PNG, "n_clicks"), State(I.KEY, "data"),
+          State(Shell.INSIGHT_LAST, "data"), prevent_initial_call=True)
+def export(_csv, _png, key, last):
+    shown = _shown(key, last)
+    if shown is None:
+        return no_update
+    res, p = shown
+    name = f"cnnviz-{p['analysis']}-{p['layer']}"
+    if ctx.triggered_id == I.CSV:
+        return dcc.send_string(csv_text(res["rows"]), f"{name}.csv")
+    return dcc.send_bytes(png_bytes(_gallery(res, p), scale=4), f"{name}.png")
