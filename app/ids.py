@@ -135,3 +135,4 @@ class Insight:
     DETAIL = "insight-detail"
     SWEEP = "insight-sweep"  # the sweep heatmap (click a cell for the map)
     REDIRECT = "insight-redirect"
+    PRESET = "insight-preset"  # the analysis a link asked for (None: plain visit)

@@ -49,15 +49,18 @@ def _int(text, default: int) -> int:
 
 
 def layout(analysis: str | None = None, layer: str | None = None, map: str | None = None, node: str | None = None,
-           **_query):
-    """The page; ``?analysis=exemplars&layer=Conv2D_3&map=5&node=1,2`` (links from the OIP lab) presets it."""
-    analysis = analysis if analysis in ANALYSES else "sweep"
+           b: str | None = None, **_query):
+    """The page; ``?analysis=exemplars&layer=Conv2D_3&map=5&node=1,2`` (links from the OIP lab) or
+    ``?analysis=compare&b=<second model>`` presets it."""
+    preset = analysis if analysis in ANALYSES else None  # a link asked for this analysis
+    analysis = preset or "sweep"
     xy = [_int(v, 0) for v in str(node).split(",")[:2]] if node else [1, 1]
     xy = xy if len(xy) == 2 else [1, 1]
     return html.Div([
         dcc.Interval(id=I.POLL, interval=2000, disabled=True),
         dcc.Store(id=I.KEY),
         dcc.Store(id=I.FOUND),
+        dcc.Store(id=I.PRESET, data=preset),
         dcc.Download(id=I.DOWNLOAD),
         dbc.Row([
             dbc.Col(card("Analysis",
@@ -74,7 +77,8 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
                 ]),
                 html.Div(id=I.TOPK, children=labelled("Top images (k)", dbc.Input(id=I.K, type="number", min=1,
                                                                                   max=MAX_K, step=1, value=9))),
-                html.Div(id=I.OTHER, children=labelled("Second model (B)", dcc.Dropdown(id=I.MODEL_B, clearable=False))),
+                html.Div(id=I.OTHER, children=labelled("Second model (B)", dcc.Dropdown(id=I.MODEL_B, clearable=False,
+                                                                                value=b))),
                 labelled("Noise wavelengths (pixels)", dbc.Checklist(
                     id=I.WAVES, inline=True, value=[1, 2, 4, 7, 14],
                     options=[{"label": str(w), "value": w} for w in WAVELENGTHS])),
@@ -179,7 +183,7 @@ def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: st
     defs[[c[0] for c in columns].index(sort)]["sort"] = "desc"
     rows = [{**r, "row_id": str(r[row_id])} for r in rows]  # AG Grid wants string row ids
     return dag.AgGrid(id=I.TABLE, rowData=rows, columnDefs=defs, getRowId="params.data.row_id",
-                      defaultColDef={"sortable": True, "resizable": True, "flex": 1},
+                      defaultColDef={"sortable": True, "resizable": True, "flex": 1, "sortingOrder": ["desc", "asc"]},
                       dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False}, "animateRows": False},
                       style={"height": "300px"}, className="mb-3")
 
@@ -324,10 +328,15 @@ def cancel(n_clicks, last):
 
 @callback(Output(I.FOUND, "data"), Output(I.POLL, "disabled"), Output(I.MESSAGE, "children", allow_duplicate=True),
           Input(I.POLL, "n_intervals"), State(Shell.INSIGHT_LAST, "data"), State(I.KEY, "data"),
-          prevent_initial_call="initial_duplicate")
-def find_last(_n, last, shown):
-    """On coming back to the page: looks for the last run's result; polls while it is still running."""
+          State(I.PRESET, "data"), prevent_initial_call="initial_duplicate")
+def find_last(_n, last, shown, preset):
+    """On coming back to the page: looks for the last run's result; polls while it is still running.
+
+    A link that asks for another analysis than the last run's opens that analysis instead.
+    """
     if not isinstance(last, dict) or not last.get("key") or last.get("key") == shown:
+        return no_update, True, no_update
+    if preset and last.get("params", {}).get("analysis") != preset:
         return no_update, True, no_update
     if services().results.get(str(last["key"])) is None:
         return no_update, False, alert("Your last analysis is still running (or was cancelled); its result appears "
@@ -414,14 +423,18 @@ def _gallery(res: dict, p: dict) -> np.ndarray:
     return tile(to_uint8(np.asarray(pairs, np.float32)), cols=16)
 
 
+def export_file(kind: str, res: dict, p: dict) -> dict:
+    """The download of a shown result: ``csv`` (the numbers) or ``png`` (the gallery)."""
+    name = f"cnnviz-{p['analysis']}-{p['layer']}"
+    if kind == "csv":
+        return dcc.send_string(csv_text(res["rows"]), f"{name}.csv")
+    return dcc.send_bytes(png_bytes(_gallery(res, p), scale=4), f"{name}.png")
+
+
 @callback(Output(I.DOWNLOAD, "data"), Input(I.CSV, "n_clicks"), Input(I.PNG, "n_clicks"), State(I.KEY, "data"),
           State(Shell.INSIGHT_LAST, "data"), prevent_initial_call=True)
 def export(_csv, _png, key, last):
     shown = _shown(key, last)
     if shown is None:
         return no_update
-    res, p = shown
-    name = f"cnnviz-{p['analysis']}-{p['layer']}"
-    if ctx.triggered_id == I.CSV:
-        return dcc.send_string(csv_text(res["rows"]), f"{name}.csv")
-    return dcc.send_bytes(png_bytes(_gallery(res, p), scale=4), f"{name}.png")
+    return export_file("csv" if ctx.triggered_id == I.CSV else "png", *shown)

@@ -11,7 +11,7 @@ from selenium.webdriver.common.keys import Keys
 from .conftest import get_json
 
 PAGES = [("/", "Architecture"), ("/training", "New model"), ("/maps", "Input"), ("/dense", "Class means"),
-         ("/oip", "Search")]
+         ("/oip", "Search"), ("/insight", "Analysis")]
 
 
 def open_page(dash_duo, server, path):

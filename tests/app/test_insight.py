@@ -1,0 +1,158 @@
+"""The Insight page: callbacks as plain functions, then the real page in headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import pytest
+from dash import no_update
+
+from .conftest import get_json
+from .test_browser import js_click, no_console_errors, open_page, set_input, wait_until
+
+OK = dict(model="default", analysis="sweep", layer="Conv2D_3", map_=5, node_on=False, nx=1, ny=1, model_b="default",
+          waves=[1, 4], seeds=2, steps=60, k=9, redirect=True)
+
+
+def test_params_keep_only_what_the_analysis_uses(services):
+    from app.pages.insight import _params
+
+    sweep = _params(**OK)
+    assert sweep == {"analysis": "sweep", "layer": "Conv2D_3", "wavelengths": [1, 4], "seeds": 2, "steps": 60,
+                     "redirect_steps": 20}
+    ex = _params(**{**OK, "analysis": "exemplars", "node_on": True, "nx": 2, "ny": 0})
+    assert ex["map"] == 5 and ex["node"] == [2, 0] and ex["k"] == 9
+    cmp = _params(**{**OK, "analysis": "compare", "redirect": False})
+    assert cmp["model_b"] == "default" and len(cmp["model_b_hash"]) == 64 and cmp["redirect_steps"] == 0
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"analysis": "bogus"}, "analysis must be one of"),
+    ({"layer": "Dense_1"}, "layer must be one of"),
+    ({"waves": []}, "at least one noise wavelength"),
+    ({"waves": [3]}, "wavelength must be one of"),
+    ({"analysis": "reproducibility", "seeds": 1, "waves": [4]}, "at least 2 searches"),
+    ({"analysis": "exemplars", "map_": 64}, "map must be in 0..63"),
+    ({"analysis": "exemplars", "node_on": True, "nx": 3}, "node x must be in 0..2"),
+    ({"analysis": "exemplars", "k": 500}, "k must be in 1..32"),
+    ({"analysis": "compare", "model_b": "../etc/passwd"}, "second model must be one of"),
+    ({"seeds": 8, "waves": [1, 2, 4, 7, 14, 28], "layer": "Conv2D_2", "analysis": "compare"}, "At most 4096"),
+    ({"steps": "x"}, "steps must be a whole number"),
+], ids=["analysis", "layer", "no-wave", "wave", "one-search", "map", "node", "k", "model-b", "too-many", "steps"])
+def test_run_refuses_bad_input_with_a_message(services, change, match):
+    from app.pages.insight import run
+
+    kw = {**OK, **change}
+    out = run(lambda _: None, 1, kw.pop("model"), *kw.values())
+    assert out[:4] == (no_update,) * 4
+    assert match in str(out[4].children), out[4].children
+
+
+def test_run_caches_and_exports(services):
+    from app.pages.insight import _params, export_file, run
+
+    seen = []
+    args = {**OK, "layer": "Conv2D_1", "steps": 10, "seeds": 1}
+    view, key, csv_off, png_off, msg = run(seen.append, 1, args.pop("model"), *args.values())
+    assert msg is None and not csv_off and not png_off and seen[-1] == (100, "done")
+    assert "32 maps × 2 wavelengths × 1 seeds" in str(view[0].children)
+    assert services.results.get(key)["summary"]["layer"] == "Conv2D_1"
+    again = []
+    run(again.append, 1, "default", *args.values())
+    assert again == [(100, "done")]  # from the cache: no job, no progress
+    res = services.results.get(key)
+    p = _params("default", *args.values())
+    for kind in ("csv", "png"):
+        out = export_file(kind, res, p)
+        assert out["filename"] == f"cnnviz-sweep-Conv2D_1.{kind}"
+        if kind == "csv":
+            rows = list(csv.DictReader(io.StringIO(out["content"])))
+            assert len(rows) == 32 * 2 and rows[0]["dead"] in ("True", "False")
+        else:
+            import base64
+
+            assert base64.b64decode(out["content"])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _run_and_wait(dash_duo, text, timeout=120):
+    time.sleep(0.5)
+    js_click(dash_duo, "#insight-run")
+    wait_until(lambda: text in dash_duo.find_element("#insight-result").text, timeout, repr(text), dash_duo)
+
+
+def test_sweep_then_reproducibility_in_the_browser(dash_duo, server):
+    open_page(dash_duo, server, "/insight?analysis=sweep&layer=Conv2D_2")
+    dash_duo.wait_for_element("#insight-run", timeout=30)
+    for w in (2, 4, 7):  # keep λ = 1 and 14
+        js_click(dash_duo, f"#insight-waves input[value='{w}']")
+    set_input(dash_duo, "#insight-steps input", 20)
+    set_input(dash_duo, "#insight-seeds input", 1)
+    _run_and_wait(dash_duo, "Dead searches per wavelength")
+    assert "Conv2D_2: 64 maps × 2 wavelengths × 1 seeds" in dash_duo.find_element("#insight-result").text
+    assert dash_duo.find_element("#insight-progress").text == "done"
+    assert not dash_duo.find_element("#insight-csv").get_attribute("disabled")
+    # a different analysis: the sortable table, ordered by score
+    js_click(dash_duo, "#insight-analysis input[value='reproducibility']")
+    _run_and_wait(dash_duo, "Most reproducible map of Conv2D_2")
+    wait_until(lambda: len(dash_duo.find_elements("#insight-table .ag-row")) >= 5, 30, "table rows", dash_duo)
+
+    def scores():
+        cells = dash_duo.find_elements("#insight-table .ag-row [col-id='score']")
+        rows = sorted(cells, key=lambda c: c.location["y"])
+        return [float(c.text) for c in rows if c.text]
+
+    s = scores()
+    assert s == sorted(s, reverse=True), s
+    js_click(dash_duo, "#insight-table .ag-header-cell[col-id='score'] .ag-header-cell-label")  # now ascending
+    wait_until(lambda: scores() == sorted(scores()) and scores() != s, 10, "ascending scores", dash_duo)
+    js_click(dash_duo, "#insight-table .ag-row[row-index='0'] .ag-cell[col-id='map']")
+    wait_until(lambda: "every search" in dash_duo.driver.execute_script(
+        "const g = document.querySelector('#insight-detail .js-plotly-plot');"
+        "return g && g.layout.title ? g.layout.title.text : ''"), 30, "the map's searches", dash_duo)
+    # away and back: the last result is shown again, from the cache
+    open_page(dash_duo, server, "/maps")
+    open_page(dash_duo, server, "/insight")
+    wait_until(lambda: "Most reproducible map of Conv2D_2" in dash_duo.find_element("#insight-result").text, 30,
+               "the restored result", dash_duo)
+    assert dash_duo.find_element("#insight-analysis input[value='reproducibility']").is_selected()
+    no_console_errors(dash_duo)
+
+
+def test_lab_links_to_exemplars_and_compare_runs(dash_duo, server):
+    open_page(dash_duo, server, "/oip")
+    dash_duo.wait_for_element("#oip-run", timeout=30)
+    set_input(dash_duo, "#oip-map", 13)
+    wait_until(lambda: "map=13" in (dash_duo.find_element("#oip-links a").get_attribute("href") or ""), 20,
+               "the link to map 13", dash_duo)
+    js_click(dash_duo, "#oip-links a")
+    dash_duo.wait_for_element("#insight-run", timeout=30)
+    assert dash_duo.find_element("#insight-map").get_attribute("value") == "13"
+    set_input(dash_duo, "#insight-steps input", 20)
+    _run_and_wait(dash_duo, "the OIP reaches")
+    text = dash_duo.find_element("#insight-result").text
+    assert "Conv2D_3 map 13" in text and "ratio" in text
+    # compare: the model with itself matches every map to itself, in order
+    open_page(dash_duo, server, "/insight?analysis=compare&layer=Conv2D_1&b=default")  # other models may exist
+    dash_duo.wait_for_element("#insight-run", timeout=30)
+    set_input(dash_duo, "#insight-steps input", 10)
+    _run_and_wait(dash_duo, "mean matched correlation")
+    text = dash_duo.find_element("#insight-result").text
+    assert "mean matched correlation 1.000" in text and "100.0 % matched to the same index" in text
+    no_console_errors(dash_duo)
+
+
+def test_cancel_stops_a_long_analysis(dash_duo, server):
+    open_page(dash_duo, server, "/insight?analysis=sweep&layer=Conv2D_3")
+    dash_duo.wait_for_element("#insight-run", timeout=30)
+    set_input(dash_duo, "#insight-steps input", 500)
+    set_input(dash_duo, "#insight-seeds input", 4)
+    time.sleep(0.5)
+    js_click(dash_duo, "#insight-run")
+    wait_until(lambda: "sweep searches" in dash_duo.find_element("#insight-progress").text, 60, "progress", dash_duo)
+    js_click(dash_duo, "#insight-cancel")
+    wait_until(lambda: not dash_duo.find_element("#insight-run").get_attribute("disabled"), 30, "Run again", dash_duo)
+    wait_until(lambda: get_json(server + "/health")["running_jobs"] == 0, 30, "the engine job to stop", dash_duo)
+    assert "Dead searches" not in dash_duo.find_element("#insight-result").text
+    no_console_errors(dash_duo)
