@@ -13,11 +13,11 @@ from cnnviz.images import png_bytes, tile, to_uint8
 from cnnviz.store import csv_text
 
 from .. import insight_figures as fig
+from .. import jobs
 from ..ids import Insight as I
 from ..ids import Shell
 from ..services import services
 from ..ui import alert, as_choice, as_int, card, failure, labelled
-from ..worker import cancel_flag
 
 dash.register_page(__name__, path="/insight", name="Insight", order=5)
 
@@ -315,14 +315,8 @@ def run(set_progress, n_clicks, model, *controls):
 @callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(Shell.INSIGHT_LAST, "data"),
           prevent_initial_call=True)
 def cancel(n_clicks, last):
-    """Cancel stops the engine's job (Dash's own cancel only ends the process that watches it)."""
-    if n_clicks and isinstance(last, dict) and last.get("key"):
-        svc = services()
-        svc.results.set(cancel_flag(str(last["key"])), True, expire=3600)
-        try:
-            svc.engine.call("cancel", key=str(last["key"]))
-        except Exception:  # noqa: BLE001 - nothing running: nothing to stop
-            pass
+    if n_clicks:
+        jobs.cancel_job(last)
     return "stop the running analysis"
 
 
@@ -330,18 +324,11 @@ def cancel(n_clicks, last):
           Input(I.POLL, "n_intervals"), State(Shell.INSIGHT_LAST, "data"), State(I.KEY, "data"),
           State(I.PRESET, "data"), prevent_initial_call="initial_duplicate")
 def find_last(_n, last, shown, preset):
-    """On coming back to the page: looks for the last run's result; polls while it is still running.
-
-    A link that asks for another analysis than the last run's opens that analysis instead.
-    """
-    if not isinstance(last, dict) or not last.get("key") or last.get("key") == shown:
+    """On coming back to the page: the last run's result, or a poll while it runs. A link that
+    asks for another analysis than the last run's opens that analysis instead."""
+    if preset and isinstance(last, dict) and last.get("params", {}).get("analysis") != preset:
         return no_update, True, no_update
-    if preset and last.get("params", {}).get("analysis") != preset:
-        return no_update, True, no_update
-    if services().results.get(str(last["key"])) is None:
-        return no_update, False, alert("Your last analysis is still running (or was cancelled); its result appears "
-                                       "here when it is done.", "info")
-    return last["key"], True, None
+    return jobs.find_last(last, shown, "analysis")
 
 
 @callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),

@@ -13,11 +13,10 @@ from dash.exceptions import PreventUpdate
 from cnnviz.images import gif_bytes, png_bytes, tile, to_uint8
 from cnnviz.receptive import Receptive, change_inside_outside
 
-from .. import figures
+from .. import figures, jobs
 from ..ids import OIP as I
 from ..ids import Shell
 from ..services import services
-from ..worker import cancel_flag
 from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
 
 dash.register_page(__name__, path="/oip", name="OIP lab", order=4)
@@ -246,14 +245,8 @@ def run(set_progress, n_clicks, model, *controls):
 @callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(Shell.OIP_LAST, "data"),
           prevent_initial_call=True)
 def cancel(n_clicks, last):
-    """Cancel stops the engine's job (Dash's own cancel only ends the process that watches it)."""
-    if n_clicks and isinstance(last, dict) and last.get("key"):
-        svc = services()
-        svc.results.set(cancel_flag(str(last["key"])), True, expire=3600)  # seen by the engine running it
-        try:
-            svc.engine.call("cancel", key=str(last["key"]))
-        except Exception:  # noqa: BLE001 - nothing running: nothing to stop
-            pass
+    if n_clicks:
+        jobs.cancel_job(last)
     return "stop the running search"
 
 
@@ -261,13 +254,8 @@ def cancel(n_clicks, last):
           Input(I.POLL, "n_intervals"), State(Shell.OIP_LAST, "data"), State(I.KEY, "data"),
           prevent_initial_call="initial_duplicate")
 def find_last(_n, last, shown):
-    """On coming back to the page: looks for the last run's result; polls while it is still running."""
-    if not isinstance(last, dict) or not last.get("key") or last.get("key") == shown:
-        return no_update, True, no_update
-    if services().results.get(str(last["key"])) is None:
-        return no_update, False, alert("Your last run is still going (or was cancelled); its result appears here "
-                                       "when it is done.", "info")
-    return last["key"], True, no_update
+    """On coming back to the page: the last run's result, or a poll while it runs."""
+    return jobs.find_last(last, shown, "run")
 
 
 @callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.GALLERY, "figure", allow_duplicate=True),
