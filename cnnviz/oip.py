@@ -45,8 +45,9 @@ class OIPConfig:
     blur_sigma: float = 0.5  # pixels
     jitter: int = 0  # random shift of up to this many pixels before each step (0: none)
     frame_every: int = 5  # record the image every k steps (frames for the animation)
-    # Redirected ReLU for the first k steps: gradient also reaches closed ReLUs in the direction
-    # that opens them, so maps that noise leaves at zero (no gradient at all) can wake up.
+    # Redirected ReLU for the first k steps (0: off, the seed's method): gradient also reaches
+    # closed ReLUs in the direction that opens them, so maps that noise leaves at zero (no
+    # gradient at all) can wake up. After k steps, only searches still at zero keep it.
     redirect_steps: int = 20
 
     def __post_init__(self) -> None:
@@ -146,24 +147,28 @@ def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tu
     return items
 
 
-@tf.custom_gradient
-def _redirected_relu(z: tf.Tensor):
+def _redirected_relu(z: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
     """ReLU whose gradient, for an image where nothing gets through, also reaches closed units.
 
     The true gradient of a closed ReLU is zero, so a map that noise leaves at zero everywhere
-    never moves. Where an image's true gradient is all zero, this passes the positive part
-    of the incoming gradient to closed units too: the ascent then pushes them open.
+    never moves. Where an image's true gradient is all zero (and ``on``, one bool per image,
+    allows it), this passes the positive part of the incoming gradient to closed units too:
+    the ascent then pushes them open. Elsewhere it is the true gradient.
     """
-    y = tf.nn.relu(z)
+    on = tf.reshape(on, [-1] + [1] * (len(z.shape) - 1))
 
-    def grad(dy: tf.Tensor) -> tf.Tensor:
-        through = dy * tf.cast(z > 0, dy.dtype)
-        opening = tf.where(z > 0, dy, tf.nn.relu(dy))
-        axes = tf.range(1, tf.rank(dy))
-        blocked = tf.reduce_sum(tf.abs(through), axis=axes, keepdims=True) == 0
-        return tf.where(blocked, opening, through)
+    @tf.custom_gradient
+    def relu(z: tf.Tensor):
+        def grad(dy: tf.Tensor) -> tf.Tensor:
+            through = dy * tf.cast(z > 0, dy.dtype)
+            opening = tf.where(z > 0, dy, tf.nn.relu(dy))
+            axes = tf.range(1, tf.rank(dy))
+            blocked = tf.reduce_sum(tf.abs(through), axis=axes, keepdims=True) == 0
+            return tf.where(tf.logical_and(blocked, on), opening, through)
 
-    return y, grad
+        return tf.nn.relu(z), grad
+
+    return relu(z)
 
 
 def dead_fraction(result: "OIPResult", threshold: float = 1e-6) -> dict[tuple[str, tuple[float, ...]], float]:
@@ -205,16 +210,14 @@ class _Ascent:
         x = tf.gather(x, rows, axis=1, batch_dims=1)
         return tf.gather(x, cols, axis=2, batch_dims=1)
 
-    def _forward(self, x: tf.Tensor, redirect: bool) -> tf.Tensor:
-        """The layers up to the target, by hand, so that ReLU's gradient can be redirected."""
-        if not redirect:
-            return self.sub(x, training=False)
+    def _forward(self, x: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
+        """The layers up to the target, by hand, so that ReLU's gradient can be redirected (per image: ``on``)."""
         for layer in self.layers:
             if isinstance(layer, keras.layers.Conv2D):
                 z = tf.nn.conv2d(x, layer.kernel, strides=list(layer.strides), padding=layer.padding.upper(),
                                  dilations=list(layer.dilation_rate))
                 z = z + layer.bias if layer.use_bias else z
-                x = _redirected_relu(z) if layer.activation is keras.activations.relu else layer.activation(z)
+                x = _redirected_relu(z, on) if layer.activation is keras.activations.relu else layer.activation(z)
             elif isinstance(layer, keras.layers.MaxPooling2D):
                 x = tf.nn.max_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
             elif isinstance(layer, keras.layers.AveragePooling2D):
@@ -224,23 +227,37 @@ class _Ascent:
         return x
 
     def _chunk(self, x, mask, shifts, first_step, n, step_size, blur_every, sigma, use_jitter: bool,
-               redirect_steps=0):
-        """``n`` ascent steps; returns the new images and the objective at each step's start."""
+               redirect: bool, redirect_steps, prev):
+        """``n`` ascent steps; returns the new images and the objective at each step's start.
+
+        With ``redirect``, closed ReLUs pass gradient during the first ``redirect_steps`` steps,
+        and after that for the images whose objective was still zero at the previous step
+        (``prev``: the objective at the start of the step before the chunk's first).
+        """
         trajectory = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 xs = self._shift(x, shifts[i]) if use_jitter else x
-                acts = tf.cond(first_step + i < redirect_steps, lambda: self._forward(xs, True),
-                               lambda: self._forward(xs, False))
+                if redirect:
+                    on = tf.logical_or(first_step + i < redirect_steps, prev <= 0)
+                    # the hand-built forward only while some search needs it; Keras's otherwise
+                    acts = tf.cond(tf.reduce_any(on), lambda: self._forward(xs, on),
+                                   lambda: self.sub(xs, training=False))
+                else:
+                    acts = self.sub(xs, training=False)
                 obj = tf.reduce_sum(acts * mask, [1, 2, 3])
+            prev = obj
             g = tape.gradient(obj, x)  # d(sum of objectives)/dx: per item, as items do not interact
             # RMS normalisation: the step is measured in units of the gradient's typical size,
             # so tiny gradients still move the image and huge ones do not blow it up.
             g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), [1, 2, 3], keepdims=True)) + 1e-8)
             x = x + step_size * g
             if blur_every > 0 and (first_step + i + 1) % blur_every == 0:
-                x = self._blur(x, sigma)  # damp high frequencies that lead to side maxima
+                # damp high frequencies that lead to side maxima; a search still at zero is left
+                # unblurred while redirected, as the blur would undo the small push that opens it
+                blurred = self._blur(x, sigma)
+                x = tf.where(tf.reshape(tf.logical_and(redirect, obj <= 0), [-1, 1, 1, 1]), x, blurred)
             # Re-standardize each image: the network only knows inputs with the statistics of
             # standardized training images (mean 0, std 1); without this the ascent drifts away.
             mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
@@ -312,7 +329,9 @@ def run_oip(
             shifts[:, b] = rng.integers(-config.jitter, config.jitter + 1, (config.steps, 2))
     x = tf.constant(x0[..., None])
     frames, frame_steps = [x0], [0]
-    acts: list[np.ndarray] = [asc.forward(x, mask).numpy()[:, None]]
+    first = asc.forward(x, mask)
+    acts: list[np.ndarray] = [first.numpy()[:, None]]
+    prev = first
     step, stopped = 0, False
     t0 = time.perf_counter()
     while step < config.steps:
@@ -320,7 +339,8 @@ def run_oip(
         x, a = asc.chunk(x, mask, tf.constant(shifts[step:step + n]), tf.constant(step), tf.constant(n),
                          tf.constant(config.step_size, tf.float32), tf.constant(config.blur_every),
                          tf.constant(config.blur_sigma, tf.float32), bool(config.jitter),
-                         tf.constant(config.redirect_steps))
+                         config.redirect_steps > 0, tf.constant(config.redirect_steps), prev)
+        prev = a[-1]
         a = a.numpy().T  # (B, n): objective at the start of steps step..step+n-1
         acts.append(a[:, 1:] if step == 0 else a)  # the start value was measured exactly above
         step += n
