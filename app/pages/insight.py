@@ -87,8 +87,8 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
                 labelled("Steps per search", dcc.Slider(id=I.STEPS, min=10, max=MAX_STEPS, step=10, value=60,
                                                         marks={10: "10", 60: "60", 200: "200", 500: "500"})),
                 dbc.Checkbox(id=I.REDIRECT, value=True,
-                             label=f"wake dead maps: redirected ReLU for the first {REDIRECT_STEPS} steps "
-                                   "(off: the seed's method)"),
+                             label=f"wake dead maps: redirected ReLU for the first {REDIRECT_STEPS} steps, and "
+                                   "after while a search is still at zero (off: the seed's method)"),
                 dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
                                  dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
                 dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
