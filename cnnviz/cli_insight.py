@@ -21,7 +21,8 @@ class _Bar:
     request refused up front prints only its one error line."""
 
     def __init__(self, desc: str):
-        self.desc, self.bar = desc, None
+        self.desc = desc
+        self.bar: Any = None
 
     def __call__(self, p) -> None:
         if self.bar is None:

@@ -53,6 +53,8 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
     """The page; ``?analysis=exemplars&layer=Conv2D_3&map=5&node=1,2`` (links from the OIP lab) or
     ``?analysis=compare&b=<second model>`` presets it."""
     preset = analysis if analysis in ANALYSES else None  # a link asked for this analysis
+    models = services().models()
+    b = b if b in models else None
     analysis = preset or "sweep"
     xy = [_int(v, 0) for v in str(node).split(",")[:2]] if node else [1, 1]
     xy = xy if len(xy) == 2 else [1, 1]
@@ -78,7 +80,7 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
                 html.Div(id=I.TOPK, children=labelled("Top images (k)", dbc.Input(id=I.K, type="number", min=1,
                                                                                   max=MAX_K, step=1, value=9))),
                 html.Div(id=I.OTHER, children=labelled("Second model (B)", dcc.Dropdown(id=I.MODEL_B, clearable=False,
-                                                                                value=b))),
+                                                                                options=models, value=b))),
                 labelled("Noise wavelengths (pixels)", dbc.Checklist(
                     id=I.WAVES, inline=True, value=[1, 2, 4, 7, 14],
                     options=[{"label": str(w), "value": w} for w in WAVELENGTHS])),
