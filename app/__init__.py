@@ -32,7 +32,8 @@ def _navbar() -> dbc.Navbar:
 
 
 def _job_manager(settings: Settings):
-    """DiskcacheManager (one process, no server) or CeleryManager (Redis broker and result backend)."""
+    """DiskcacheManager (one process, no server; jobs in threads, see threaded_jobs) or CeleryManager
+    (Redis broker and result backend)."""
     if settings.jobs == "celery":
         from celery import Celery
 
@@ -41,7 +42,9 @@ def _job_manager(settings: Settings):
         celery_app.conf.update(worker_prefetch_multiplier=1, result_expires=24 * 3600,
                                broker_connection_retry_on_startup=True)
         return dash.CeleryManager(celery_app)
-    return dash.DiskcacheManager(diskcache.Cache(str(settings.cache_dir / "jobs")))
+    from .threaded_jobs import ThreadedDiskcacheManager
+
+    return ThreadedDiskcacheManager(diskcache.Cache(str(settings.cache_dir / "jobs")))
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Dash:

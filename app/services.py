@@ -1,7 +1,8 @@
 """What the callbacks share: settings, the engine worker, the result cache, the data sets.
 
-Set once by :func:`app.create_app`; callbacks read it, never reassign it. Processes forked
-by Dash for background jobs inherit it (the engine client opens a fresh socket per call).
+Set once by :func:`app.create_app`; callbacks read it, never reassign it. Background jobs
+(threads here, Celery worker processes when scaled out) use it too; the engine client opens a
+fresh socket per call.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ The web process never imports TensorFlow. Dash's DiskcacheManager forks the web 
 for every background job, and a process forked after TensorFlow has run hangs (TF 2.21);
 so all model work happens here, in a process started with the *spawn* method, kept warm
 with its models and compiled functions, and reached over a local socket by the web
-process and by its forked job processes alike. Each connection is served by a thread, so
-a quick activation request is answered while an OIP search or a training runs.
+process, its job threads (app/threaded_jobs.py) and Celery workers' processes alike. Each
+connection is served by a thread, so a quick activation request is answered while an OIP
+search or a training runs.
 """
 
 from __future__ import annotations
