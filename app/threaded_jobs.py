@@ -11,6 +11,10 @@ Progress and results still go through the diskcache, exactly as with DiskcacheMa
 Cancel: Dash's cancel cannot kill a thread; the pages' cancel callbacks stop the engine job,
 whose stream then ends, and so does the thread. A new job with the same inputs (the same
 Dash cache key) first waits for such a thread and clears what it left in the cache.
+
+Jobs live in the web process that started them, so this serves one web process (with any
+number of threads: ``gunicorn --workers 1 --threads 8``, as the Dockerfile runs it). More web
+processes need ``CNNVIZ_JOBS=celery``.
 """
 
 from __future__ import annotations
