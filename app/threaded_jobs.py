@@ -1,11 +1,12 @@
 """Dash's DiskcacheManager with its jobs run in threads of the web process instead of forked processes.
 
-DiskcacheManager forks the web process for every job. That is unsafe in a threaded server:
-a fork copies every lock as it is at that instant, and SQLite's (diskcache's) global mutexes,
-held by another request thread mid-query, stay locked forever in the child. Measured here: about
-one job in twenty never started (no progress, Run stuck), in CI and by hand. In cnnviz a job only
-relays an engine job (the engine worker does the work, in its own spawned process), so a
-thread is all a job needs: no fork at all, no inherited locks, and no TensorFlow hazard either.
+DiskcacheManager forks the web process for every job. Forking a threaded server is unsafe:
+the child gets every lock as it is at that instant, and one held by another request thread
+(SQLite's, under diskcache, for one) stays locked in the child forever. Twice here a job never
+started (no progress, Run stuck: once by hand, once in CI) while the app stayed up, which fits
+that; a 24-run stress test of single jobs on a quiet server did not reproduce it. In cnnviz a
+job only relays an engine job (the engine worker does the work, in its own spawned process), so
+a thread is all a job needs: no fork at all, no inherited locks, no TensorFlow hazard either.
 Progress and results still go through the diskcache, exactly as with DiskcacheManager.
 
 Cancel: Dash's cancel cannot kill a thread; the pages' cancel callbacks stop the engine job,
