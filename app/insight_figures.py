@@ -55,8 +55,8 @@ def make_sweep_figure(mean_activation: np.ndarray, dead: np.ndarray, maps: Seque
                                customdata=act, colorbar=dict(title="of best", thickness=12),
                                hovertemplate="map %{x} · %{y}<br>activation %{customdata:.3f} "
                                              "(%{z:.0%} of its best)<extra></extra>"))
-    fig.update_layout(title=f"Activation reached by each map of {layer} at each noise wavelength, relative to "
-                            "the map's best (✕: a search ended dead)", margin=dict(l=10, r=10, t=40, b=30), height=300,
+    fig.update_layout(title=f"{layer}: activation reached, relative to each map's best wavelength (✕ = dead)",
+                      margin=dict(l=10, r=10, t=40, b=30), height=300,
                       xaxis=dict(title="map", dtick=1, tickfont=dict(size=8)), yaxis=dict(type="category"))
     return fig
 
@@ -94,7 +94,7 @@ def make_correlation_figure(correlation: np.ndarray, a: Sequence[int], b: Sequen
                                              "<extra></extra>"))
     ticks = lambda labels: dict(tickmode="array", tickvals=list(range(len(labels))),  # noqa: E731
                                 ticktext=[str(v) for v in labels], tickfont=dict(size=8))
-    fig.update_layout(title=f"{layer}: correlation over the test set; the diagonal holds the matched pairs, best first",
+    fig.update_layout(title=f"{layer}: correlation over the test set (diagonal: matched pairs, best first)",
                       margin=MARGIN,
                       height=520, xaxis=dict(title="model B map", **ticks(cols)),
                       yaxis=dict(title="model A map", autorange="reversed", **ticks(rows)))

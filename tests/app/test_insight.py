@@ -93,6 +93,15 @@ def test_sweep_then_reproducibility_in_the_browser(dash_duo, server):
     assert "Conv2D_2: 64 maps × 2 wavelengths × 1 seeds" in dash_duo.find_element("#insight-result").text
     assert dash_duo.find_element("#insight-progress").text == "done"
     assert not dash_duo.find_element("#insight-csv").get_attribute("disabled")
+    # a click on a cell of the heatmap shows that map's OIP at every wavelength
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    drag = dash_duo.find_element("#insight-sweep .nsewdrag")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", drag)
+    ActionChains(dash_duo.driver).move_to_element_with_offset(drag, 5, 5).click().perform()
+    wait_until(lambda: "of Conv2D_2: best OIP at each wavelength" in dash_duo.driver.execute_script(
+        "const g = document.querySelector('#insight-detail .js-plotly-plot');"
+        "return g && g.layout.title ? g.layout.title.text : ''"), 30, "the map's OIPs per wavelength", dash_duo)
     # a different analysis: the sortable table, ordered by score
     js_click(dash_duo, "#insight-analysis input[value='reproducibility']")
     _run_and_wait(dash_duo, "Most reproducible map of Conv2D_2")
