@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,7 +21,9 @@ import tempfile
 import time
 import urllib.request
 
-from ._common import ROOT, machine, report
+from app.processes import free_port, start_process, stop_process
+
+from ._common import machine, report
 
 
 def _post(url: str, body: dict) -> float:
@@ -105,12 +105,9 @@ def _first_live_frame(url: str, runs: int) -> list[float] | str:
 
 
 def _start_app() -> tuple[str, subprocess.Popen]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "CNNVIZ_PORT": str(port), "CNNVIZ_CACHE_DIR": tempfile.mkdtemp(prefix="cnnviz-bench-")}
-    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc, _ = start_process([sys.executable, "-m", "app"], env, os.devnull)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
@@ -118,7 +115,7 @@ def _start_app() -> tuple[str, subprocess.Popen]:
                 return url, proc
         except OSError:
             time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
+    stop_process(proc)
     raise SystemExit("the app did not start")
 
 
@@ -139,7 +136,7 @@ def main() -> None:
         live = _first_live_frame(url, args.oip_runs)
     finally:
         if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            stop_process(proc)
     q = lambda xs, f: sorted(xs)[min(len(xs) - 1, int(f * len(xs)))]  # noqa: E731
     res = {**machine(), "maps_layer_switch_median_ms": statistics.median(layer), "maps_layer_switch_p90_ms": q(layer, 0.9),
            "maps_image_change_median_ms": statistics.median(image), "maps_image_change_p90_ms": q(image, 0.9)}

@@ -15,43 +15,22 @@ import argparse
 import gc
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from app.processes import free_port, start_process, stop_process
+
 from ._common import ROOT, machine, report
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(cmd, env, log):
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def _stop(proc) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _run(n_workers: int, args, tmp: Path, redis_url: str) -> dict:
     env = {**os.environ, "CNNVIZ_JOBS": "celery", "REDIS_URL": redis_url, "CNNVIZ_CACHE_DIR": str(tmp / f"cache{n_workers}")}
-    workers = [_start([sys.executable, "-m", "celery", "-A", "app.celery_worker", "worker", "--loglevel=INFO",
-                       f"--concurrency={max(1, args.jobs // n_workers)}", "-n", f"bench{i}-{n_workers}@%h"],
-                      env, tmp / f"worker{i}-{n_workers}.log") for i in range(n_workers)]
+    workers = [start_process([sys.executable, "-m", "celery", "-A", "app.celery_worker", "worker", "--loglevel=INFO",
+                              f"--concurrency={max(1, args.jobs // n_workers)}", "-n", f"bench{i}-{n_workers}@%h"],
+                             env, tmp / f"worker{i}-{n_workers}.log", ROOT)[0] for i in range(n_workers)]
     try:
         for i in range(n_workers):
             log = tmp / f"worker{i}-{n_workers}.log"
@@ -96,7 +75,7 @@ def _run(n_workers: int, args, tmp: Path, redis_url: str) -> dict:
                 f"workers_{n_workers}_latency_max_s": max(latencies)}
     finally:
         for w in workers:
-            _stop(w)
+            stop_process(w, 20)
 
 
 def main() -> None:
@@ -110,9 +89,9 @@ def main() -> None:
     if redis is None:
         raise SystemExit("redis-server is not installed (Debian package redis-server).")
     tmp = Path(tempfile.mkdtemp(prefix="cnnviz-jobs-"))
-    port = _port()
-    rproc = _start([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], os.environ,
-                   tmp / "redis.log")
+    port = free_port()
+    rproc, _ = start_process([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                             dict(os.environ), tmp / "redis.log")
     try:
         time.sleep(1)
         url = f"redis://127.0.0.1:{port}/0"
@@ -122,7 +101,7 @@ def main() -> None:
         res["throughput_2_over_1"] = res["workers_2_jobs_per_s"] / res["workers_1_jobs_per_s"]
         report(res, args.json)
     finally:
-        _stop(rproc)
+        stop_process(rproc)
 
 
 if __name__ == "__main__":

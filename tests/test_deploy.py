@@ -15,7 +15,9 @@ import urllib.request
 import pytest
 import yaml
 
-from .app.conftest import _free_port, _start, _stop, _wait_healthy
+from app.processes import free_port, start_process, stop_process
+
+from .app.conftest import _wait_healthy
 from .conftest import ROOT
 
 
@@ -70,13 +72,13 @@ def test_the_dockerfile_command_serves_the_app_with_auth(tmp_path):
     """Runs the image's ENTRYPOINT + CMD here (gunicorn on app.wsgi), on loopback, with basic auth on."""
     d = dockerfile()
     cmd = json.loads(d["CMD"][-1])
-    port = _free_port()
+    port = free_port()
     cmd[cmd.index("--bind") + 1] = f"127.0.0.1:{port}"
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     models = tmp_path / "models"  # empty: the entrypoint seeds it with the default model
     env = {**os.environ, "CNNVIZ_HOME": str(ROOT), "CNNVIZ_MODEL_DIR": str(models), "CNNVIZ_CACHE_DIR": str(tmp_path / "cache"),
            "CNNVIZ_AUTH_USER": "ada", "CNNVIZ_AUTH_PASSWORD": "s3cret"}
-    proc, log = _start(["sh", str(ROOT / "docker" / "entrypoint.sh"), gunicorn, *cmd[1:]], env, tmp_path / "gunicorn.log")
+    proc, log = start_process(["sh", str(ROOT / "docker" / "entrypoint.sh"), gunicorn, *cmd[1:]], env, tmp_path / "gunicorn.log")
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, log)
@@ -88,7 +90,7 @@ def test_the_dockerfile_command_serves_the_app_with_auth(tmp_path):
         assert status == 200 and "cnnviz" in page
         assert _get(url + "/", auth="ada:wrong")[0] == 401
     finally:
-        _stop(proc)
+        stop_process(proc)
     log.seek(0)
     assert "Traceback" not in log.read()
 

@@ -314,35 +314,14 @@ def run(set_progress, n_clicks, model, *controls):
         return failure(e, 5)
 
 
-@callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(Shell.INSIGHT_LAST, "data"),
-          prevent_initial_call=True)
-def cancel(n_clicks, last):
-    if n_clicks:
-        jobs.cancel_job(last)
-    return "stop the running analysis"
-
-
-@callback(Output(I.FOUND, "data"), Output(I.POLL, "disabled"), Output(I.MESSAGE, "children", allow_duplicate=True),
-          Input(I.POLL, "n_intervals"), State(Shell.INSIGHT_LAST, "data"), State(I.KEY, "data"),
-          State(I.PRESET, "data"), prevent_initial_call="initial_duplicate")
-def find_last(_n, last, shown, preset):
-    """On coming back to the page: the last run's result, or a poll while it runs. A link that
-    asks for another analysis than the last run's opens that analysis instead."""
-    if preset and isinstance(last, dict) and last.get("params", {}).get("analysis") != preset:
-        return no_update, True, no_update
-    return jobs.find_last(last, shown, "analysis")
-
-
-@callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
-          Output(I.CSV, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
-          Output(I.MESSAGE, "children", allow_duplicate=True), Output(I.ANALYSIS, "value"),
-          Input(I.FOUND, "data"), State(Shell.INSIGHT_LAST, "data"), prevent_initial_call=True)
-def restore(key, last):
-    """Shows an earlier run's result found by :func:`find_last`."""
-    res = services().results.get(str(key)) if key else None
-    if res is None or not isinstance(last, dict) or last.get("key") != key:
-        return (no_update,) * 6
-    return *_outputs(res, last["params"], key, last.get("model", "")), last["params"]["analysis"]
+jobs.add_job_callbacks(
+    I, Shell.INSIGHT_LAST, "analysis",
+    [Output(I.RESULT, "children", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
+     Output(I.CSV, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
+     Output(I.MESSAGE, "children", allow_duplicate=True), Output(I.ANALYSIS, "value")],
+    lambda res, p, key, model: (*_outputs(res, p, key, model), p["analysis"]),
+    # a link that asks for another analysis than the last run's opens that analysis instead
+    accept=(I.PRESET, lambda last, preset: not preset or last.get("params", {}).get("analysis") == preset))
 
 
 def _shown(key, last) -> tuple[dict, dict] | None:

@@ -242,33 +242,13 @@ def run(set_progress, n_clicks, model, *controls):
         return failure(e, 7)
 
 
-@callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(Shell.OIP_LAST, "data"),
-          prevent_initial_call=True)
-def cancel(n_clicks, last):
-    if n_clicks:
-        jobs.cancel_job(last)
-    return "stop the running search"
-
-
-@callback(Output(I.FOUND, "data"), Output(I.POLL, "disabled"), Output(I.MESSAGE, "children", allow_duplicate=True),
-          Input(I.POLL, "n_intervals"), State(Shell.OIP_LAST, "data"), State(I.KEY, "data"),
-          prevent_initial_call="initial_duplicate")
-def find_last(_n, last, shown):
-    """On coming back to the page: the last run's result, or a poll while it runs."""
-    return jobs.find_last(last, shown, "run")
-
-
-@callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.GALLERY, "figure", allow_duplicate=True),
-          Output(I.GALLERY, "style", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
-          Output(I.GIF, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
-          Output(I.MESSAGE, "children", allow_duplicate=True),
-          Input(I.FOUND, "data"), State(Shell.OIP_LAST, "data"), prevent_initial_call=True)
-def restore(key, last):
-    """Shows an earlier run's result found by :func:`find_last`."""
-    res = services().results.get(str(key)) if key else None
-    if res is None or not isinstance(last, dict) or last.get("key") != key:
-        return (no_update,) * 7
-    return _outputs(res, last["params"], key, last.get("model", "default"))
+jobs.add_job_callbacks(
+    I, Shell.OIP_LAST, "search",
+    [Output(I.RESULT, "children", allow_duplicate=True), Output(I.GALLERY, "figure", allow_duplicate=True),
+     Output(I.GALLERY, "style", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
+     Output(I.GIF, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
+     Output(I.MESSAGE, "children", allow_duplicate=True)],
+    _outputs)
 
 
 @callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.LAYER, "value"), Output(I.MAP, "value"),

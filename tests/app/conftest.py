@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
+
+from app.processes import free_port, start_process, stop_process
 
 from ..conftest import ROOT
 
@@ -41,30 +40,9 @@ def services(model_dir, tmp_path_factory):
     engine.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get_json(url: str, timeout: float = 5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
-
-
-def _start(cmd, env, log_path, cwd=ROOT):
-    log = open(log_path, "w+")
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log
-
-
-def _stop(proc) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def _wait_healthy(url, proc, log, timeout=120):
@@ -82,9 +60,9 @@ def _wait_healthy(url, proc, log, timeout=120):
 
 
 def _app(env, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     env = {**env, "CNNVIZ_PORT": str(port), "CNNVIZ_DEBUG": "0"}
-    proc, log = _start([sys.executable, "-m", "app"], env, tmp_path_factory.mktemp("log") / "app.log")
+    proc, log = start_process([sys.executable, "-m", "app"], env, tmp_path_factory.mktemp("log") / "app.log")
     url = f"http://127.0.0.1:{port}"
     _wait_healthy(url, proc, log)
     return url, proc, log
@@ -102,7 +80,7 @@ def server(model_dir, tmp_path_factory):
     env = {**os.environ, "CNNVIZ_MODEL_DIR": str(model_dir), "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("appcache"))}
     url, proc, log = _app(env, tmp_path_factory)
     yield url
-    _stop(proc)
+    stop_process(proc)
     _no_tracebacks(log)
 
 
@@ -115,13 +93,13 @@ def celery_server(tmp_path_factory):
     models = tmp_path_factory.mktemp("celery-models")
     for name in ("default.keras", "default.json"):
         shutil.copy(ROOT / "models" / name, models / name)
-    port = _free_port()
+    port = free_port()
     logs = tmp_path_factory.mktemp("celery-logs")
-    rproc, _ = _start([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    rproc, _ = start_process([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                       dict(os.environ), logs / "redis.log")
     env = {**os.environ, "CNNVIZ_JOBS": "celery", "REDIS_URL": f"redis://127.0.0.1:{port}/0",
            "CNNVIZ_MODEL_DIR": str(models), "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("celery-cache"))}
-    wproc, wlog = _start([sys.executable, "-m", "celery", "-A", "app.celery_worker", "worker", "--loglevel=INFO",
+    wproc, wlog = start_process([sys.executable, "-m", "celery", "-A", "app.celery_worker", "worker", "--loglevel=INFO",
                           "--concurrency=2", "--pool=prefork", "-n", "cnnviz-test@%h"], env, logs / "worker.log")
     deadline = time.time() + 180
     while True:
@@ -136,5 +114,5 @@ def celery_server(tmp_path_factory):
     assert get_json(url + "/health")["jobs"] == "celery"
     yield url, wlog
     for proc in (aproc, wproc, rproc):
-        _stop(proc)
+        stop_process(proc)
     _no_tracebacks(alog)

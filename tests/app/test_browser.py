@@ -48,6 +48,18 @@ def js_click(dash_duo, selector):
     dash_duo.driver.execute_script("arguments[0].click()", dash_duo.find_element(selector))
 
 
+def start_run(dash_duo, server, path, page, inputs, clicks=()):
+    """Opens ``path``, clicks ``clicks``, sets ``inputs`` ({selector: value}) and presses ``#<page>-run``."""
+    open_page(dash_duo, server, path)
+    dash_duo.wait_for_element(f"#{page}-run", timeout=30)
+    for selector in clicks:
+        js_click(dash_duo, selector)
+    for selector, value in inputs.items():
+        set_input(dash_duo, selector, value)
+    time.sleep(0.5)
+    js_click(dash_duo, f"#{page}-run")
+
+
 def graph_title(dash_duo, graph_id):
     return dash_duo.driver.execute_script(
         f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
@@ -112,12 +124,7 @@ def test_oip_run_after_tf_callbacks_goes_live_then_animates(dash_duo, server):
 def check_oip_run(dash_duo, server):
     open_page(dash_duo, server, "/maps")
     wait_until(lambda: "maps" in graph_title(dash_duo, "maps-grid"), 90, "TF-backed map callbacks", dash_duo)
-    open_page(dash_duo, server, "/oip")
-    dash_duo.wait_for_element("#oip-run", timeout=30)
-    set_input(dash_duo, "#oip-steps input", 500)
-    set_input(dash_duo, "#oip-seeds input", 8)
-    time.sleep(0.5)
-    js_click(dash_duo, "#oip-run")
+    start_run(dash_duo, server, "/oip", "oip", {"#oip-steps input": 500, "#oip-seeds input": 8})
     # Live: the preview strip shows intermediate steps before the animation appears.
     seen = set()
 
@@ -143,13 +150,7 @@ def test_oip_cancel_stops_a_long_run(dash_duo, server):
 
 
 def check_oip_cancel(dash_duo, server, engine_jobs=True):
-    open_page(dash_duo, server, "/oip")
-    dash_duo.wait_for_element("#oip-run", timeout=30)
-    js_click(dash_duo, "#oip-whole")
-    set_input(dash_duo, "#oip-steps input", 500)
-    set_input(dash_duo, "#oip-seeds input", 8)
-    time.sleep(0.5)
-    js_click(dash_duo, "#oip-run")
+    start_run(dash_duo, server, "/oip", "oip", {"#oip-steps input": 500, "#oip-seeds input": 8}, ["#oip-whole"])
     wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 60, "a live frame", dash_duo)
     assert dash_duo.find_element("#oip-run").get_attribute("disabled")
     js_click(dash_duo, "#oip-cancel")
@@ -186,13 +187,7 @@ def check_training(dash_duo, server, name):
 
 
 def test_oip_result_survives_a_page_switch(dash_duo, server):
-    open_page(dash_duo, server, "/oip")
-    dash_duo.wait_for_element("#oip-run", timeout=30)
-    set_input(dash_duo, "#oip-map", 7)
-    set_input(dash_duo, "#oip-steps input", 480)
-    set_input(dash_duo, "#oip-seeds input", 8)
-    time.sleep(0.5)
-    js_click(dash_duo, "#oip-run")
+    start_run(dash_duo, server, "/oip", "oip", {"#oip-map": 7, "#oip-steps input": 480, "#oip-seeds input": 8})
     wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 120, "the run to start", dash_duo)
     js_click(dash_duo, ".navbar a.nav-link[href='/']")  # leave while it runs (client-side page switch)
     dash_duo.wait_for_contains_text("#model-table", "Conv2D_3", timeout=30)

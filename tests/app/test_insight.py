@@ -10,7 +10,7 @@ import pytest
 from dash import no_update
 
 from .conftest import get_json
-from .test_browser import js_click, no_console_errors, open_page, set_input, wait_until
+from .test_browser import js_click, no_console_errors, open_page, set_input, start_run, wait_until
 
 OK = dict(model="default", analysis="sweep", layer="Conv2D_3", map_=5, node_on=False, nx=1, ny=1, model_b="default",
           waves=[1, 4], seeds=2, steps=60, k=9, redirect=True)
@@ -153,12 +153,8 @@ def test_lab_links_to_exemplars_and_compare_runs(dash_duo, server):
 
 
 def test_cancel_stops_a_long_analysis(dash_duo, server):
-    open_page(dash_duo, server, "/insight?analysis=sweep&layer=Conv2D_3")
-    dash_duo.wait_for_element("#insight-run", timeout=30)
-    set_input(dash_duo, "#insight-steps input", 500)
-    set_input(dash_duo, "#insight-seeds input", 4)
-    time.sleep(0.5)
-    js_click(dash_duo, "#insight-run")
+    start_run(dash_duo, server, "/insight?analysis=sweep&layer=Conv2D_3", "insight",
+              {"#insight-steps input": 500, "#insight-seeds input": 4})
     wait_until(lambda: "sweep searches" in dash_duo.find_element("#insight-progress").text, 60, "progress", dash_duo)
     js_click(dash_duo, "#insight-cancel")
     wait_until(lambda: not dash_duo.find_element("#insight-run").get_attribute("disabled"), 30, "Run again", dash_duo)
