@@ -6,6 +6,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     CNNVIZ_HOST=0.0.0.0 CNNVIZ_PORT=8050 \
     CNNVIZ_MODEL_DIR=/data/models CNNVIZ_CACHE_DIR=/data/cache CNNVIZ_DATA_DIR=/data/datasets \
     TF_FORCE_GPU_ALLOW_GROWTH=true TF_CPP_MIN_LOG_LEVEL=2
+# Listening on all interfaces inside the container is how Docker reaches the app; compose publishes
+# the port on the host's loopback only. Without auth, cnnviz refuses a non-loopback host unless told
+# so: set CNNVIZ_AUTH_USER and CNNVIZ_AUTH_PASSWORD before publishing the port any wider.
+ENV CNNVIZ_ALLOW_OPEN=1
 
 WORKDIR /opt/cnnviz
 COPY requirements.txt .

@@ -1,16 +1,16 @@
 """Celery worker for the dashboard's background jobs: ``celery -A app.celery_worker worker``.
 
 Building the app registers every background callback as a Celery task. The worker keeps
-the same rule as the web process: TensorFlow runs only in the engine worker process it
-spawns, so Celery's forked pool processes never inherit a running TensorFlow.
+the same rule as the web process: TensorFlow runs only in the engine processes it starts
+(``app.engine``), so Celery's forked pool processes never inherit a running TensorFlow.
 """
 
 import os
 
 os.environ.setdefault("CNNVIZ_JOBS", "celery")
 
-from . import create_app  # noqa: E402
 from .services import services  # noqa: E402
+from .shell import create_app  # noqa: E402
 
 dash_app = create_app()
 celery_app = services().manager.handle
@@ -20,7 +20,7 @@ celery_app = services().manager.handle
 def oip_task(model: str, items: list[dict], config: dict, key: str) -> dict:
     """An OIP search as a plain Celery task (for scripts and benchmarks): summary, result cached by ``key``."""
     svc = services()
-    res = svc.engine.stream("oip", None, None, key=key, cache=svc.results.directory, model=model, items=items,
-                            config=config)
-    return {"steps_done": int(res["steps_done"]), "stopped": bool(res["stopped"]),
-            "end_activation": [float(a) for a in res["activation"][:, -1]], "loop_seconds": float(res["loop_seconds"])}
+    res = svc.engine.stream("oip", None, key=key, watcher="celery-task", cache=svc.results.directory, model=model,
+                            items=items, config=config)
+    return {"steps_done": res.steps_done, "stopped": res.stopped,
+            "end_activation": [float(a) for a in res.activation[:, -1]], "loop_seconds": res.loop_seconds}

@@ -14,7 +14,11 @@ from cnnviz.images import MAX_UPLOAD_BYTES, array_to_mnist, image_to_mnist
 from .services import dataset
 
 _POINT = re.compile(r"(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
-MAX_STROKES = 200
+# A drawing is a few dozen strokes of a few hundred points; anything far larger is refused
+# before any parsing, so a crafted request cannot buy seconds of server CPU.
+MAX_STROKES = 100
+MAX_PATH_CHARS = 20_000  # per stroke (about 1,500 points)
+MAX_POINTS = 10_000  # all strokes together
 DRAW_SIZE = 28  # the drawing canvas is a 28x28 heatmap; paths come in its data coordinates
 
 
@@ -58,16 +62,33 @@ def decode_upload(contents: str) -> np.ndarray:
     return image_to_mnist(raw)
 
 
+def checked_strokes(shapes) -> list[str]:
+    """The SVG paths of a drawing's strokes, refused (ValueError) beyond the limits above."""
+    if not isinstance(shapes, list):
+        return []
+    if len(shapes) > MAX_STROKES:
+        raise ValueError(f"The drawing has too many strokes (more than {MAX_STROKES}): clear it and draw again.")
+    paths = [str(sh.get("path", "")) if isinstance(sh, dict) and isinstance(sh.get("path", ""), str) else ""
+             for sh in shapes]
+    if any(len(p) > MAX_PATH_CHARS for p in paths):
+        raise ValueError(f"A stroke is too long (more than {MAX_PATH_CHARS:,} characters): clear it and draw again.")
+    return paths
+
+
 def rasterize_drawing(shapes) -> np.ndarray:
     """Plotly 'drawopenpath' shapes (SVG paths in 28x28 data coordinates) -> 28x28 uint8 digit."""
-    if not isinstance(shapes, list) or not shapes:
+    paths = checked_strokes(shapes)
+    if not paths:
         raise ValueError("Nothing drawn yet: draw a digit with the mouse first.")
     scale = 10
     canvas = Image.new("L", (DRAW_SIZE * scale, DRAW_SIZE * scale), 0)
     pen = ImageDraw.Draw(canvas)
-    for shape in shapes[:MAX_STROKES]:
-        path = shape.get("path", "") if isinstance(shape, dict) else ""
-        pts = [((float(x) + 0.5) * scale, (float(y) + 0.5) * scale) for x, y in _POINT.findall(str(path))[:5000]]
+    points = 0
+    for path in paths:
+        pts = [((float(x) + 0.5) * scale, (float(y) + 0.5) * scale) for x, y in _POINT.findall(path)]
+        points += len(pts)
+        if points > MAX_POINTS:
+            raise ValueError(f"The drawing has too many points (more than {MAX_POINTS:,}): clear it and draw again.")
         if len(pts) == 1:
             pts = pts * 2
         if pts:

@@ -1,6 +1,6 @@
-"""What the callbacks share: settings, the engine worker, the result cache, the data sets.
+"""What the callbacks share: settings, the engine, the result cache, the data sets, key signing.
 
-Set once by :func:`app.create_app`; callbacks read it, never reassign it. Background jobs
+Set once by :func:`app.shell.create_app`; callbacks read it, never reassign it. Background jobs
 (threads here, Celery worker processes when scaled out) use it too; the engine client opens a
 fresh socket per call.
 """
@@ -9,30 +9,111 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
+import logging
 import os
-from dataclasses import dataclass
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import diskcache
 
 from cnnviz.catalog import list_models, model_path
-from cnnviz.store import file_sha256
+from cnnviz.store import atomic_path, file_sha256
 
 from .engine import Engine
-from .settings import Settings
+from .engine.protocol import cancel_flag
+from .settings import Settings, check_cache_dir
 
+log = logging.getLogger("cnnviz")
 
 # Bump when a cached result's shape changes, so that an upgraded app never reads old entries.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+_TOKEN = re.compile(r"^([0-9a-f]{64})\.([0-9a-f]{32})$")
+_WATCHER = re.compile(r"^[0-9a-f]{32}$")
+
+
+class CacheError(Exception):
+    """The result cache cannot be written (read-only, full, broken): the message is for the user."""
+
+
+class ResultCache:
+    """The on-disk result cache, with its failures made visible instead of silent.
+
+    A corrupt entry is logged, dropped and read as missing (so it is computed again); a failed
+    write is remembered for ``/health`` and raised as :class:`CacheError` for the page.
+    """
+
+    def __init__(self, directory: Path, size_limit: int = 2**30):
+        self.cache = diskcache.Cache(str(directory), size_limit=size_limit)
+        self.directory = self.cache.directory
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        try:
+            return self.cache.get(key)
+        except Exception as e:  # noqa: BLE001 - any unreadable entry is dropped and recomputed
+            log.warning("cnnviz: dropped a corrupt cache entry %s… (%s: %s)", key[:16], type(e).__name__, e)
+            try:
+                self.cache.delete(key)
+            except Exception:  # noqa: BLE001 - a cache that cannot delete either is reported by set()
+                pass
+            return None
+
+    def set(self, key: str, value: Any, expire: float | None = None) -> None:
+        try:
+            self.cache.set(key, value, expire=expire)
+        except Exception as e:  # noqa: BLE001 - sqlite and the file system fail in many ways
+            self.error = f"{type(e).__name__}: {e}"
+            log.warning("cnnviz: the result cache at %s cannot be written: %s", self.directory, self.error)
+            raise CacheError(f"The result cache at {self.directory} cannot be written ({self.error}): results "
+                             "are not kept. Free some space or fix its permissions.") from None
+        self.error = None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.cache.delete(key)
+        except Exception:  # noqa: BLE001 - nothing to delete is fine; a broken cache shows in set()
+            pass
+
+    def writable(self) -> str | None:
+        """None when a small write goes through, else what went wrong (for /health and the pages)."""
+        try:
+            self.set("health-probe", os.getpid())
+        except CacheError:
+            return self.error
+        return None
+
+
+def _secret(cache_dir: Path) -> bytes:
+    """The key that signs what the server hands to browsers; kept in the private cache folder, so
+    that every process of the app (Celery workers too) and every restart shares it."""
+    path = cache_dir / "signing.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        pass
+    key = secrets.token_hex(32)
+    try:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(key)
+            os.chmod(tmp, 0o600)
+        return bytes.fromhex(path.read_text().strip())
+    except OSError:  # a read-only cache: this process's own key (health reports the cache)
+        return bytes.fromhex(key)
 
 
 @dataclass
 class Services:
     settings: Settings
     engine: Engine
-    results: diskcache.Cache
+    results: ResultCache
+    secret: bytes = field(repr=False, default=b"")
     manager: Any = None  # the Dash background callback manager (Celery workers take its celery app)
 
     def models(self) -> list[str]:
@@ -52,13 +133,65 @@ class Services:
         blob = json.dumps([CACHE_FORMAT, op, self.model_hash(model), params], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
+    # Keys go to browsers (to find a result again, to cancel a run) signed, and come back checked:
+    # a request can only name keys this server made, and nothing else reaches the cache.
+
+    def sign(self, key: str) -> str:
+        return f"{key}.{hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+    def unsign(self, token: Any) -> str | None:
+        """The key inside a token this server made, else None."""
+        m = _TOKEN.match(token) if isinstance(token, str) and len(token) == 97 else None
+        if m is None or not hmac.compare_digest(self.sign(m.group(1)), token):
+            return None
+        return m.group(1)
+
+    def result(self, token: Any) -> Any:
+        """The cached result that a browser's token names, or None."""
+        key = self.unsign(token)
+        return self.results.get(key) if key else None
+
     def cached(self, op: str, model: str, params: Any, compute: Callable[[], Any]) -> Any:
         k = self.key(op, model, params)
         value = self.results.get(k)
         if value is None:
             value = compute()
-            self.results.set(k, value)
+            try:
+                self.results.set(k, value)
+            except CacheError:
+                pass  # the value is still good for this request; /health and the pages report the cache
         return value
+
+    def info(self, model: str):
+        """The model's :class:`~app.engine.results.ModelInfo` (cached)."""
+        return self.cached("info", model, {}, lambda: self.engine.call("info", model=model))
+
+    def cancel(self, token: Any, watcher: Any) -> None:
+        """``watcher`` cancels the run that ``token`` names: here, and through the cache for engines
+        on other machines (Celery workers); the run stops once nobody else watches it."""
+        key = self.unsign(token)
+        if key is not None:
+            self.cancel_key(key, watcher)
+
+    def cancel_key(self, key: str, watcher: Any) -> None:
+        """:meth:`cancel` for a key the server made itself (a training's ``train:<name>``)."""
+        if not (isinstance(watcher, str) and _WATCHER.match(watcher)):
+            return
+        try:
+            self.results.set(cancel_flag(key, watcher), True, expire=3600)
+        except CacheError:
+            pass
+        try:
+            self.engine.detach(key, watcher)
+        except Exception:  # noqa: BLE001 - nothing running here: nothing to stop
+            pass
+
+    def watch(self, key: str, watcher: Any) -> str:
+        """The watcher id of a new run of ``key`` (a key the server made), with any old cancel cleared."""
+        if not (isinstance(watcher, str) and _WATCHER.match(watcher)):
+            raise ValueError("This page has no session id; reload the page.")
+        self.results.delete(cancel_flag(key, watcher))
+        return watcher
 
 
 @functools.lru_cache(maxsize=64)
@@ -83,8 +216,20 @@ def services() -> Services:
     return SERVICES
 
 
-def init(settings: Settings, engine: Engine) -> Services:
+def open_cache(settings: Settings) -> tuple[ResultCache, bytes]:
+    """Checks the cache folder (see :func:`check_cache_dir`) and opens the result cache in it."""
+    check_cache_dir(settings.cache_dir)
+    try:
+        results = ResultCache(settings.cache_dir / "results")
+    except Exception as e:  # noqa: BLE001 - sqlite's many ways of saying "cannot open"
+        from .settings import SetupError
+
+        raise SetupError(f"Cannot open the result cache in {settings.cache_dir}: {e}. Set CNNVIZ_CACHE_DIR to a "
+                         "writable folder of your own.") from None
+    return results, _secret(settings.cache_dir)
+
+
+def init(settings: Settings, engine: Engine, results: ResultCache, secret: bytes) -> Services:
     global SERVICES
-    os.makedirs(settings.cache_dir, exist_ok=True)
-    SERVICES = Services(settings, engine, diskcache.Cache(str(settings.cache_dir / "results"), size_limit=2**30))
+    SERVICES = Services(settings, engine, results, secret)
     return SERVICES

@@ -9,8 +9,9 @@ import dash_bootstrap_components as dbc
 from dash import html, no_update
 
 from .engine import EngineError
+from .services import CacheError
 
-USER_ERRORS = (ValueError, EngineError, KeyError, TypeError)
+USER_ERRORS = (ValueError, EngineError, CacheError, KeyError, TypeError)
 
 
 def alert(message: str, color: str = "danger") -> dbc.Alert:

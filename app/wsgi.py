@@ -1,10 +1,15 @@
 """WSGI entry for production servers: ``gunicorn --workers 1 --threads 8 app.wsgi:server``.
 
-One gunicorn worker (with threads) shares one engine worker process; more processes would
-each start their own engine and load TensorFlow again.
+One gunicorn worker (with threads) shares one set of engine processes; more processes would
+each start their own engines and load TensorFlow again. When the worker exits, its engines
+exit too (their stdin closes), and ``atexit`` removes their temp folders.
 """
 
-from . import create_app
+import atexit
+
+from .services import services
+from .shell import create_app
 
 app = create_app()
 server = app.server
+atexit.register(services().engine.stop)

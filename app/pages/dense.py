@@ -11,6 +11,7 @@ from .. import figures
 from ..ids import Dense as I
 from ..ids import Shell
 from ..inputs import resolve
+from ..engine.results import DenseStats
 from ..services import services
 from ..ui import as_int, card, failure
 from .maps import _class_names, _dataset_name
@@ -18,6 +19,7 @@ from .maps import _class_names, _dataset_name
 dash.register_page(__name__, path="/dense", name="Dense", order=3)
 
 MAX_LISTED = 200
+DENSE = "Dense_1"
 
 layout = html.Div([
     dcc.Store(id=I.READY),
@@ -38,9 +40,9 @@ layout = html.Div([
 ])
 
 
-def _patterns(model):
+def _patterns(model) -> DenseStats | None:
     svc = services()
-    return svc.results.get(svc.key("dense_patterns", model, {}))
+    return svc.results.get(svc.key("dense_stats", model, {}))
 
 
 @callback(Output(I.READY, "data"), Input(Shell.MODEL, "value"), background=True,
@@ -50,7 +52,7 @@ def compute(model):
     if model is None:
         return no_update
     svc = services()
-    svc.cached("dense_patterns", model, {}, lambda: svc.engine.call("dense_patterns", model=model))
+    svc.cached("dense_stats", model, {}, lambda: svc.engine.call("dense_stats", model=model))
     return {"model": model}
 
 
@@ -63,9 +65,9 @@ def show_classes(_ready, model):
             wait = figures.empty_figure("computing…")
             return wait, wait, wait, None
         names = _class_names(model)
-        return (figures.make_class_means_figure(dp["class_means"], names),
-                figures.make_matrix_figure(dp["similarity"], names, "", "class", "class", "Viridis", ".2f"),
-                figures.make_confusion_figure(dp["confusion"], names), None)
+        return (figures.make_class_means_figure(dp.class_means, names),
+                figures.make_matrix_figure(dp.similarity, names, "", "class", "class", "Viridis", ".2f"),
+                figures.make_confusion_figure(dp.confusion, names), None)
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 4)
 
@@ -79,14 +81,15 @@ def show_image(spec, _ready, model):
         pixels, label, caption = resolve(spec, _dataset_name(model))
         acts = svc.engine.call("activations", model=model, image=pixels)
         names = _class_names(model)
-        pred = int(np.argmax(acts["Dense_2"]))
-        tiles = {f"image ({caption})": acts["Dense_1"]}
+        probs = acts.probabilities
+        pred = int(np.argmax(probs))
+        tiles = {f"image ({caption})": acts.layers[DENSE]}
         dp = _patterns(model)
         if dp is not None:
             if label is not None:
-                tiles[f"mean of true class {names[label]}"] = dp["class_means"][label]
-            tiles[f"mean of predicted class {names[pred]}"] = dp["class_means"][pred]
-        text = f"{caption}: predicted {names[pred]} ({acts['Dense_2'][pred]:.1%})" + \
+                tiles[f"mean of true class {names[label]}"] = dp.class_means[label]
+            tiles[f"mean of predicted class {names[pred]}"] = dp.class_means[pred]
+        text = f"{caption}: predicted {names[pred]} ({probs[pred]:.1%})" + \
             ("" if label is None else f", true class {names[label]}")
         return figures.make_dense_tiles_figure(tiles), text, None
     except Exception as e:  # noqa: BLE001 - shown in the page
@@ -101,10 +104,10 @@ def list_cell(click, model):
         point = (click or {}).get("points", [{}])[0]
         true, pred = names.index(str(point.get("y"))), names.index(str(point.get("x")))
         dp = _patterns(model)
-        idx = np.flatnonzero((dp["labels"] == true) & (dp["predicted"] == pred))
+        idx = dp.confused(true, pred)
         text = f"{len(idx)} test images of class {names[true]} predicted as {names[pred]}" + \
             (f" (first {MAX_LISTED} listed)" if len(idx) > MAX_LISTED else "")
-        opts = [{"label": f"#{i} (p={dp['probabilities'][i][pred]:.2f})", "value": int(i)} for i in idx[:MAX_LISTED]]
+        opts = [{"label": f"#{i} (p={dp.probabilities[i][pred]:.2f})", "value": int(i)} for i in idx[:MAX_LISTED]]
         return text, opts, None
     except Exception:  # noqa: BLE001 - a click outside the cells
         return "Click a cell of the confusion matrix.", [], None

@@ -16,6 +16,7 @@ from .. import insight_figures as fig
 from .. import jobs
 from ..ids import Insight as I
 from ..ids import Shell
+from ..engine.results import InsightRun
 from ..services import services
 from ..ui import alert, as_choice, as_int, card, failure, labelled
 
@@ -129,10 +130,9 @@ def _params(model, analysis, layer, map_, node_on, nx, ny, model_b, waves, seeds
     """Checks every control (a crafted request can send anything); only what the analysis uses is kept."""
     svc = services()
     analysis = as_choice(analysis, "analysis", list(ANALYSES))
-    info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
-    rows = {r["name"]: r for r in info["layers"]}
-    layer = as_choice(layer, "layer", [n for n in rows if rows[n]["receptive"]])
-    h, w, c = rows[layer]["output_shape"]
+    info = svc.info(model)
+    layer = as_choice(layer, "layer", info.spatial_layers)
+    h, w, c = info.layer(layer).output_shape
     waves = sorted(as_choice(v, "wavelength", WAVELENGTHS) for v in (waves or []))
     if not waves:
         raise ValueError("Choose at least one noise wavelength.")
@@ -162,16 +162,16 @@ STATE = [State(Shell.MODEL, "value"), State(I.ANALYSIS, "value"), State(I.LAYER,
          State(I.REDIRECT, "value")]
 
 
-@callback(Output(Shell.INSIGHT_LAST, "data"), Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
+@callback(Output(Shell.INSIGHT_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),
+          Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
 def remember(n_clicks, model, *controls):
     """Notes the run in the session, so that coming back to the page finds its result."""
     if not n_clicks:
-        return no_update
+        return no_update, no_update
     try:
-        p = _params(model, *controls)
-        return {"key": services().key("insight", model, p), "params": p, "model": model}
+        return jobs.remember_run("insight", model, _params(model, *controls))
     except Exception:  # noqa: BLE001 - the run callback reports the error
-        return no_update
+        return no_update, no_update
 
 
 def _pct(v: float) -> str:
@@ -190,7 +190,7 @@ def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: st
                       style={"height": "300px"}, className="mb-3")
 
 
-def _sweep_view(res: dict, p: dict) -> list:
+def _sweep_view(res: InsightRun, p: dict) -> list:
     s = res["summary"]
     dead = ", ".join(f"λ={w}: {_pct(v)}" for w, v in s["dead_fraction"].items())
     best = np.asarray(res["best_wavelength"])
@@ -209,7 +209,7 @@ def _sweep_view(res: dict, p: dict) -> list:
     ]
 
 
-def _repro_view(res: dict, p: dict) -> list:
+def _repro_view(res: InsightRun, p: dict) -> list:
     s = res["summary"]
     order = np.asarray(res["order"])
     images = np.asarray(res["images"], np.float32)
@@ -231,7 +231,7 @@ def _repro_view(res: dict, p: dict) -> list:
     ]
 
 
-def _exemplars_view(res: dict, p: dict) -> list:
+def _exemplars_view(res: InsightRun, p: dict) -> list:
     s = res["summary"]
     names = res["class_names"]
     target = f"node ({p['node'][0]}, {p['node'][1]}) of map {p['map']}" if p.get("node") else f"map {p['map']}"
@@ -255,7 +255,7 @@ def _exemplars_view(res: dict, p: dict) -> list:
     ]
 
 
-def _compare_view(res: dict, p: dict, model: str) -> list:
+def _compare_view(res: InsightRun, p: dict, model: str) -> list:
     s = res["summary"]
     silent = (f" Maps that never fire on the test set: A {s['silent_a'] or 'none'}, B {s['silent_b'] or 'none'}."
               if s["silent_a"] or s["silent_b"] else "")
@@ -279,37 +279,39 @@ def _compare_view(res: dict, p: dict, model: str) -> list:
     ]
 
 
-def _outputs(res: dict, p: dict, key: str, model: str):
+def _outputs(res: InsightRun, p: dict, key: str, model: str):
     views = {"sweep": _sweep_view, "reproducibility": _repro_view, "exemplars": _exemplars_view}
-    if res.get("stopped"):
+    if res.stopped:
         return alert("Cancelled: nothing to show.", "warning"), key, True, True, no_update
     view = _compare_view(res, p, model) if p["analysis"] == "compare" else views[p["analysis"]](res, p)
     return view, key, False, False, None
 
 
 @callback(Output(I.RESULT, "children"), Output(I.KEY, "data"), Output(I.CSV, "disabled"), Output(I.PNG, "disabled"),
-          Output(I.MESSAGE, "children"), Input(I.RUN, "n_clicks"), *STATE,
+          Output(I.MESSAGE, "children"), Input(I.RUN, "n_clicks"), *STATE, State(Shell.SESSION, "data"),
           background=True, interval=500, prevent_initial_call=True,
           running=[(Output(I.RUN, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
           cancel=[Input(I.CANCEL, "n_clicks")],
           progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label")])
-def run(set_progress, n_clicks, model, *controls):
+def run(set_progress, n_clicks, *controls):
     """The analysis as a background job in the engine; the result cached on disk by model hash and parameters."""
     if not n_clicks:
         raise PreventUpdate
+    *controls, session = controls
+    model = controls[0]
     try:
         svc = services()
-        p = _params(model, *controls)
+        p = _params(*controls)
         key = svc.key("insight", model, p)
         res = svc.results.get(key)
         if res is None:
             set_progress((0, "starting…"))
             params = {k: v for k, v in p.items() if k not in ("analysis", "model_b_hash")}
-            res = svc.engine.stream("insight", lambda r: set_progress((100 * r["fraction"], r["stage"])), None,
-                                    key=key, cache=svc.results.directory, model=model, analysis=p["analysis"],
-                                    params=params)
-        set_progress((100, "done" if not res.get("stopped") else "cancelled"))
-        return _outputs(res, p, key, model)
+            res = svc.engine.stream("insight", lambda r: set_progress((100 * r.fraction, r.stage)), key=key,
+                                    watcher=svc.watch(key, session), cache=svc.results.directory, model=model,
+                                    analysis=p["analysis"], params=params)
+        set_progress((100, "done" if not res.stopped else "cancelled"))
+        return _outputs(res, p, svc.sign(key), model)
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 5)
 
@@ -324,8 +326,8 @@ jobs.add_job_callbacks(
     accept=(I.PRESET, lambda last, preset: not preset or last.get("params", {}).get("analysis") == preset))
 
 
-def _shown(key, last) -> tuple[dict, dict] | None:
-    res = services().results.get(str(key)) if key else None
+def _shown(key, last) -> tuple[InsightRun, dict] | None:
+    res = services().result(key)
     if res is None or not isinstance(last, dict) or last.get("key") != key:
         return None
     return res, last["params"]
@@ -374,7 +376,7 @@ def sweep_detail(click, key, last):
                                                   f"Map {res['maps'][i]} of {p['layer']}: best OIP at each wavelength"))
 
 
-def _gallery(res: dict, p: dict) -> np.ndarray:
+def _gallery(res: InsightRun, p: dict) -> np.ndarray:
     """The PNG export: the analysis's gallery as one uint8 grid."""
     if p["analysis"] == "sweep":
         images = np.asarray(res["images"], np.float32)
@@ -391,7 +393,7 @@ def _gallery(res: dict, p: dict) -> np.ndarray:
     return tile(to_uint8(np.asarray(pairs, np.float32)), cols=16)
 
 
-def export_file(kind: str, res: dict, p: dict) -> dict:
+def export_file(kind: str, res: InsightRun, p: dict) -> dict:
     """The download of a shown result: ``csv`` (the numbers) or ``png`` (the gallery)."""
     name = f"cnnviz-{p['analysis']}-{p['layer']}"
     if kind == "csv":

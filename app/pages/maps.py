@@ -11,7 +11,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from .. import figures
 from ..ids import Maps as I
 from ..ids import Shell
-from ..inputs import decode_upload, rasterize_drawing, resolve
+from ..inputs import MAX_PATH_CHARS, MAX_STROKES, checked_strokes, decode_upload, rasterize_drawing, resolve
 from ..services import dataset, services
 from cnnviz.receptive import Receptive
 
@@ -129,11 +129,16 @@ def choose_image(index, upload, _draw, filename, shapes):
           prevent_initial_call=True)
 def track_strokes(relayout, shapes):
     """Keeps the strokes: plotly reports the whole list after a draw or an erase, single paths after an edit."""
-    if not isinstance(relayout, dict):
+    if not isinstance(relayout, dict) or len(relayout) > MAX_STROKES:
         return no_update
-    if isinstance(relayout.get("shapes"), list):
-        return [{"path": str(sh.get("path", ""))} for sh in relayout["shapes"] if isinstance(sh, dict)]
-    shapes = list(shapes or [])
+    try:
+        if isinstance(relayout.get("shapes"), list):
+            return [{"path": p} for p in checked_strokes(relayout["shapes"])]
+        shapes = [{"path": p} for p in checked_strokes(shapes)]
+    except ValueError:
+        return no_update  # "Use drawing" says why
+    if any(isinstance(v, str) and len(v) > MAX_PATH_CHARS for v in relayout.values()):
+        return no_update
     changed = False
     for k, v in relayout.items():
         if k.startswith("shapes[") and k.endswith("].path"):
@@ -148,9 +153,7 @@ def track_strokes(relayout, shapes):
 
 
 def _dataset_name(model) -> str:
-    svc = services()
-    info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
-    return info["metadata"].get("dataset", "mnist")
+    return services().info(model).dataset
 
 
 def _class_names(model) -> list[str]:
@@ -197,8 +200,8 @@ def render(spec, layer, scale, mode, cls, model, _ready):
             return (figures.empty_figure(f"average of all test images of class {names[c]}"),
                     figures.make_map_grid_figure(means[c], scale, f"{layer}: mean over class {names[c]}"), None)
         pixels, _, caption = resolve(spec, _dataset_name(model))
-        acts = svc.engine.call("activations", model=model, image=pixels)
-        return (figures.make_probs_figure(acts["Dense_2"], names),
+        acts = svc.engine.call("activations", model=model, image=pixels).layers
+        return (figures.make_probs_figure(acts[svc.info(model).layers[-1].name], names),
                 figures.make_map_grid_figure(acts[layer], scale, f"{layer}: {acts[layer].shape[-1]} maps · {caption}"),
                 None)
     except Exception as e:  # noqa: BLE001 - shown in the page
@@ -214,12 +217,10 @@ def show_input(spec, click, layer, model):
         box, note = None, "Click a node in the grid to outline its receptive field on the input."
         if click and ctx.triggered_id == I.GRID:
             m, x, y = (int(v) for v in click["points"][0]["customdata"][:3])
-            svc = services()
-            info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
-            row = next(r for r in info["layers"] if r["name"] == layer)
-            box = Receptive(*row["receptive"]).box(y, x) if m >= 0 and row["receptive"] else None
-            note = (f"{layer} map {m}, node x={x} y={y}: receptive field {row['receptive_field']}×"
-                    f"{row['receptive_field']} input pixels (jump {row['jump']})." if box else note)
+            row = services().info(model).layer(layer)
+            box = Receptive(*row.receptive).box(y, x) if m >= 0 and row.receptive else None
+            note = (f"{layer} map {m}, node x={x} y={y}: receptive field {row.receptive_field}×"
+                    f"{row.receptive_field} input pixels (jump {row.jump})." if box else note)
         return figures.make_image_figure(pixels, caption, box), note
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 2)

@@ -28,22 +28,22 @@ layout = html.Div([
 ])
 
 
-def _table(layers: list[dict]) -> dbc.Table:
+def _table(layers) -> dbc.Table:
     head = html.Thead(html.Tr([html.Th(h) for h in ("layer", "type", "output shape", "parameters",
                                                     "receptive field", "jump")]))
-    rows = [html.Tr([html.Td(r["name"]), html.Td(r["type"]), html.Td(" × ".join(map(str, r["output_shape"]))),
-                     html.Td(f"{r['params']:,}"), html.Td(f"{r['receptive_field']}×{r['receptive_field']}"),
-                     html.Td("—" if r["jump"] is None else r["jump"])]) for r in layers]
-    total = html.Tr([html.Th("total"), html.Td(), html.Td(), html.Th(f"{sum(r['params'] for r in layers):,}"),
+    rows = [html.Tr([html.Td(r.name), html.Td(r.type), html.Td(" × ".join(map(str, r.output_shape))),
+                     html.Td(f"{r.params:,}"), html.Td(f"{r.receptive_field}×{r.receptive_field}"),
+                     html.Td("—" if r.jump is None else r.jump)]) for r in layers]
+    total = html.Tr([html.Th("total"), html.Td(), html.Td(), html.Th(f"{sum(r.params for r in layers):,}"),
                      html.Td(), html.Td()])
     return dbc.Table([head, html.Tbody(rows + [total])], size="sm", striped=True, className="mb-0")
 
 
-def _meta(info: dict) -> html.Div:
-    meta = info["metadata"]
+def _meta(info) -> html.Div:
+    meta = info.metadata
     cfg = meta.get("config", {})
     acc = meta.get("test_accuracy")
-    items = [("model", info["name"]), ("dataset", meta.get("dataset", "?")),
+    items = [("model", info.name), ("dataset", meta.get("dataset", "?")),
              ("test accuracy", f"{acc:.2%}" if isinstance(acc, float) else "unknown"),
              ("standardization", "mean {mean:.4f}, std {std:.4f}".format(**meta["standardization"])),
              ("epochs", meta.get("epochs_completed", cfg.get("epochs", "?"))),
@@ -51,7 +51,7 @@ def _meta(info: dict) -> html.Div:
                            f"momentum {cfg.get('momentum', '?')}, {cfg.get('schedule', '?')} schedule"),
              ("L2", cfg.get("l2", "?")), ("batch size", cfg.get("batch_size", "?")),
              ("training time", f"{meta['wall_time_s']:.0f} s on {meta.get('device', '?')}" if "wall_time_s" in meta else "?"),
-             ("sha256", info["sha256"][:16] + "…"), ("served by", info["device"])]
+             ("sha256", info.sha256[:16] + "…"), ("served by", info.device)]
     return html.Dl(sum([[html.Dt(k, className="col-5"), html.Dd(str(v), className="col-7 mb-1")] for k, v in items], []),
                    className="row mb-0 small")
 
@@ -63,15 +63,14 @@ def show_model(model):
     try:
         if model is None:
             raise ValueError("No model found in the model folder.")
-        svc = services()
-        info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
-        meta = info["metadata"]
+        info = services().info(model)
+        meta = info.metadata
         names = [str(i) for i in range(10)] if meta.get("dataset") == "mnist" else _names(meta)
         history = figures.make_history_figure(meta.get("history", [])) if meta.get("history") else \
             figures.empty_figure("no history recorded")
         conf = figures.make_confusion_figure(meta["confusion_matrix"], names) if "confusion_matrix" in meta else \
             figures.empty_figure("no confusion matrix recorded")
-        return _table(info["layers"]), _meta(info), figures.make_kernels_figure(info["kernels"]), history, conf, None
+        return _table(info.layers), _meta(info), figures.make_kernels_figure(info.kernels), history, conf, None
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 6)
 

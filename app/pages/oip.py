@@ -16,6 +16,7 @@ from cnnviz.receptive import Receptive, change_inside_outside
 from .. import figures, jobs
 from ..ids import OIP as I
 from ..ids import Shell
+from ..engine.results import OIPProgress, OIPRun
 from ..services import services
 from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
 
@@ -24,6 +25,7 @@ dash.register_page(__name__, path="/oip", name="OIP lab", order=4)
 SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
 WAVELENGTHS = [1, 2, 4, 7, 14, 28]
 MAX_SEEDS, MAX_STEPS, MAX_ITEMS, MAX_FRAMES = 8, 500, 1024, 40
+LIVE = 8  # searches shown live
 
 layout = html.Div([
     dcc.Interval(id=I.POLL, interval=2000, disabled=True),
@@ -75,11 +77,9 @@ layout = html.Div([
 
 def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps, step_size, blur, sigma, jitter) -> dict:
     """Checks every control (a crafted request can send anything) and returns the run's parameters."""
-    svc = services()
-    info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
-    rows = {r["name"]: r for r in info["layers"]}
-    layer = as_choice(layer, "layer", [n for n in rows if rows[n]["receptive"]])
-    h, w, c = rows[layer]["output_shape"]
+    info = services().info(model)
+    layer = as_choice(layer, "layer", info.spatial_layers)
+    h, w, c = info.layer(layer).output_shape
     waves = [as_choice(v, "wavelength", WAVELENGTHS) for v in (waves or [])]
     if not waves:
         raise ValueError("Choose at least one noise wavelength.")
@@ -118,9 +118,7 @@ STATE = [State(Shell.MODEL, "value"), State(I.LAYER, "value"), State(I.MAP, "val
           Input(I.LAYER, "value"), Input(Shell.MODEL, "value"))
 def limits(layer, model):
     try:
-        svc = services()
-        info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
-        h, w, c = next(r for r in info["layers"] if r["name"] == layer)["output_shape"]
+        h, w, c = services().info(model).layer(layer).output_shape
         return c - 1, w - 1, h - 1
     except Exception:  # noqa: BLE001 - leave the limits; the run validates again
         return no_update, no_update, no_update
@@ -138,37 +136,35 @@ def insight_links(layer, map_, node_on, nx, ny):
             dcc.Link("wavelength sweep of the layer", href=f"/insight?analysis=sweep&{layer_q}")]
 
 
-@callback(Output(Shell.OIP_LAST, "data"), Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
+@callback(Output(Shell.OIP_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),
+          Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
 def remember(n_clicks, model, *controls):
     """Notes the run in the session, so a page switch during the run can find its result later."""
     if not n_clicks:  # a remounted page (coming back) is no click
-        return no_update
+        return no_update, no_update
     try:
-        p = _params(model, *controls)
-        return {"key": services().key("oip", model, p), "params": p, "model": model}
+        return jobs.remember_run("oip", model, _params(model, *controls))
     except Exception:  # noqa: BLE001 - the run callback reports the error
-        return no_update
+        return no_update, no_update
 
 
 def _node_box(p: dict, model: str) -> tuple[int, int, int, int] | None:
     """The receptive field (y0, y1, x0, x1) of the run's node, or None for a map-mean run."""
     if not p.get("node"):
         return None
-    svc = services()
-    info = svc.cached("info", model, {}, lambda: svc.engine.call("info", model=model))
-    size, jump, start = next(r for r in info["layers"] if r["name"] == p["layer"])["receptive"]
+    size, jump, start = services().info(model).layer(p["layer"]).receptive
     return Receptive(size, jump, start).box(p["node"][1], p["node"][0])
 
 
-def _result_view(res: dict, p: dict, model: str) -> list:
+def _result_view(res: OIPRun, p: dict, model: str) -> list:
     labels = _labels(p)
     if p["whole"]:
-        return [alert(f"{len(labels)} OIPs of {p['layer']} in {res['loop_seconds']:.1f} s.", "success")]
+        return [alert(f"{len(labels)} OIPs of {p['layer']} in {res.loop_seconds:.1f} s.", "success")]
     box = _node_box(p, model)
-    fig = figures.make_oip_animation_figure(res["frames"], res["frame_steps"], res["activation"], labels, box)
+    fig = figures.make_oip_animation_figure(res.frames, res.frame_steps, res.activation, labels, box)
     out = [dcc.Graph(figure=fig, id="oip-animation")]
     if box is not None:
-        frames = np.asarray(res["frames"], np.float32)
+        frames = np.asarray(res.frames, np.float32)
         change = [change_inside_outside(frames[0, i], frames[-1, i], box) for i in range(frames.shape[1])]
         inside, outside = np.mean([c[0] for c in change]), np.mean([c[1] for c in change])
         y0, y1, x0, x1 = box
@@ -179,65 +175,64 @@ def _result_view(res: dict, p: dict, model: str) -> list:
     return out
 
 
-def _best_per_map(res: dict, p: dict) -> tuple[np.ndarray, np.ndarray]:
-    """For a whole-layer run: each map's OIP with the highest end activation, and that activation."""
-    per_map = len(p["wavelength_sets"]) * p["seeds"]
-    end = res["activation"][:, -1].reshape(-1, per_map)
-    best = end.argmax(1)
-    rows = np.arange(len(end)) * per_map + best
-    return res["images"][rows], end[np.arange(len(end)), best]
+def _per_map(p: dict) -> int:
+    return len(p["wavelength_sets"]) * p["seeds"]
 
 
-def _outputs(res: dict, p: dict, key: str, model: str):
-    gallery = figures.make_gallery_figure(*_best_per_map(res, p), p["layer"]) if p["whole"] else no_update
+def _outputs(res: OIPRun, p: dict, key: str, model: str):
+    gallery = figures.make_gallery_figure(*res.best_per_map(_per_map(p)), p["layer"]) if p["whole"] else no_update
     return (_result_view(res, p, model), gallery, {"display": "block"} if p["whole"] else {"display": "none"}, key,
-            False, False, alert("Stopped early: showing what was reached." if res["stopped"] else
-                                f"Done: {res['steps_done']} steps, {len(res['images'])} searches, "
-                                f"{res['loop_seconds']:.1f} s.", "warning" if res["stopped"] else "success"))
+            False, False, alert("Stopped early: showing what was reached." if res.stopped else
+                                f"Done: {res.steps_done} steps, {len(res.images)} searches, "
+                                f"{res.loop_seconds:.1f} s.", "warning" if res.stopped else "success"))
 
 
 @callback(Output(I.RESULT, "children"), Output(I.GALLERY, "figure"), Output(I.GALLERY, "style"), Output(I.KEY, "data"),
           Output(I.GIF, "disabled"), Output(I.PNG, "disabled"), Output(I.MESSAGE, "children"),
-          Input(I.RUN, "n_clicks"), *STATE,
+          Input(I.RUN, "n_clicks"), *STATE, State(Shell.SESSION, "data"),
           background=True, interval=500,  # poll twice a second for live frames
           prevent_initial_call=True,
           running=[(Output(I.RUN, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
           cancel=[Input(I.CANCEL, "n_clicks")],
           progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label"), Output(I.LIVE, "figure"),
                     Output(I.CURVE, "figure")])
-def run(set_progress, n_clicks, model, *controls):
+def run(set_progress, n_clicks, *controls):
     """The search, as a background job: live previews through progress, the result cached on disk."""
     if not n_clicks:  # a remounted page (coming back) is no click
         raise PreventUpdate
+    *controls, session = controls
+    model = controls[0]
     try:
         svc = services()
-        p = _params(model, *controls)
+        p = _params(*controls)
         key = svc.key("oip", model, p)
+        token = svc.sign(key)
         res = svc.results.get(key)
+        live_items = slice(0, LIVE)
         if res is None:
             labels, trail = _labels(p), []
-            live_items = slice(0, 8)
 
-            def progress(r: dict) -> None:
-                trail.append((r["step"], r["activation"][live_items]))
+            def progress(r: OIPProgress) -> None:
+                trail.append((r.step, r.activation[live_items]))
                 curve = np.array([a for _, a in trail]).T
-                set_progress((100 * r["step"] / r["steps"], f"step {r['step']}/{r['steps']}",
-                              figures.make_oip_strip_figure(r["images"][live_items], labels[live_items],
-                                                            f"step {r['step']}"),
+                set_progress((100 * r.step / r.steps, f"step {r.step}/{r.steps}",
+                              figures.make_oip_strip_figure(r.images[live_items], labels[live_items],
+                                                            f"step {r.step}"),
                               figures.make_activation_curve_figure(curve, labels[live_items],
                                                                    [s for s, _ in trail])))
 
             set_progress((0, "starting…", figures.empty_figure("starting…"), figures.empty_figure()))
             # The engine runs the search as a detached job under this key and caches its result:
-            # if Dash kills this process (the page went away and came back), the search goes on.
-            res = svc.engine.stream("oip", progress, None, key=key, cache=svc.results.directory,
-                                    model=model, items=_items(p), config=p["config"])
+            # if this relay goes away (the page went away and came back), the search goes on; users
+            # asking for the same search at once share it.
+            res = svc.engine.stream("oip", progress, key=key, watcher=svc.watch(key, session),
+                                    cache=svc.results.directory, model=model, items=_items(p), config=p["config"])
         # The last state on screen, also when the run was faster than Dash's polling (or cached).
-        shown = slice(0, 8)
-        set_progress((100 * res["steps_done"] / p["config"]["steps"], f"step {res['steps_done']}/{p['config']['steps']}",
-                      figures.make_oip_strip_figure(res["images"][shown], _labels(p)[shown], f"step {res['steps_done']}"),
-                      figures.make_activation_curve_figure(res["activation"][shown], _labels(p)[shown])))
-        return _outputs(res, p, key, model)
+        set_progress((100 * res.steps_done / p["config"]["steps"], f"step {res.steps_done}/{p['config']['steps']}",
+                      figures.make_oip_strip_figure(res.images[live_items], _labels(p)[live_items],
+                                                    f"step {res.steps_done}"),
+                      figures.make_activation_curve_figure(res.activation[live_items], _labels(p)[live_items])))
+        return _outputs(res, p, token, model)
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 7)
 
@@ -258,15 +253,15 @@ def open_from_gallery(click, key, last):
     """A gallery tile opens that map in the lab: its evolution from the gallery run, and the controls set to it."""
     try:
         idx = int(click["points"][0]["customdata"][0])
-        res = services().results.get(key)
+        res = services().result(key)
         p = last["params"]
         if res is None or idx < 0:
             return no_update, no_update, no_update, no_update
-        per_map = len(p["wavelength_sets"]) * p["seeds"]
+        per_map = _per_map(p)
         m = idx  # one tile per map
         sel = slice(m * per_map, (m + 1) * per_map)
         labels = _labels(p)[sel]
-        fig = figures.make_oip_animation_figure(res["frames"][:, sel], res["frame_steps"], res["activation"][sel], labels,
+        fig = figures.make_oip_animation_figure(res.frames[:, sel], res.frame_steps, res.activation[sel], labels,
                                                 _node_box(p, last.get("model", "default")))
         return [dcc.Graph(figure=fig, id="oip-animation")], p["layer"], p["maps"][m], False
     except Exception:  # noqa: BLE001 - a click outside the tiles
@@ -276,10 +271,10 @@ def open_from_gallery(click, key, last):
 @callback(Output(I.DOWNLOAD, "data"), Input(I.GIF, "n_clicks"), Input(I.PNG, "n_clicks"), State(I.KEY, "data"),
           prevent_initial_call=True)
 def download(_gif, _png, key):
-    res = services().results.get(str(key)) if key else None
+    res = services().result(key)
     if res is None:
         return no_update
     if ctx.triggered_id == I.GIF:
-        return dcc.send_bytes(gif_bytes(np.asarray(res["frames"], np.float32)), "oip-evolution.gif")
-    grid = tile(to_uint8(res["images"]), cols=min(8, len(res["images"])))
+        return dcc.send_bytes(gif_bytes(np.asarray(res.frames, np.float32)), "oip-evolution.gif")
+    grid = tile(to_uint8(res.images), cols=min(8, len(res.images)))
     return dcc.send_bytes(png_bytes(grid, scale=4), "oip-final.png")

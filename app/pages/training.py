@@ -12,8 +12,8 @@ from cnnviz.catalog import NAME_RE
 from .. import figures
 from ..ids import Shell
 from ..ids import Train as I
+from ..engine.results import TrainProgress
 from ..services import services
-from ..worker import cancel_flag
 from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
 
 dash.register_page(__name__, path="/training", name="Training", order=1)
@@ -71,7 +71,7 @@ def _config(dataset, epochs, batch, lr, schedule, momentum, l2, subset, name) ->
           Input(I.START, "n_clicks"),
           State(I.DATASET, "value"), State(I.EPOCHS, "value"), State(I.BATCH, "value"), State(I.LR, "value"),
           State(I.SCHEDULE, "value"), State(I.MOMENTUM, "value"), State(I.L2, "value"), State(I.SUBSET, "value"),
-          State(I.NAME, "value"),
+          State(I.NAME, "value"), State(Shell.SESSION, "data"),
           background=True, interval=500,  # poll twice a second for live frames
           prevent_initial_call=True,
           running=[(Output(I.START, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
@@ -80,42 +80,46 @@ def _config(dataset, epochs, batch, lr, schedule, momentum, l2, subset, name) ->
 def start(set_progress, n_clicks, *form):
     if not n_clicks:  # a remounted page (coming back) is no click
         raise PreventUpdate
+    *form, session = form
     try:
         cfg, name = _config(*form)
         svc = services()
         points: list[dict] = []
 
-        def progress(p: dict) -> None:
-            x = p["epoch"] - 1 + p["batch"] / p["batches"]
-            points.append({"x": x, "loss": p["loss"], "accuracy": p["accuracy"],
-                           "val_loss": p.get("val_loss"), "val_accuracy": p.get("val_accuracy")})
-            done = 100 * x / p["epochs"]
-            set_progress((done, f"epoch {p['epoch']}/{p['epochs']} · batch {p['batch']}/{p['batches']}",
+        def progress(p: TrainProgress) -> None:
+            x = p.epoch - 1 + p.batch / p.batches
+            points.append({"x": x, "loss": p.loss, "accuracy": p.accuracy,
+                           "val_loss": p.val_loss, "val_accuracy": p.val_accuracy})
+            set_progress((100 * x / p.epochs, f"epoch {p.epoch}/{p.epochs} · batch {p.batch}/{p.batches}",
                           figures.make_train_curves_figure(points)))
 
         set_progress((0, "loading data…", figures.empty_figure("starting…")))
-        # A detached engine job keyed by the model name: it goes on if this page goes away.
-        res = svc.engine.stream("train", progress, None, key=f"train:{name}", cache=svc.results.directory, config=cfg,
+        # A detached engine job keyed by the model name: it goes on if this page goes away; a
+        # second request for the same name joins it only with the same settings.
+        key = train_key(name)
+        res = svc.engine.stream("train", progress, key=key, watcher=svc.watch(key, session),
+                                cache=svc.results.directory, config=cfg,
                                 out=str(svc.settings.model_dir / f"{name}.keras"))
-        if res["stopped"]:
-            return alert(f"Stopped after {res['epochs_completed']} epochs; the checkpoint is kept and the same "
+        if res.stopped:
+            return alert(f"Stopped after {res.epochs_completed} epochs; the checkpoint is kept and the same "
                          "settings and name resume it.", "warning"), no_update, no_update
-        acc = res["metadata"]["test_accuracy"]
+        acc = res.metadata["test_accuracy"]
         return alert(f"Model {name!r} saved: test accuracy {acc:.2%}. It is now selected.", "success"), name, name
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 3, 0)
 
 
-@callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(I.NAME, "value"), prevent_initial_call=True)
-def cancel(n_clicks, name):
-    """Cancel stops the engine's training job, which keeps its last epoch's checkpoint."""
-    if n_clicks and isinstance(name, str):
-        svc = services()
-        svc.results.set(cancel_flag(f"train:{name.strip()}"), True, expire=3600)  # seen by the engine running it
-        try:
-            svc.engine.call("cancel", key=f"train:{name.strip()}")
-        except Exception:  # noqa: BLE001 - nothing running: nothing to stop
-            pass
+def train_key(name: str) -> str:
+    return f"train:{name}"
+
+
+@callback(Output(I.CANCEL, "title"), Input(I.CANCEL, "n_clicks"), State(I.NAME, "value"),
+          State(Shell.SESSION, "data"), prevent_initial_call=True)
+def cancel(n_clicks, name, session):
+    """Cancel stops this user's training job (it keeps its last epoch's checkpoint); one that
+    another user started with the same name and settings goes on for them."""
+    if n_clicks and isinstance(name, str) and NAME_RE.match(name.strip()):
+        services().cancel_key(train_key(name.strip()), session)
     return "stop the training"
 
 
@@ -124,11 +128,12 @@ def cancel(n_clicks, name):
 def status(_n):
     """Trainings in the engine, also ones started before this page was (re)opened."""
     try:
-        jobs = [j for j in services().engine.call("list_jobs") if j["kind"] == "train"]
+        jobs = [j for j in services().engine.call("list_jobs") if j.kind == "train"]
     except Exception:  # noqa: BLE001 - the status line is best effort
         return no_update, no_update
-    running = [j for j in jobs if not j["done"]]
-    text = "; ".join(f"training {j['key'][6:]}: epoch {j['progress'].get('epoch', '?')}/{j['progress'].get('epochs', '?')}, "
-                     f"batch {j['progress'].get('batch', '?')}/{j['progress'].get('batches', '?')}" for j in running)
-    finished = ",".join(sorted(j["key"] for j in jobs if j["done"]))
+    running = [j for j in jobs if not j.done]
+    text = "; ".join(f"training {j.key[6:]}: " + (f"epoch {j.progress.epoch}/{j.progress.epochs}, batch "
+                                                  f"{j.progress.batch}/{j.progress.batches}" if j.progress else
+                                                  "starting") for j in running)
+    finished = ",".join(sorted(j.key for j in jobs if j.done))
     return (f"Running in the engine — {text}" if text else ""), finished or no_update

@@ -28,10 +28,10 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def services(model_dir, tmp_path_factory):
     """The app built in this process (pages registered) on a real, spawned engine worker."""
-    from app import create_app
     from app.engine import Engine
     from app.services import services as current
     from app.settings import Settings
+    from app.shell import create_app
 
     engine = Engine.start(model_dir)
     create_app(Settings(model_dir=model_dir, cache_dir=tmp_path_factory.mktemp("cache")), engine)

@@ -115,19 +115,68 @@ def test_training_form_accepts_good_input(services):
     assert name == "fresh-name" and cfg["subset"] == 1000 and cfg["epochs"] == 1
 
 
-def test_engine_reports_errors_and_cancels(services):
+W1, W2 = "1" * 32, "2" * 32  # two watchers (browser sessions)
+OIP_ITEMS = [{"layer": "Conv2D_3", "map": m, "seed": 0, "wavelengths": (1,), "node": None} for m in range(64)]
+
+
+def test_engine_reports_errors_and_detaches(services):
     eng = services.engine
     with pytest.raises(EngineError, match="No such model"):
         eng.call("activations", model="nope", image=np.zeros((28, 28), np.uint8))
-    with pytest.raises(EngineError, match="Unknown engine operation"):
+    with pytest.raises(ValueError, match="Unknown engine operation"):
         eng.call("rm_rf")
     seen = []
-    items = [{"layer": "Conv2D_3", "map": m, "seed": 0, "wavelengths": (1,), "node": None} for m in range(64)]
-    res = eng.stream("oip", seen.append, lambda: True, model="default", items=items,
+
+    def detach_once(progress):
+        seen.append(progress)
+        if len(seen) == 1:
+            assert eng.detach("stop-me", W1) is True  # the only watcher: the job is told to stop
+
+    res = eng.stream("oip", detach_once, key="stop-me", watcher=W1, model="default", items=OIP_ITEMS,
                      config={"steps": 2000, "frame_every": 5})
-    assert res["stopped"] and res["steps_done"] < 2000 and len(seen) >= 1
+    assert res.stopped and res.steps_done < 2000 and len(seen) >= 1
     acts = eng.call("activations", model="default", image=np.zeros((28, 28), np.uint8))
-    assert acts["Conv2D_1"].shape == (26, 26, 32)
+    assert acts.layers["Conv2D_1"].shape == (26, 26, 32) and acts.probabilities.shape == (10,)
+
+
+def test_one_watcher_cancelling_leaves_the_job_running_for_the_other(services):
+    """Two users asked for the same search: one cancels, the other still gets the whole result."""
+    import threading
+
+    eng = services.engine
+    kwargs = dict(key="shared-run", model="default", items=OIP_ITEMS[:16], config={"steps": 300, "frame_every": 10})
+    out: dict = {}
+    started = threading.Event()
+
+    def second():
+        try:
+            out["b"] = eng.stream("oip", lambda _p: started.set(), watcher=W2, **kwargs)
+        except Exception as e:  # noqa: BLE001
+            out["b"] = e
+
+    t = threading.Thread(target=second)
+    t.start()
+    assert started.wait(60)
+    with pytest.raises(EngineError, match="goes on for another user"):
+        eng.stream("oip", lambda _p: eng.detach("shared-run", W1), watcher=W1, **kwargs)
+    t.join(120)
+    assert not out["b"].stopped and out["b"].steps_done == 300
+
+
+def test_a_training_name_in_use_with_other_settings_is_refused(services, tmp_path):
+    eng = services.engine
+    cfg = {"dataset": "mnist", "epochs": 1, "subset": 2000}
+    out = str(tmp_path / "taken.keras")
+    seen = []
+
+    def try_other(_p):
+        if not seen:
+            seen.append(1)
+            with pytest.raises(EngineError, match="taken by a train job that is running with other settings"):
+                eng.stream("train", None, key="train:taken", watcher=W2, config={**cfg, "batch_size": 32}, out=out)
+
+    res = eng.stream("train", try_other, key="train:taken", watcher=W1, config=cfg, out=out)
+    assert seen and not res.stopped and res.epochs_completed == 1
 
 
 def test_model_page(services):
@@ -140,12 +189,12 @@ def test_model_page(services):
 
 
 def test_gallery_shows_the_best_seed_of_each_map():
-    from app.pages.oip import _best_per_map
+    from app.engine.results import OIPRun
 
-    p = {"wavelength_sets": [[1], [4]], "seeds": 2}
     act = np.array([[0, 1], [0, 3], [0, 2], [0, 0], [0, 5], [0, 1], [0, 9], [0, 2]], float)  # 2 maps x 4 items
     images = np.arange(8)[:, None, None] * np.ones((8, 28, 28))
-    best, acts = _best_per_map({"images": images, "activation": act}, p)
+    run = OIPRun(images, images[None], np.array([0]), act, 1, False, 0.0)
+    best, acts = run.best_per_map(4)
     assert best[:, 0, 0].tolist() == [1, 6] and acts.tolist() == [3, 9]
 
 
@@ -164,28 +213,28 @@ def test_engine_job_outlives_its_client_and_can_be_attached_again(services, tmp_
         raise Leave  # the watching process goes away (as when Dash kills a job process)
 
     with pytest.raises(Leave):
-        eng.stream("oip", leave, None, **kwargs)
-    assert any(j["key"] == "detached-test" for j in eng.call("list_jobs"))
-    res = eng.stream("oip", None, None, **kwargs)  # a second client attaches to the same job
-    assert not res["stopped"] and res["steps_done"] == 300
+        eng.stream("oip", leave, watcher=W1, **kwargs)
+    assert any(j.key == "detached-test" for j in eng.call("list_jobs"))
+    res = eng.stream("oip", None, watcher=W1, **kwargs)  # a second client attaches to the same job
+    assert not res.stopped and res.steps_done == 300
     with diskcache.Cache(str(tmp_path)) as cache:
-        assert cache["detached-test"]["steps_done"] == 300
-    assert eng.call("cancel", key="detached-test") is False  # finished: nothing to cancel
+        assert cache["detached-test"].steps_done == 300
+    assert eng.detach("detached-test", W1) is False  # finished: nothing to stop
 
 
 def test_a_cancel_flag_in_the_shared_cache_stops_an_engine_job(services, tmp_path):
     """With Celery the job runs in a worker's engine; Cancel reaches it through the shared cache."""
     import diskcache
 
-    from app.worker import cancel_flag
+    from app.engine.protocol import cancel_flag
 
     items = [{"layer": "Conv2D_3", "map": m, "seed": 2, "wavelengths": (4,), "node": None} for m in range(64)]
     cache = diskcache.Cache(str(tmp_path))
 
     def flag(_progress):
-        cache.set(cancel_flag("flagged"), True)
+        cache.set(cancel_flag("flagged", W1), True)
 
-    res = services.engine.stream("oip", flag, None, key="flagged", cache=str(tmp_path), model="default",
+    res = services.engine.stream("oip", flag, key="flagged", watcher=W1, cache=str(tmp_path), model="default",
                                  items=items, config={"steps": 2000, "frame_every": 5})
-    assert res["stopped"] and res["steps_done"] < 2000
+    assert res.stopped and res.steps_done < 2000
     assert "flagged" not in cache  # a stopped run is not cached as a result

@@ -12,6 +12,7 @@ from dash import no_update
 from .conftest import get_json
 from .test_browser import js_click, no_console_errors, open_page, set_input, start_run, wait_until
 
+SESSION = "5" * 32
 OK = dict(model="default", analysis="sweep", layer="Conv2D_3", map_=5, node_on=False, nx=1, ny=1, model_b="default",
           waves=[1, 4], seeds=2, steps=60, k=9, redirect=True)
 
@@ -45,7 +46,7 @@ def test_run_refuses_bad_input_with_a_message(services, change, match):
     from app.pages.insight import run
 
     kw = {**OK, **change}
-    out = run(lambda _: None, 1, kw.pop("model"), *kw.values())
+    out = run(lambda _: None, 1, kw.pop("model"), *kw.values(), SESSION)
     assert out[:4] == (no_update,) * 4
     assert match in str(out[4].children), out[4].children
 
@@ -55,14 +56,14 @@ def test_run_caches_and_exports(services):
 
     seen = []
     args = {**OK, "layer": "Conv2D_1", "steps": 10, "seeds": 1}
-    view, key, csv_off, png_off, msg = run(seen.append, 1, args.pop("model"), *args.values())
+    view, key, csv_off, png_off, msg = run(seen.append, 1, args.pop("model"), *args.values(), SESSION)
     assert msg is None and not csv_off and not png_off and seen[-1] == (100, "done")
     assert "32 maps × 2 wavelengths × 1 seeds" in str(view[0].children)
-    assert services.results.get(key)["summary"]["layer"] == "Conv2D_1"
+    assert services.result(key).summary["layer"] == "Conv2D_1"
     again = []
-    run(again.append, 1, "default", *args.values())
+    run(again.append, 1, "default", *args.values(), SESSION)
     assert again == [(100, "done")]  # from the cache: no job, no progress
-    res = services.results.get(key)
+    res = services.result(key)
     p = _params("default", *args.values())
     for kind in ("csv", "png"):
         out = export_file(kind, res, p)

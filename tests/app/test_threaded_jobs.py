@@ -1,4 +1,4 @@
-"""The background-job manager: Dash's DiskcacheManager with jobs in threads (no fork)."""
+"""The background-job manager: Dash's DiskcacheManager with jobs in threads (no fork), one key per request."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ def _manager(tmp_path, fn, progress=True):
     return m, m.make_job_fn(fn, progress)
 
 
+def _wait(cond, timeout=5):
+    deadline = time.time() + timeout
+    while not cond() and time.time() < deadline:
+        time.sleep(0.02)
+
+
 def test_a_job_runs_in_a_thread_reports_progress_and_its_result(tmp_path):
     release = threading.Event()
 
@@ -30,39 +36,61 @@ def test_a_job_runs_in_a_thread_reports_progress_and_its_result(tmp_path):
     job = m.call_job_fn("k1", job_fn, [21], {})
     assert len(psutil.Process(os.getpid()).children()) == children  # no process forked
     assert m.job_running(job)
-    deadline = time.time() + 5
-    while m.handle.get(m._make_progress_key("k1")) is None and time.time() < deadline:
-        time.sleep(0.02)
+    _wait(lambda: m.handle.get(m._make_progress_key("k1")) is not None)
     assert list(m.get_progress("k1")) == [50, "half"]
     assert m.get_result("k1", job) is m.UNDEFINED
     release.set()
-    deadline = time.time() + 5
-    while m.job_running(job) and time.time() < deadline:
-        time.sleep(0.02)
+    _wait(lambda: not m.job_running(job))
     assert not m.job_running(job) and m.get_result("k1", job) == 42
 
 
-def test_cancelled_job_stops_being_watched_and_its_leftovers_never_reach_a_rerun(tmp_path):
-    stop = threading.Event()
-
+def test_identical_requests_get_their_own_keys_and_each_its_result(tmp_path):
+    """Two users pressing Run with the same inputs: Dash deletes a result once read, so a shared key loses one."""
     def fn(set_progress, x):
-        stop.wait(10)  # the relay of an engine job that is being cancelled
-        return f"stale {x}"
+        return x + 1
 
     m, job_fn = _manager(tmp_path, fn)
+    keys = [m.build_cache_key(fn, [1], [], None) for _ in range(2)]
+    assert keys[0] != keys[1]
+    jobs = [m.call_job_fn(k, job_fn, [1], {}) for k in keys]
+    _wait(lambda: not any(m.job_running(j) for j in jobs))
+    assert [m.get_result(k, j) for k, j in zip(keys, jobs)] == [2, 2]
+
+
+def test_a_job_registered_but_not_started_is_running(tmp_path):
+    """Jobs registered by many requests at the same instant: none is forgotten before its thread starts."""
+    gate = threading.Event()
+
+    def fn(set_progress, x):
+        gate.wait(10)
+        return x
+
+    m, job_fn = _manager(tmp_path, fn)
+    start = threading.Barrier(8)
+    jobs: list[int] = []
+
+    def press(i):
+        start.wait()
+        jobs.append(m.call_job_fn(f"key{i}", job_fn, [i], {}))
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(m.job_running(j) for j in jobs)
+    gate.set()
+    _wait(lambda: not any(m.job_running(j) for j in jobs))
+    assert not any(m.job_running(j) for j in jobs)
+
+
+def test_cancelled_job_stops_being_watched(tmp_path):
+    stop = threading.Event()
+    m, job_fn = _manager(tmp_path, lambda set_progress, x: stop.wait(10))
     job = m.call_job_fn("same", job_fn, [1], {})
     m.terminate_job(job)  # Dash's cancel
     assert not m.job_running(job)
-    threading.Timer(0.3, stop.set).start()  # the engine job ends shortly after
-
-    def fresh(set_progress, x):
-        return f"fresh {x}"
-
-    job2 = m.call_job_fn("same", m.make_job_fn(fresh, True), [2], {})
-    deadline = time.time() + 5
-    while m.job_running(job2) and time.time() < deadline:
-        time.sleep(0.02)
-    assert m.get_result("same", job2) == "fresh 2"
+    stop.set()
 
 
 def test_unknown_job_is_not_running(tmp_path):

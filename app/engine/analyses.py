@@ -1,29 +1,28 @@
-"""The Insight analyses as engine jobs: run in the worker process, return plain arrays and rows.
+"""The Insight analyses as engine jobs: run in an engine process, return an :class:`InsightRun`.
 
-Each analysis takes the checked parameters of the Insight page and returns a dict that the
-page shows, caches and exports: ``summary`` and ``rows`` (JSON and CSV), plus arrays.
+Each analysis takes the checked parameters of the Insight page; the page shows, caches and
+exports the result: ``summary`` and ``rows`` (JSON and CSV), plus the analysis's arrays.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .ops import throttled
+from .results import InsightRun, StageProgress
+
 ANALYSES = ("sweep", "reproducibility", "exemplars", "compare")
-PROGRESS_EVERY_S = 0.4
 
 
-def _throttled(report: Callable[[dict], None]):
-    last = [0.0]
+def _throttled(report: Callable[[StageProgress], None]):
+    due = throttled(lambda p: p.fraction >= 1)
 
     def progress(p) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_EVERY_S or p.fraction >= 1:
-            last[0] = now
-            report({"fraction": float(p.fraction), "stage": p.stage})
+        if due(p):
+            report(StageProgress(float(p.fraction), p.stage))
 
     return progress
 
@@ -34,7 +33,7 @@ def _config(p: dict):
     return OIPConfig(steps=int(p["steps"]), redirect_steps=int(p.get("redirect_steps", 20)), frame_every=10)
 
 
-def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) -> dict[str, Any]:
+def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) -> InsightRun:
     """Runs one analysis on a model of the worker; ``ops`` gives models and data sets."""
     if analysis not in ANALYSES:
         raise ValueError(f"analysis must be one of {list(ANALYSES)}. Received: analysis={analysis!r}")
@@ -48,19 +47,19 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
 
         r = wavelength_sweep(m, params["layer"], waves, int(params["seeds"]), cfg, on_progress=progress,
                              should_stop=should_stop)
-        return {"stopped": r.stopped, "summary": r.summary(), "rows": r.rows(), "maps": r.maps,
+        return _run(analysis, r, {"maps": r.maps,
                 "wavelengths": list(r.wavelengths), "mean_activation": r.mean_activation,
                 "dead": r.dead.mean(axis=2), "dead_fraction": r.dead_fraction, "images": f16(r.images),
-                "best_wavelength": r.best_wavelength}
+                "best_wavelength": r.best_wavelength})
     if analysis == "reproducibility":
         from cnnviz.reproducibility import reproducibility
 
         r = reproducibility(m, params["layer"], seeds=int(params["seeds"]), wavelengths=waves, config=cfg,
                             on_progress=progress, should_stop=should_stop)
-        return {"stopped": r.stopped, "summary": r.summary(), "rows": r.rows(), "maps": r.maps, "labels": r.labels,
+        return _run(analysis, r, {"maps": r.maps, "labels": r.labels,
                 "score": r.score, "activation": r.activation, "spread": r.spread, "images": f16(r.images),
-                "order": r.order, "max_shift": r.max_shift}
-    data = ops._dataset(m.metadata.get("dataset", "mnist"))
+                "order": r.order, "max_shift": r.max_shift})
+    data = ops.dataset(m.metadata.get("dataset", "mnist"))
     if analysis == "exemplars":
         from cnnviz.exemplars import exemplars
 
@@ -68,14 +67,18 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
         e = exemplars(m, data.x_test, data.y_test, params["layer"], int(params["map"]), node, k=int(params["k"]),
                       seeds=int(params["seeds"]), wavelengths=waves, config=cfg, on_progress=progress,
                       should_stop=should_stop)
-        return {"stopped": e.stopped, "summary": e.summary(), "rows": e.rows(), "oip": e.oip_image,
+        return _run(analysis, e, {"oip": e.oip_image,
                 "images": e.images, "indices": e.indices, "labels": e.labels, "activation": e.activation,
                 "patches": e.patches, "patch_indices": e.patch_indices, "patch_nodes": e.patch_nodes,
-                "patch_activation": e.patch_activation, "class_names": list(m.class_names)}
+                "patch_activation": e.patch_activation, "class_names": list(m.class_names)})
     return _compare(ops, m, params, data, cfg, waves, progress, should_stop)
 
 
-def _compare(ops, ma, params: dict, data, cfg, waves, progress, should_stop) -> dict[str, Any]:
+def _run(analysis: str, r, data: dict[str, Any]) -> InsightRun:
+    return InsightRun(analysis, bool(r.stopped), r.summary(), r.rows(), data)
+
+
+def _compare(ops, ma, params: dict, data, cfg, waves, progress, should_stop) -> InsightRun:
     """Matching over the test set (first 40 %), then one best OIP per map of each model."""
     from cnnviz.matching import match_maps
     from cnnviz.oip import BatchProgress, items_for, run_many
@@ -88,19 +91,18 @@ def _compare(ops, ma, params: dict, data, cfg, waves, progress, should_stop) -> 
 
     r = match_maps(ma, mb, layer, data.x_test[:int(params["images"])], on_progress=part(0, 0.4),
                    should_stop=should_stop)
-    out: dict[str, Any] = {"stopped": r.stopped, "summary": r.summary(), "rows": r.rows(),
-                           "correlation": r.correlation, "a": r.a, "b": r.b, "matched": r.matched}
+    out: dict[str, Any] = {"correlation": r.correlation, "a": r.a, "b": r.b, "matched": r.matched}
     if r.stopped:
-        return out
+        return _run("compare", r, out)
     for name, m, span in (("oip_a", ma, (0.4, 0.7)), ("oip_b", mb, (0.7, 1.0))):
         n = m.spatial_layer(layer).maps
         items = items_for(m, layer, f"0-{n - 1}", seeds=range(int(params["seeds"])), wavelengths=[(w,) for w in waves])
         images, ends, stopped = run_many(m, items, cfg, on_progress=progress, should_stop=should_stop,
                                          stage=f"OIPs of model {name[-1].upper()}", span=span)
         if stopped:
-            return {**out, "stopped": True}
+            return InsightRun("compare", True, r.summary(), r.rows(), out)
         per = len(items) // n
         best = ends.reshape(n, per).argmax(1)
         out[name] = np.asarray(images.reshape(n, per, 28, 28)[np.arange(n), best], np.float16)
         out[name + "_activation"] = ends.reshape(n, per).max(1)
-    return out
+    return _run("compare", r, out)

@@ -1,0 +1,155 @@
+"""The Dash app: the shell (navbar, shared stores, health) around the pages, on the engine.
+
+Runs in the web process only; TensorFlow never loads here (see ``app.engine``).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, callback, dcc, html
+
+from . import ids
+from .engine import Engine
+from .services import init, open_cache, services
+from .settings import Settings
+
+MAX_REQUEST_BYTES = 8 * 1024 * 1024  # uploads arrive base64-encoded inside callback requests
+log = logging.getLogger("cnnviz")
+
+
+def _navbar() -> dbc.Navbar:
+    links = [dbc.NavItem(dbc.NavLink(p["name"], href=p["relative_path"], active="exact"))
+             for p in dash.page_registry.values()]
+    return dbc.Navbar(dbc.Container([
+        dbc.NavbarBrand("cnnviz", href="/"),
+        dbc.Nav(links, navbar=True, className="me-auto"),
+        html.Div([html.Span("Model ", className="text-light me-2"),
+                  dcc.Dropdown(id=ids.Shell.MODEL, clearable=False, style={"width": "14rem"})],
+                 className="d-flex align-items-center"),
+    ], fluid=True), color="dark", dark=True, className="mb-3")
+
+
+def _job_manager(settings: Settings):
+    """DiskcacheManager (one process, no server; jobs in threads, see threaded_jobs) or CeleryManager
+    (Redis broker and result backend)."""
+    import diskcache
+
+    from .threaded_jobs import ThreadedDiskcacheManager, UniqueKeyCeleryManager
+
+    if settings.jobs == "celery":
+        from celery import Celery
+
+        celery_app = Celery("cnnviz", broker=settings.redis_url, backend=settings.redis_url)
+        # One job at a time per worker process, and results that expire: jobs are long and few.
+        celery_app.conf.update(worker_prefetch_multiplier=1, result_expires=24 * 3600,
+                               broker_connection_retry_on_startup=True)
+        return UniqueKeyCeleryManager(celery_app)
+    return ThreadedDiskcacheManager(diskcache.Cache(str(settings.cache_dir / "jobs")))
+
+
+def _layout() -> html.Div:
+    """Called per page load: a new browser tab gets its own session id (who watches which run)."""
+    return html.Div([
+        dcc.Location(id=ids.Shell.URL),
+        dcc.Store(id=ids.Shell.SESSION, storage_type="session", data=secrets.token_hex(16)),
+        dcc.Store(id=ids.Shell.IMAGE, storage_type="session", data={"source": "test", "index": 0}),
+        dcc.Store(id=ids.Shell.REFRESH, data=0),
+        dcc.Store(id=ids.Shell.OIP_LAST, storage_type="session"),
+        dcc.Store(id=ids.Shell.INSIGHT_LAST, storage_type="session"),
+        _navbar(),
+        dbc.Container(dash.page_container, fluid=True),
+    ])
+
+
+def _guard_callbacks(app: Dash) -> None:
+    """A malformed callback request gets 400 and one log line, not a 500 with a traceback."""
+    from flask import jsonify, request
+
+    endpoint = app.config.routes_pathname_prefix + "_dash-update-component"
+    view = app.server.view_functions[endpoint]
+
+    def guarded():
+        body = request.get_json(silent=True)
+        if not (isinstance(body, dict) and isinstance(body.get("output"), str)
+                and isinstance(body.get("inputs", []), list) and isinstance(body.get("state", []), list)):
+            log.warning("cnnviz: refused a malformed callback request from %s", request.remote_addr)
+            return jsonify({"error": "Malformed callback request."}), 400
+        try:
+            return view()
+        except dash.exceptions.PreventUpdate:
+            raise
+        except Exception as e:  # noqa: BLE001 - the pages catch their own errors: what is left is a bad request
+            if getattr(e, "code", None):  # an HTTP error raised on purpose (413, 204…)
+                raise
+            log.warning("cnnviz: refused a callback request %s (%s: %s)", body.get("output", "")[:80],
+                        type(e).__name__, str(e)[:200])
+            return jsonify({"error": "Malformed callback request."}), 400
+
+    app.server.view_functions[endpoint] = guarded
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Dash:
+    """Builds the Dash app; starts the engine processes unless an engine is given.
+
+    Raises:
+        SetupError: a cache folder others can write, a read-only one, an unsafe exposure.
+    """
+    settings = settings or Settings.from_env()
+    results, secret = open_cache(settings)  # refuse a hostile cache before starting anything
+    engine = engine or Engine.start(settings.model_dir)
+    svc = init(settings, engine, results, secret)
+    manager = _job_manager(settings)
+    svc.manager = manager
+    app = Dash("app", use_pages=True, pages_folder="pages", background_callback_manager=manager,
+               assets_folder=str(Path(__file__).resolve().parent.parent / "assets"),
+               suppress_callback_exceptions=True, title="cnnviz")
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    if settings.auth:
+        import dash_auth
+
+        # /health stays open for container health checks; with auth on it says only ok/degraded.
+        dash_auth.BasicAuth(app, {settings.auth_user: settings.auth_password}, public_routes=["/health"])
+    app.layout = _layout
+    _guard_callbacks(app)
+
+    @app.server.route("/health")
+    def health():
+        from flask import jsonify
+
+        info, lanes, running = {}, svc.engine.status(), None
+        try:
+            info = svc.engine.call("health", timeout=5)
+            running = sum(not j.done for j in svc.engine.call("list_jobs", timeout=5))
+        except Exception as e:  # noqa: BLE001 - a health check reports, it does not raise
+            info = {"error": str(e)}
+        cache_error = svc.results.writable()
+        models = svc.models()
+        ok = all(s == "ok" for s in lanes.values()) and "error" not in info and not cache_error and bool(models)
+        body: dict = {"status": "ok" if ok else "degraded"}
+        if not settings.auth:  # with auth on, an anonymous caller learns nothing but the status
+            body.update({"engine": lanes, "engine_error": info.get("error"), "cache_error": cache_error,
+                         "models": models,
+                         "default_model": "default" if "default" in models else (models[0] if models else None),
+                         "gpu": info.get("gpu"), "device": info.get("device"), "running_jobs": running,
+                         "jobs": settings.jobs,
+                         "tensorflow_in_web_process": "tensorflow" in sys.modules})
+        return jsonify(body), (200 if ok else 503)
+
+    return app
+
+
+@callback(Output(ids.Shell.MODEL, "options"), Output(ids.Shell.MODEL, "value"),
+          Input(ids.Shell.REFRESH, "data"), State(ids.Shell.MODEL, "value"))
+def _model_options(_refresh, current):
+    names = services().models()
+    value = current if current in names else ("default" if "default" in names else (names[0] if names else None))
+    return [{"label": n, "value": n} for n in names], value
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
