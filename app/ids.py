@@ -5,6 +5,8 @@ class Shell:
     MODEL = "shell-model"
     IMAGE = "shell-image"  # the image chosen on Maps/Dense: {"source": "test", "index": i} or pixels
     URL = "shell-url"
+    ALERT = "shell-alert"  # a banner on every page: cache unwritable, engine restarting
+    HEALTH_POLL = "shell-health-poll"
     SESSION = "shell-session"  # this browser tab's id: who watches (and may cancel) which run
     REFRESH = "shell-refresh"
     OIP_LAST = "shell-oip-last"  # the last OIP run asked for in this browser session: survives page switches

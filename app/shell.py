@@ -62,8 +62,9 @@ def _layout() -> html.Div:
         dcc.Store(id=ids.Shell.REFRESH, data=0),
         dcc.Store(id=ids.Shell.OIP_LAST, storage_type="session"),
         dcc.Store(id=ids.Shell.INSIGHT_LAST, storage_type="session"),
+        dcc.Interval(id=ids.Shell.HEALTH_POLL, interval=10_000),
         _navbar(),
-        dbc.Container(dash.page_container, fluid=True),
+        dbc.Container([html.Div(id=ids.Shell.ALERT), dash.page_container], fluid=True),
     ])
 
 
@@ -150,6 +151,22 @@ def _model_options(_refresh, current):
     names = services().models()
     value = current if current in names else ("default" if "default" in names else (names[0] if names else None))
     return [{"label": n, "value": n} for n in names], value
+
+
+@callback(Output(ids.Shell.ALERT, "children"), Input(ids.Shell.HEALTH_POLL, "n_intervals"))
+def _banner(_n):
+    """What the server cannot do right now, on every page, so that nothing fails silently."""
+    from .ui import alert
+
+    svc = services()
+    problems = []
+    if not svc.engine.ok:
+        problems.append("The engine stopped and is restarting: runs started now fail until it is back (seconds).")
+    cache_error = svc.results.writable()
+    if cache_error:
+        problems.append(f"The result cache at {svc.results.directory} cannot be written ({cache_error}): results "
+                        "are not kept, and background jobs cannot report. Free some space or fix its permissions.")
+    return [alert(p, "warning") for p in problems] or None
 
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     os.chmod(args.socket, 0o600)
     sock.listen(64)
     print("ready", flush=True)
+    os.dup2(2, 1)  # nobody reads the pipe after "ready": anything printed later goes to the log
     while True:
         client, _ = sock.accept()
         conn = Connection(client.detach())

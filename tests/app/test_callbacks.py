@@ -238,3 +238,27 @@ def test_a_cancel_flag_in_the_shared_cache_stops_an_engine_job(services, tmp_pat
                                  items=items, config={"steps": 2000, "frame_every": 5})
     assert res.stopped and res.steps_done < 2000
     assert "flagged" not in cache  # a stopped run is not cached as a result
+
+
+def test_a_full_cache_is_shown_on_the_page_and_in_health(services, monkeypatch):
+    import sqlite3
+
+    import dash
+
+    from app.pages.oip import remember
+    from app.shell import _banner
+
+    def full(*_a, **_k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    client = dash.get_app().server.test_client()
+    assert client.get("/health").get_json()["status"] == "ok"
+    monkeypatch.setattr(services.results.cache, "set", full)
+    health = client.get("/health")
+    assert health.status_code == 503 and health.get_json()["status"] == "degraded"
+    assert "disk is full" in health.get_json()["cache_error"]
+    assert "cannot be written" in message_text(_banner(1)[0])
+    record, msg = remember(1, *OIP_OK.values())
+    assert record["key"] and "cannot be written" in message_text(msg)
+    monkeypatch.undo()
+    assert client.get("/health").get_json()["status"] == "ok" and _banner(2) is None

@@ -1,4 +1,5 @@
-"""A small Dash client over HTTP: what the browser's renderer sends, for many users at once.
+"""A small Dash client over HTTP, for the tests and benchmarks: what the browser's renderer sends,
+for many users at once (not used by the app itself).
 
 Starts from a real page load (the signed ``end_id`` in the page's config), calls callbacks by
 their output, and follows background callbacks (``cacheKey``/``job`` polling) to their result.
