@@ -78,7 +78,13 @@ def _load(url: str) -> list[threading.Thread]:
     jobs = [lambda: DashClient(url, "/oip").background("oip-result.children", oip, "oip-run.n_clicks", timeout=900),
             lambda: DashClient(url, "/dense").background("dense-ready.data", {"shell-model.value": "default"},
                                                          "shell-model.value", timeout=900)]
-    threads = [threading.Thread(target=job, daemon=True) for job in jobs]
+    def quietly(job) -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - the app stops before these long jobs end; only their load counts
+            pass
+
+    threads = [threading.Thread(target=quietly, args=(job,), daemon=True) for job in jobs]
     for t in threads:
         t.start()
     return threads
