@@ -7,11 +7,26 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 GRAY = "gray"
 MAPS = "Viridis"
 MARGIN = dict(l=10, r=10, t=30, b=10)
+
+# Every figure: the modebar stands upright at the right edge, so it never covers a title.
+pio.templates["cnnviz"] = go.layout.Template(layout=dict(modebar=dict(orientation="v")))
+pio.templates.default = "plotly+cnnviz"
+
+
+def _tile_labels(fig: go.Figure, labels: Sequence[str], cols: int, h: int, w: int, gap: int,
+                 size: int = 10) -> None:
+    """Writes each tile's label in its top-left corner (a grid of tiles made by :func:`_tile`)."""
+    for i, text in enumerate(labels):
+        r, c = divmod(i, cols)
+        fig.add_annotation(x=c * (w + gap) - 0.5, y=r * (h + gap) - 0.5, text=text, showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(size=size), bgcolor="rgba(255,255,255,0.75)",
+                           borderpad=1)
 
 
 def _tile(images: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +106,17 @@ def make_map_grid_figure(acts: np.ndarray, scale: str = "map", title: str = "") 
         hovertemplate="map %{customdata[0]} · x=%{customdata[1]} y=%{customdata[2]}<br>"
                       "value %{customdata[3]:.4f}<extra></extra>", hoverongaps=False))
     rows = math.ceil(c / cols)
-    fig.update_layout(title=title, margin=MARGIN, height=max(260, min(900, 60 + rows * (h + 1) * 640 / (cols * (w + 1)))))
+    _tile_labels(fig, [str(i) for i in range(c)], cols, h, w, gap, size=9)
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10),
+                      height=max(260, min(900, 70 + rows * (h + 1) * 640 / (cols * (w + 1)))))
+    return _image_axes(fig)
+
+
+def make_map_figure(act: np.ndarray, title: str = "", height: int = 300) -> go.Figure:
+    """One map (h, w) large, in activation units; hover gives node and value."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(act, np.float32), colorscale=MAPS, colorbar=dict(thickness=10),
+                               hovertemplate="x=%{x} y=%{y}<br>%{z:.4f}<extra></extra>"))
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), height=height)
     return _image_axes(fig)
 
 
@@ -219,20 +244,33 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
         return _tile((f - lo) / span, cols=min(len(f), 8), gap=2)[0]
 
     def caption(i: int) -> str:
-        step = int(frame_steps[i])
-        act = ", ".join(f"{a:.2f}" for a in activation[:, min(step, activation.shape[1] - 1)][:8])
-        return f"step {step} · activation {act}"
+        return f"step {int(frame_steps[i])}"
 
+    def tile_labels(i: int) -> list[dict]:
+        """Each tile's own label (map, λ, seed) and its activation at this frame, above it."""
+        col = min(int(frame_steps[i]), activation.shape[1] - 1)
+        h, w = frames.shape[-2:]
+        out = []
+        for k, label in enumerate(labels[:n_shown]):
+            r, c = divmod(k, 8)
+            out.append(dict(x=c * (w + 2) + (w - 1) / 2, y=r * (h + 2) - 0.6, showarrow=False, yanchor="bottom",
+                            text=f"{label.replace(' · ', ' ')}<br>{activation[k, col]:.2f}", font=dict(size=9),
+                            bgcolor="rgba(255,255,255,0.7)"))
+        return out
+
+    n_shown = min(len(labels), frames.shape[1])
     heat = lambda i: go.Heatmap(z=grid(frames[i]), colorscale=GRAY, showscale=False, hoverinfo="skip")  # noqa: E731
     fig = go.Figure(data=[heat(len(frames) - 1)],
-                    frames=[go.Frame(data=[heat(i)], name=str(i), layout=go.Layout(title=caption(i)))
+                    frames=[go.Frame(data=[heat(i)], name=str(i),
+                                     layout=go.Layout(title=caption(i), annotations=tile_labels(i)))
                             for i in range(len(frames))])
     steps = [dict(method="animate", label=str(int(frame_steps[i])),
                   args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
              for i in range(len(frames))]
+    rows = math.ceil(n_shown / 8)
     fig.update_layout(
-        title=caption(len(frames) - 1) + " · " + ", ".join(labels[:8]), margin=dict(l=10, r=10, t=40, b=10),
-        height=380 if len(labels) <= 8 else 520,
+        title=caption(len(frames) - 1), annotations=tile_labels(len(frames) - 1), margin=dict(l=10, r=10, t=40, b=10),
+        height=min(900, 150 + 230 * rows) if n_shown > 2 else 420,
         updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.05, xanchor="left", yanchor="top",
                           buttons=[dict(label="▶ Play", method="animate",
                                         args=[None, dict(frame=dict(duration=150, redraw=True), fromcurrent=False,
@@ -258,11 +296,12 @@ def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str) 
     lo = x.min(axis=(1, 2), keepdims=True)
     span = np.maximum(x.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
     grid, owner = _tile((x - lo) / span, cols=8, gap=2)
+    _tile_labels(fig := go.Figure(), [f"map {i}" for i in range(len(x))], 8, x.shape[1], x.shape[2], 2, size=9)
     acts = np.where(owner >= 0, np.asarray(activation)[np.clip(owner, 0, None)], np.nan)
-    fig = go.Figure(go.Heatmap(z=grid, colorscale=GRAY, showscale=False, hoverongaps=False,
+    fig.add_trace(go.Heatmap(z=grid, colorscale=GRAY, showscale=False, hoverongaps=False,
                                customdata=np.stack([owner, acts], -1),
                                hovertemplate="map %{customdata[0]}<br>activation %{customdata[1]:.3f}"
                                              "<extra>click to open</extra>"))
-    fig.update_layout(title=f"OIPs of every map of {layer}, best seed of each (click one to open it)", margin=MARGIN,
-                      height=min(1000, 120 + 110 * math.ceil(len(x) / 8)))
+    fig.update_layout(title=f"{layer}: each map's OIP (best seed) · click one to open it",
+                      margin=dict(l=10, r=10, t=40, b=10), height=min(1100, 120 + 120 * math.ceil(len(x) / 8)))
     return _image_axes(fig)

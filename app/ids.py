@@ -59,6 +59,9 @@ class Maps:
     MEANS_READY = "maps-means-ready"
     VIEW_MESSAGE = "maps-view-message"
     RF_NOTE = "maps-rf-note"
+    MAP_SLIDER = "maps-map-slider"  # drag: one map of the layer, large
+    MAP_VIEW = "maps-map-view"
+    DRAW_CLEAR = "maps-draw-clear"
 
 
 class Dense:
@@ -105,6 +108,8 @@ class OIP:
     PNG = "oip-png"
     DOWNLOAD = "oip-download"
     LINKS = "oip-links"  # to the Insight analyses of the chosen map
+    MAP_SLIDER = "oip-map-slider"  # drag: scrub through a whole-layer result
+    SCRUB = "oip-scrub"  # which map the scrubbed view shows
 
 
 class Insight:
@@ -137,5 +142,6 @@ class Insight:
     TABLE = "insight-table"
     DETAIL = "insight-detail"
     SWEEP = "insight-sweep"  # the sweep heatmap (click a cell for the map)
+    CORRELATION = "insight-correlation"  # the compare heatmap (click a cell for that pair)
     REDIRECT = "insight-redirect"
     PRESET = "insight-preset"  # the analysis a link asked for (None: plain visit)

@@ -57,7 +57,8 @@ def make_sweep_figure(mean_activation: np.ndarray, dead: np.ndarray, maps: Seque
                                              "(%{z:.0%} of its best)<extra></extra>"))
     fig.update_layout(title=f"{layer}: activation reached, relative to each map's best wavelength (✕ = dead)",
                       margin=dict(l=10, r=10, t=40, b=30), height=300,
-                      xaxis=dict(title="map", dtick=1, tickfont=dict(size=8)), yaxis=dict(type="category"))
+                      xaxis=dict(title="map", dtick=1 if len(maps) <= 32 else 4, tickfont=dict(size=10)),
+                      yaxis=dict(type="category"))
     return fig
 
 
@@ -73,7 +74,8 @@ def make_dead_fraction_figure(dead_fraction: Sequence[float], mean_activation: n
     top = max(5.0, 100 * max(dead_fraction) * 1.3) if len(dead_fraction) else 5.0
     fig.update_layout(title="Dead fraction and mean activation per wavelength", margin=MARGIN, height=300,
                       yaxis=dict(title="dead (%)", range=[0, top]),
-                      yaxis2=dict(title="activation", overlaying="y", side="right", rangemode="tozero"),
+                      yaxis2=dict(title="activation", overlaying="y", side="right", rangemode="tozero",
+                                  tickmode="auto", nticks=6, tickformat=".3~g", showgrid=False),
                       legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -92,8 +94,11 @@ def make_correlation_figure(correlation: np.ndarray, a: Sequence[int], b: Sequen
                                colorbar=dict(title="r", thickness=12),
                                hovertemplate="A map %{customdata[0]} · B map %{customdata[1]}<br>r = %{z:.3f}"
                                              "<extra></extra>"))
-    ticks = lambda labels: dict(tickmode="array", tickvals=list(range(len(labels))),  # noqa: E731
-                                ticktext=[str(v) for v in labels], tickfont=dict(size=8))
+    every = max(1, math.ceil(len(rows) / 16))  # readable: at most 16 labels a side (every 8th map of 64 and so on)
+
+    def ticks(labels):
+        return dict(tickmode="array", tickvals=list(range(0, len(labels), every)),
+                    ticktext=[str(v) for v in labels[::every]], tickfont=dict(size=10))
     fig.update_layout(title=f"{layer}: correlation over the test set (diagonal: matched pairs, best first)",
                       margin=MARGIN,
                       height=520, xaxis=dict(title="model B map", **ticks(cols)),

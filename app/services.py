@@ -35,6 +35,7 @@ log = logging.getLogger("cnnviz")
 CACHE_FORMAT = 2
 _TOKEN = re.compile(r"^([0-9a-f]{64})\.([0-9a-f]{32})$")
 _WATCHER = re.compile(r"^[0-9a-f]{32}$")
+RECENT_RESULTS = 4
 
 
 class CacheError(Exception):
@@ -115,6 +116,8 @@ class Services:
     results: ResultCache
     secret: bytes = field(repr=False, default=b"")
     manager: Any = None  # the Dash background callback manager (Celery workers take its celery app)
+    _recent: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def models(self) -> list[str]:
         return list_models(self.settings.model_dir)
@@ -147,9 +150,24 @@ class Services:
         return m.group(1)
 
     def result(self, token: Any) -> Any:
-        """The cached result that a browser's token names, or None."""
+        """The cached result that a browser's token names, or None.
+
+        The last few are kept in memory too: a result never changes under its key (the key hashes
+        the model file and the parameters), and scrubbing through one asks for it many times a second.
+        """
         key = self.unsign(token)
-        return self.results.get(key) if key else None
+        if not key:
+            return None
+        with self._lock:
+            if key in self._recent:
+                return self._recent[key]
+        value = self.results.get(key)
+        if value is not None:
+            with self._lock:
+                self._recent[key] = value
+                while len(self._recent) > RECENT_RESULTS:
+                    self._recent.pop(next(iter(self._recent)))
+        return value
 
     def cached(self, op: str, model: str, params: Any, compute: Callable[[], Any]) -> Any:
         k = self.key(op, model, params)

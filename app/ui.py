@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import html, no_update
 
-from .engine import EngineError
+from .engine import EngineCancelled, EngineError
 from .services import CacheError
 
+log = logging.getLogger("cnnviz")
 USER_ERRORS = (ValueError, EngineError, CacheError, KeyError, TypeError)
 
 
@@ -22,7 +24,9 @@ def failure(e: Exception, n_outputs: int, message_index: int = -1) -> tuple:
     """Outputs for a callback that failed on bad input: a message in one slot, no update elsewhere."""
     out: list[Any] = [no_update] * n_outputs
     text = str(e) if isinstance(e, USER_ERRORS) else "Something went wrong; see the server log."
-    out[message_index] = alert(text)
+    if not isinstance(e, USER_ERRORS):
+        log.exception("cnnviz: a callback failed")
+    out[message_index] = alert(text, "warning" if isinstance(e, EngineCancelled) else "danger")
     return tuple(out)
 
 
@@ -56,6 +60,17 @@ def as_float(value: Any, name: str, lo: float, hi: float) -> float:
     if not (math.isfinite(v) and lo <= v <= hi):
         raise ValueError(f"{name} must be in {lo:g}..{hi:g}. Received: {name}={v:g}")
     return v
+
+
+def slider_choice(value: Any, choices: list[str]) -> Any:
+    """A slider whose marks are names (layers): its position as the name; a name passes through."""
+    if isinstance(value, str):
+        return value
+    try:
+        i = int(value)
+    except (TypeError, ValueError):
+        return value
+    return choices[i] if 0 <= i < len(choices) else value
 
 
 def as_choice(value: Any, name: str, choices) -> Any:

@@ -6,8 +6,9 @@ Without --url it starts ``python -m app`` on a free port (the real app, warm mod
 stops it afterwards. Measured: the Maps page's render callback when the layer changes and
 when the image changes (POST /_dash-update-component, round trip on loopback), idle and then
 loaded (a whole-layer OIP run and the Dense page's 10,000-image job running meanwhile, as
-other users would), and, in headless Chromium when it is installed, the time from pressing
-Run in the OIP lab to the first live frame on screen.
+other users would); the OIP lab's map slider scrubbing through a cached whole-layer result
+(server round trip per step); and, in headless Chromium when it is installed, the time from
+pressing Run in the OIP lab to the first live frame on screen.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _load(url: str) -> list[threading.Thread]:
     Dense page's pass over the 10,000 test images, each through its background callback."""
     oip = {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": "Conv2D_3", "oip-map.value": 0,
            "oip-whole.value": True, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
-           "oip-waves.value": [4], "oip-mix.value": False, "oip-seeds.value": 4, "oip-steps.value": 500,
+           "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": 4, "oip-steps.value": 500,
            "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
            "shell-session.data": secrets.token_hex(16)}
     jobs = [lambda: DashClient(url, "/oip").background("oip-result.children", oip, "oip-run.n_clicks", timeout=900),
@@ -88,6 +89,29 @@ def _load(url: str) -> list[threading.Thread]:
     for t in threads:
         t.start()
     return threads
+
+
+def _scrub(url: str, repeat: int) -> list[float]:
+    """Server round trip per map-slider step over a cached whole-layer result (Conv2D_3, 64 maps × 2 seeds)."""
+    session = secrets.token_hex(16)
+    oip = {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": 4, "oip-map.value": 0,
+           "oip-whole.value": True, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
+           "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": 2, "oip-steps.value": 60,
+           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
+           "shell-session.data": session}
+    client = DashClient(url, "/oip")
+    last = client.call("shell-oip-last.data", oip, "oip-run.n_clicks")["shell-oip-last"]["data"]
+    res = client.background("oip-result.children", oip, "oip-run.n_clicks", timeout=600)
+    values = {"oip-layer.value": 4, "oip-key.data": res["oip-key"]["data"], "shell-oip-last.data": last}
+    times = []
+    for i in range(repeat + 3):
+        t = time.perf_counter()
+        out = client.call("oip-scrub.children", {**values, "oip-map-slider.value": i % 64}, "oip-map-slider.value")
+        if "oip-scrub" not in out:
+            raise RuntimeError("the map slider did not show a map")
+        if i >= 3:
+            times.append((time.perf_counter() - t) * 1000)
+    return times
 
 
 def _running_jobs(url: str) -> int:
@@ -166,6 +190,7 @@ def main() -> None:
         layer = _series(url, args.repeat, "layer")
         image = _series(url, args.repeat, "image")
         live = _first_live_frame(url, args.oip_runs)
+        scrub = _scrub(url, args.repeat)
         load = _load(url)
         t = time.time()
         while _running_jobs(url) < 1 and time.time() - t < 60:  # the OIP job is running in the engine
@@ -182,7 +207,8 @@ def main() -> None:
            "maps_idle_p90_ms": q(layer + image, 0.9),
            "maps_loaded_median_ms": statistics.median(loaded), "maps_loaded_p90_ms": q(loaded, 0.9),
            "maps_loaded_p90_over_idle_p90": q(loaded, 0.9) / q(layer + image, 0.9),
-           "load_still_running_at_end": still}
+           "load_still_running_at_end": still,
+           "oip_map_slider_step_median_ms": statistics.median(scrub), "oip_map_slider_step_p90_ms": q(scrub, 0.9)}
     if isinstance(live, list):
         res.update({"oip_first_live_frame_median_ms": statistics.median(live), "oip_first_live_frame_max_ms": max(live)})
     else:

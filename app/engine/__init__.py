@@ -9,6 +9,6 @@
   (the Insight analyses): these run only inside an engine process.
 """
 
-from .client import Engine, EngineError, EngineStopped
+from .client import Engine, EngineCancelled, EngineError, EngineStopped
 
-__all__ = ["Engine", "EngineError", "EngineStopped"]
+__all__ = ["Engine", "EngineCancelled", "EngineError", "EngineStopped"]

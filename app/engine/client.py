@@ -42,6 +42,10 @@ class EngineStopped(EngineError):
     """The engine process died during the request; it is being restarted."""
 
 
+class EngineCancelled(EngineError):
+    """This watcher cancelled a job that goes on for other watchers."""
+
+
 class _Lane:
     """One supervised engine process."""
 
@@ -236,8 +240,8 @@ class Engine:
         if isinstance(msg, Done):
             return msg.value
         if isinstance(msg, Failed):
-            raise EngineError(msg.message)
+            raise (EngineCancelled if msg.cancelled else EngineError)(msg.message)
         raise EngineError(f"The engine sent something unexpected ({type(msg).__name__}).")
 
 
-__all__ = ["Engine", "EngineError", "EngineStopped", "INTERACTIVE", "JOBS"]
+__all__ = ["Engine", "EngineCancelled", "EngineError", "EngineStopped", "INTERACTIVE", "JOBS"]

@@ -78,6 +78,7 @@ class Failed:
 
     message: str
     user: bool = True
+    cancelled: bool = False  # this watcher cancelled; the job goes on for others
 
 
 @dataclass(frozen=True)

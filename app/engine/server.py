@@ -105,7 +105,7 @@ class Server:
                 conn.send(Done(job.result) if job.error is None else Failed(job.error, job.user_error))
                 return
             if left:  # this watcher cancelled; others still watch, so the job goes on for them
-                conn.send(Failed("Cancelled. The same run goes on for another user who asked for it."))
+                conn.send(Failed("Cancelled. The same run goes on for another user who asked for it.", cancelled=True))
                 return
             if seq != seen and latest is not None:
                 conn.send(Progress(latest))

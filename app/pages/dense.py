@@ -8,6 +8,7 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from .. import figures
+from ..clicks import click_point
 from ..ids import Dense as I
 from ..ids import Shell
 from ..inputs import resolve
@@ -19,6 +20,7 @@ from .maps import _class_names, _dataset_name
 dash.register_page(__name__, path="/dense", name="Dense", order=3)
 
 MAX_LISTED = 200
+WAIT = figures.empty_figure("computing the class statistics over the 10,000 test images…")
 DENSE = "Dense_1"
 
 layout = html.Div([
@@ -26,13 +28,14 @@ layout = html.Div([
     html.Div(id=I.STATUS, className="small text-muted"),
     html.Div(id=I.MESSAGE),
     card("Dense_1 pattern of the chosen image (70 nodes as a 7×10 tile)",
-         html.Div(id=I.CAPTION, className="small"), dcc.Graph(id=I.PATTERN, config={"displayModeBar": False})),
+         html.Div(id=I.CAPTION, className="small"),
+         dcc.Loading(dcc.Graph(id=I.PATTERN, config={"displayModeBar": False}, figure=figures.empty_figure("loading…")))),
     dbc.Row([
-        dbc.Col(card("Class means", dcc.Graph(id=I.MEANS)), lg=7),
-        dbc.Col(card("Similarity of class means (cosine)", dcc.Graph(id=I.SIMILARITY)), lg=5),
+        dbc.Col(card("Class means", dcc.Graph(id=I.MEANS, figure=WAIT)), lg=7),
+        dbc.Col(card("Similarity of class means (cosine)", dcc.Graph(id=I.SIMILARITY, figure=WAIT)), lg=5),
     ]),
     dbc.Row([
-        dbc.Col(card("Confusion matrix — click a cell", dcc.Graph(id=I.CONFUSION)), lg=7),
+        dbc.Col(card("Confusion matrix — click a cell", dcc.Graph(id=I.CONFUSION, figure=WAIT)), lg=7),
         dbc.Col(card("Test images in the clicked cell",
                      html.Div(id=I.CELL, className="small mb-2"),
                      dcc.Dropdown(id=I.PICK, placeholder="choose an image to show on Maps and here")), lg=5),
@@ -62,8 +65,7 @@ def show_classes(_ready, model):
     try:
         dp = _patterns(model)
         if dp is None:
-            wait = figures.empty_figure("computing…")
-            return wait, wait, wait, None
+            return WAIT, WAIT, WAIT, None
         names = _class_names(model)
         return (figures.make_class_means_figure(dp.class_means, names),
                 figures.make_matrix_figure(dp.similarity, names, "", "class", "class", "Viridis", ".2f"),
@@ -101,8 +103,8 @@ def show_image(spec, _ready, model):
 def list_cell(click, model):
     try:
         names = _class_names(model)
-        point = (click or {}).get("points", [{}])[0]
-        true, pred = names.index(str(point.get("y"))), names.index(str(point.get("x")))
+        point = click_point(click)
+        true, pred = names.index(str(point.y)), names.index(str(point.x))
         dp = _patterns(model)
         idx = dp.confused(true, pred)
         text = f"{len(idx)} test images of class {names[true]} predicted as {names[pred]}" + \

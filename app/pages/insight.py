@@ -14,6 +14,7 @@ from cnnviz.store import csv_text
 
 from .. import insight_figures as fig
 from .. import jobs
+from ..clicks import click_point, custom_int
 from ..ids import Insight as I
 from ..ids import Shell
 from ..engine.results import InsightRun
@@ -67,6 +68,10 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
         dcc.Download(id=I.DOWNLOAD),
         dbc.Row([
             dbc.Col(card("Analysis",
+                html.Div([dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
+                                           dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
+                          dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
+                          html.Div(id=I.MESSAGE)], className="action-bar"),
                 dbc.RadioItems(id=I.ANALYSIS, value=analysis,
                                options=[{"label": name, "value": k} for k, (name, _) in ANALYSES.items()]),
                 html.P(id=I.HELP, className="small text-muted mt-2"),
@@ -92,11 +97,7 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
                 dbc.Checkbox(id=I.REDIRECT, value=True,
                              label=f"wake dead maps: redirected ReLU for the first {REDIRECT_STEPS} steps, and "
                                    "after while a search is still at zero (off: the seed's method)"),
-                dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
-                                 dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
-                dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
-                html.Div(id=I.MESSAGE),
-            ), lg=4, xxl=3),
+            ), lg=4, xxl=3, className="controls"),
             dbc.Col([
                 html.Div([dbc.Button("Export numbers (CSV)", id=I.CSV, size="sm", className="me-2", disabled=True),
                           dbc.Button("Export gallery (PNG)", id=I.PNG, size="sm", disabled=True)], className="mb-2"),
@@ -163,15 +164,19 @@ STATE = [State(Shell.MODEL, "value"), State(I.ANALYSIS, "value"), State(I.LAYER,
 
 
 @callback(Output(Shell.INSIGHT_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),
+          Output(I.RESULT, "children", allow_duplicate=True), Output(I.DETAIL, "children", allow_duplicate=True),
+          Output(I.PROGRESS, "color", allow_duplicate=True),
           Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
 def remember(n_clicks, model, *controls):
-    """Notes the run in the session, so that coming back to the page finds its result."""
+    """Notes the run in the session (coming back to the page finds its result), and clears the
+    previous analysis, its detail pane and its message."""
     if not n_clicks:
-        return no_update, no_update
+        return (no_update,) * 5
     try:
-        return jobs.remember_run("insight", model, _params(model, *controls))
+        record, message = jobs.remember_run("insight", model, _params(model, *controls))
     except Exception:  # noqa: BLE001 - the run callback reports the error
-        return no_update, no_update
+        return (no_update,) * 5
+    return record, None if message is no_update else message, None, None, "primary"
 
 
 def _pct(v: float) -> str:
@@ -271,7 +276,8 @@ def _compare_view(res: InsightRun, p: dict, model: str) -> list:
               f"{_pct(s['close_fraction'])} of A's maps have a close partner (r ≥ {s['close_threshold']}). "
               f"Order {preserved}: {_pct(s['same_index_fraction'])} matched to the same index, rank correlation "
               f"{s['order_correlation']:.2f}.{silent}", "info"),
-        dcc.Graph(figure=fig.make_correlation_figure(res["correlation"], a[order], b[order], p["layer"])),
+        dcc.Graph(id=I.CORRELATION, figure=fig.make_correlation_figure(res["correlation"], a[order], b[order],
+                                                                        p["layer"])),
         _grid(res["rows"], [("map_a", "A map", None), ("map_b", "B map", None), ("correlation", "r", ".3f")],
               "correlation", "map_a"),
         dcc.Graph(figure=fig.make_tiles_figure(pair_images, caps, "Matched pairs side by side (A's OIP, then B's), "
@@ -282,16 +288,18 @@ def _compare_view(res: InsightRun, p: dict, model: str) -> list:
 def _outputs(res: InsightRun, p: dict, key: str, model: str):
     views = {"sweep": _sweep_view, "reproducibility": _repro_view, "exemplars": _exemplars_view}
     if res.stopped:
-        return alert("Cancelled: nothing to show.", "warning"), key, True, True, no_update
+        return (None, key, True, True, "warning",
+                alert(f"Stopped: the {ANALYSES[p['analysis']][0].lower()} was cancelled before it finished, and a "
+                      "partial analysis is not shown. Press Run to start it again.", "warning"))
     view = _compare_view(res, p, model) if p["analysis"] == "compare" else views[p["analysis"]](res, p)
-    return view, key, False, False, None
+    return view, key, False, False, "success", None
 
 
 @callback(Output(I.RESULT, "children"), Output(I.KEY, "data"), Output(I.CSV, "disabled"), Output(I.PNG, "disabled"),
-          Output(I.MESSAGE, "children"), Input(I.RUN, "n_clicks"), *STATE, State(Shell.SESSION, "data"),
+          Output(I.PROGRESS, "color"), Output(I.MESSAGE, "children"), Input(I.RUN, "n_clicks"), *STATE, State(Shell.SESSION, "data"),
           background=True, interval=500, prevent_initial_call=True,
+          # No Dash cancel: Cancel detaches this user from the engine job, and the run ends here saying so.
           running=[(Output(I.RUN, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
-          cancel=[Input(I.CANCEL, "n_clicks")],
           progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label")])
 def run(set_progress, n_clicks, *controls):
     """The analysis as a background job in the engine; the result cached on disk by model hash and parameters."""
@@ -310,17 +318,18 @@ def run(set_progress, n_clicks, *controls):
             res = svc.engine.stream("insight", lambda r: set_progress((100 * r.fraction, r.stage)), key=key,
                                     watcher=svc.watch(key, session), cache=svc.results.directory, model=model,
                                     analysis=p["analysis"], params=params)
-        set_progress((100, "done" if not res.stopped else "cancelled"))
+        set_progress((100, "done") if not res.stopped else (no_update, "stopped"))
         return _outputs(res, p, svc.sign(key), model)
     except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 5)
+        return failure(e, 6)
 
 
 jobs.add_job_callbacks(
     I, Shell.INSIGHT_LAST, "analysis",
     [Output(I.RESULT, "children", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
      Output(I.CSV, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
-     Output(I.MESSAGE, "children", allow_duplicate=True), Output(I.ANALYSIS, "value")],
+     Output(I.PROGRESS, "color", allow_duplicate=True), Output(I.MESSAGE, "children", allow_duplicate=True),
+     Output(I.ANALYSIS, "value")],
     lambda res, p, key, model: (*_outputs(res, p, key, model), p["analysis"]),
     # a link that asks for another analysis than the last run's opens that analysis instead
     accept=(I.PRESET, lambda last, preset: not preset or last.get("params", {}).get("analysis") == preset))
@@ -351,12 +360,30 @@ def table_detail(cell, key, last):
         return dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res["images"][i], np.float32), caps,
                                                       f"Map {row}: every search (score {res['score'][i]:.3f})"))
     if p["analysis"] == "compare" and row in list(res["a"]):
-        j = int(res["b"][list(res["a"]).index(row)])
-        images = np.stack([np.asarray(res["oip_a"][row], np.float32), np.asarray(res["oip_b"][j], np.float32)])
-        return dcc.Graph(figure=fig.make_tiles_figure(images, [f"A map {row}", f"B map {j}"],
-                                                      f"Pair A {row} ↔ B {j}: r = {res['correlation'][row][j]:.3f}",
-                                                      tile_px=220))
+        return _pair(res, row, int(res["b"][list(res["a"]).index(row)]))
     raise PreventUpdate
+
+
+def _pair(res: InsightRun, i: int, j: int):
+    """Map ``i`` of model A beside map ``j`` of model B: their OIPs and the correlation of their activations."""
+    matched = "a matched pair" if int(res["b"][list(res["a"]).index(i)]) == j else "not a matched pair"
+    images = np.stack([np.asarray(res["oip_a"][i], np.float32), np.asarray(res["oip_b"][j], np.float32)])
+    return dcc.Graph(figure=fig.make_tiles_figure(images, [f"A map {i}", f"B map {j}"],
+                                                  f"A {i} ↔ B {j}: r = {res['correlation'][i][j]:.3f} ({matched})",
+                                                  tile_px=220))
+
+
+@callback(Output(I.DETAIL, "children", allow_duplicate=True), Input(I.CORRELATION, "clickData"),
+          State(I.KEY, "data"), State(Shell.INSIGHT_LAST, "data"), prevent_initial_call=True)
+def pair_detail(click, key, last):
+    """A cell of the correlation heatmap shows that pair of maps."""
+    shown = _shown(key, last)
+    if shown is None or shown[1]["analysis"] != "compare":
+        raise PreventUpdate
+    a, b = custom_int(click, 0), custom_int(click, 1)
+    if a is None or b is None or "oip_a" not in shown[0].data:
+        raise PreventUpdate
+    return _pair(shown[0], a, b)
 
 
 @callback(Output(I.DETAIL, "children", allow_duplicate=True), Input(I.SWEEP, "clickData"),
@@ -367,9 +394,10 @@ def sweep_detail(click, key, last):
     if not click or shown is None or shown[1]["analysis"] != "sweep":
         raise PreventUpdate
     res, p = shown
+    point = click_point(click)
     try:
-        i = res["maps"].index(int(click["points"][0]["x"]))
-    except (KeyError, IndexError, TypeError, ValueError):
+        i = res["maps"].index(int(point.x))
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
         raise PreventUpdate from None
     caps = [f"λ={w:g} · {a:.2f}" for w, a in zip(res["wavelengths"], res["mean_activation"][i])]
     return dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res["images"][i], np.float32), caps,

@@ -9,23 +9,27 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from .. import figures
+from ..clicks import click_point
 from ..ids import Maps as I
 from ..ids import Shell
 from ..inputs import MAX_PATH_CHARS, MAX_STROKES, checked_strokes, decode_upload, rasterize_drawing, resolve
 from ..services import dataset, services
 from cnnviz.receptive import Receptive
 
-from ..ui import alert, as_choice, card, failure, labelled
+from ..ui import alert, as_choice, card, failure, labelled, slider_choice
 
 dash.register_page(__name__, path="/maps", name="Maps", order=2)
 
 SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
+HIDDEN = {"display": "none"}
 
 
 def _draw_figure() -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=np.zeros((28, 28)), colorscale="gray", showscale=False, hoverinfo="skip"))
+    """A black 28×28 canvas like MNIST's, drawn on in white; no modebar over it, so a stroke may start anywhere."""
+    fig = go.Figure(go.Heatmap(z=np.zeros((28, 28)), colorscale="gray", zmin=0, zmax=1, showscale=False,
+                               hoverinfo="skip"))
     fig.update_layout(dragmode="drawopenpath", newshape=dict(line=dict(color="white", width=14)),
-                      margin=dict(l=0, r=0, t=0, b=0), height=220, width=220)
+                      margin=dict(l=0, r=0, t=0, b=0), height=220, width=220, plot_bgcolor="black")
     return figures._image_axes(fig)
 
 
@@ -41,7 +45,7 @@ layout = html.Div([
                                          {"label": "draw", "value": "draw"}]),
                  html.Div([
                      labelled("Test image index (0–9999)", dbc.Input(id=I.INDEX, type="number", min=0, max=9999,
-                                                                      step=1, value=0, debounce=True)),
+                                                                      step=1, debounce=True)),
                      labelled("…or the next image of class", dcc.Dropdown(id=I.CLASS, options=[], placeholder="class")),
                  ], id="maps-test-box"),
                  html.Div(dcc.Upload(id=I.UPLOAD, children=html.Div(["Drop a PNG/JPEG here or ", html.A("choose a file")]),
@@ -50,13 +54,18 @@ layout = html.Div([
                                             "textAlign": "center", "padding": "1rem"}),
                           id="maps-upload-box", style={"display": "none"}),
                  html.Div([dcc.Graph(id=I.DRAW, figure=_draw_figure(),
-                                     config={"modeBarButtonsToAdd": ["drawopenpath", "eraseshape"],
-                                             "displaylogo": False}),
-                           dbc.Button("Use drawing", id=I.DRAW_USE, size="sm", className="mt-1")],
+                                     config={"displayModeBar": False, "scrollZoom": False}),
+                           dbc.Button("Use drawing", id=I.DRAW_USE, size="sm", className="mt-1 me-1"),
+                           dbc.Button("Clear", id=I.DRAW_CLEAR, size="sm", color="secondary", className="mt-1")],
                           id="maps-draw-box", style={"display": "none"}),
                  html.Div(id=I.MESSAGE)),
             card("View",
-                 labelled("Layer", dcc.Dropdown(id=I.LAYER, options=SPATIAL, value="Conv2D_1", clearable=False)),
+                 labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=len(SPATIAL) - 1, step=1, value=0, included=False,
+                                              marks={i: {"label": n.replace("_", " "), "style": {"fontSize": "0.7rem"}}
+                                                     for i, n in enumerate(SPATIAL)}, allow_direct_input=False)),
+                 labelled("Map (drag: shown large beside the input)",
+                          dcc.Slider(id=I.MAP_SLIDER, min=0, max=31, step=1, value=0, updatemode="drag", marks=None,
+                                     tooltip={"placement": "bottom"}, allow_direct_input=True)),
                  labelled("Colour scale", dbc.RadioItems(id=I.SCALE, inline=True, value="map",
                                                          options=[{"label": "per map", "value": "map"},
                                                                   {"label": "per layer", "value": "layer"}])),
@@ -66,8 +75,9 @@ layout = html.Div([
         ], lg=3),
         dbc.Col([
             dbc.Row([
-                dbc.Col(dcc.Graph(id=I.INPUT, config={"displayModeBar": False}), md=5),
-                dbc.Col(dcc.Graph(id=I.PROBS, config={"displayModeBar": False}), md=7),
+                dbc.Col(dcc.Graph(id=I.INPUT, config={"displayModeBar": False}), md=4),
+                dbc.Col(dcc.Graph(id=I.MAP_VIEW, config={"displayModeBar": False}), md=4),
+                dbc.Col(dcc.Graph(id=I.PROBS, config={"displayModeBar": False}), md=4),
             ]),
             html.Div(id=I.VIEW_MESSAGE),
             html.Div(id=I.RF_NOTE, className="small text-muted"),
@@ -91,38 +101,50 @@ def class_options(model):
     return [{"label": n, "value": i} for i, n in enumerate(names)]
 
 
-@callback(Output(I.INDEX, "value"), Input(I.CLASS, "value"), State(I.INDEX, "value"), State(Shell.MODEL, "value"),
-          prevent_initial_call=True)
-def next_of_class(cls, index, model):
-    if cls is None:
-        return no_update
-    try:
-        labels = dataset(_dataset_name(model)).y_test
-        start = int(index or 0) + 1 if 0 <= int(index or 0) < len(labels) else 0
-        hits = np.flatnonzero(np.roll(labels, -start) == int(cls))
-        return int((hits[0] + start) % len(labels)) if len(hits) else no_update
-    except (TypeError, ValueError):
-        return no_update
+def _next_of_class(cls, index, model) -> int | None:
+    labels = dataset(_dataset_name(model)).y_test
+    start = int(index or 0) + 1 if 0 <= int(index or 0) < len(labels) else 0
+    hits = np.flatnonzero(np.roll(labels, -start) == int(cls))
+    return int((hits[0] + start) % len(labels)) if len(hits) else None
 
 
-@callback(Output(Shell.IMAGE, "data"), Output(I.MESSAGE, "children"),
-          Input(I.INDEX, "value"), Input(I.UPLOAD, "contents"), Input(I.DRAW_USE, "n_clicks"),
-          State(I.UPLOAD, "filename"), State(I.DRAW_SHAPES, "data"),
-          prevent_initial_call=True)
-def choose_image(index, upload, _draw, filename, shapes):
+@callback(Output(Shell.IMAGE, "data"), Output(I.INDEX, "value"), Output(I.MESSAGE, "children"),
+          Input(I.DRAW_SHAPES, "id"), Input(I.INDEX, "value"), Input(I.CLASS, "value"), Input(I.UPLOAD, "contents"),
+          Input(I.DRAW_USE, "n_clicks"), State(Shell.IMAGE, "data"), State(I.UPLOAD, "filename"),
+          State(I.DRAW_SHAPES, "data"), State(Shell.MODEL, "value"))
+def choose_image(_mounted, index, cls, upload, _draw, spec, filename, shapes, model):
+    """The shell's image and the index box kept in step both ways: the box shows the image chosen on
+    any page (Dense's confusion list, say), and typing an index, picking a class, uploading or
+    drawing chooses a new one."""
+    test_index = spec.get("index") if isinstance(spec, dict) and spec.get("source") == "test" else None
     try:
-        if ctx.triggered_id == I.INDEX:
-            if index is None:
-                raise ValueError("Image index must be a whole number in 0..9999.")
-            return {"source": "test", "index": int(index)}, None
-        if ctx.triggered_id == I.UPLOAD:
+        trigger = ctx.triggered_id
+        if trigger in (None, I.DRAW_SHAPES) or (trigger == I.INDEX and index is None):
+            # the page mounted (the empty box fires too): show the image chosen on any page (Dense's list, say)
+            return no_update, (test_index if test_index is not None and test_index != index else no_update), no_update
+        if trigger == I.INDEX:
+            if test_index == int(index):
+                return no_update, no_update, no_update
+            return {"source": "test", "index": int(index)}, no_update, None
+        if trigger == I.CLASS:
+            found = None if cls is None else _next_of_class(cls, test_index if test_index is not None else index, model)
+            if found is None:
+                return no_update, no_update, no_update
+            return {"source": "test", "index": found}, found, None
+        if trigger == I.UPLOAD:
             pixels = decode_upload(upload)
-            return {"source": "pixels", "pixels": pixels.tolist(), "name": f"upload {str(filename)[:40]}"}, \
-                alert(f"Loaded {str(filename)[:60]} as a 28×28 digit.", "success")
+            return ({"source": "pixels", "pixels": pixels.tolist(), "name": f"upload {str(filename)[:40]}"}, no_update,
+                    alert(f"Loaded {str(filename)[:60]} as a 28×28 digit.", "success"))
         pixels = rasterize_drawing(shapes)
-        return {"source": "pixels", "pixels": pixels.tolist(), "name": "drawing"}, None
+        return {"source": "pixels", "pixels": pixels.tolist(), "name": "drawing"}, no_update, None
     except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 2)
+        return failure(e, 3)
+
+
+@callback(Output(I.DRAW, "figure"), Output(I.DRAW_SHAPES, "data", allow_duplicate=True),
+          Input(I.DRAW_CLEAR, "n_clicks"), prevent_initial_call=True)
+def clear_drawing(_n):
+    return _draw_figure(), []
 
 
 @callback(Output(I.DRAW_SHAPES, "data"), Input(I.DRAW, "relayoutData"), State(I.DRAW_SHAPES, "data"),
@@ -180,12 +202,13 @@ def compute_class_means(mode, model):
 
 
 @callback(Output(I.PROBS, "figure"), Output(I.GRID, "figure"), Output(I.VIEW_MESSAGE, "children"),
+          Output(I.PROBS, "style"),
           Input(Shell.IMAGE, "data"), Input(I.LAYER, "value"), Input(I.SCALE, "value"), Input(I.MODE, "value"),
           Input(I.CLASS, "value"), Input(Shell.MODEL, "value"), Input(I.MEANS_READY, "data"))
 def render(spec, layer, scale, mode, cls, model, _ready):
     try:
         svc = services()
-        layer = as_choice(layer, "layer", SPATIAL)
+        layer = as_choice(slider_choice(layer, SPATIAL), "layer", SPATIAL)
         scale = as_choice(scale, "scale", ["map", "layer"])
         mode = as_choice(mode, "mode", ["image", "average"])
         names = _class_names(model)
@@ -196,31 +219,72 @@ def render(spec, layer, scale, mode, cls, model, _ready):
             key = svc.key("class_means", model, {"layer": layer})
             means = svc.results.get(key)
             if means is None:
-                return figures.empty_figure(), figures.empty_figure("computing class averages…"), None
-            return (figures.empty_figure(f"average of all test images of class {names[c]}"),
-                    figures.make_map_grid_figure(means[c], scale, f"{layer}: mean over class {names[c]}"), None)
+                return no_update, figures.empty_figure("computing class averages…"), None, HIDDEN
+            return (no_update, figures.make_map_grid_figure(means[c], scale, f"{layer}: mean over class {names[c]}"),
+                    None, HIDDEN)
         pixels, _, caption = resolve(spec, _dataset_name(model))
         acts = svc.engine.call("activations", model=model, image=pixels).layers
         return (figures.make_probs_figure(acts[svc.info(model).layers[-1].name], names),
                 figures.make_map_grid_figure(acts[layer], scale, f"{layer}: {acts[layer].shape[-1]} maps · {caption}"),
-                None)
+                None, {})
     except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 3)
+        return failure(e, 4, 2)
 
 
 @callback(Output(I.INPUT, "figure"), Output(I.RF_NOTE, "children", allow_duplicate=True),
           Input(Shell.IMAGE, "data"), Input(I.GRID, "clickData"), Input(I.LAYER, "value"), Input(Shell.MODEL, "value"),
-          prevent_initial_call="initial_duplicate")
-def show_input(spec, click, layer, model):
+          Input(I.MODE, "value"), Input(I.CLASS, "value"), prevent_initial_call="initial_duplicate")
+def show_input(spec, click, layer, model, mode, cls):
     try:
+        if mode == "average":  # the class itself: the mean of its test images
+            data = dataset(_dataset_name(model))
+            c = int(cls) if cls is not None else resolve(spec, _dataset_name(model))[1]
+            if c is None:
+                return figures.empty_figure("choose a class"), None
+            images = data.x_test[data.y_test == c]
+            return (figures.make_image_figure(images.mean(0), f"class {_class_names(model)[c]}: mean of "
+                                              f"{len(images):,} test images"), None)
         pixels, _, caption = resolve(spec, _dataset_name(model))
         box, note = None, "Click a node in the grid to outline its receptive field on the input."
-        if click and ctx.triggered_id == I.GRID:
-            m, x, y = (int(v) for v in click["points"][0]["customdata"][:3])
-            row = services().info(model).layer(layer)
+        point = click_point(click) if ctx.triggered_id == I.GRID else None
+        if point is not None and len(point.customdata) >= 3:
+            m, x, y = (int(float(v)) for v in point.customdata[:3])
+            row = services().info(model).layer(slider_choice(layer, SPATIAL))
             box = Receptive(*row.receptive).box(y, x) if m >= 0 and row.receptive else None
-            note = (f"{layer} map {m}, node x={x} y={y}: receptive field {row.receptive_field}×"
+            note = (f"{row.name} map {m}, node x={x} y={y}: receptive field {row.receptive_field}×"
                     f"{row.receptive_field} input pixels (jump {row.jump})." if box else note)
         return figures.make_image_figure(pixels, caption, box), note
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 2)
+
+
+@callback(Output(I.MAP_SLIDER, "max"), Input(I.LAYER, "value"), Input(Shell.MODEL, "value"))
+def map_range(layer, model):
+    """The map slider's range follows the layer."""
+    try:
+        return services().info(model).layer(slider_choice(layer, SPATIAL)).maps - 1
+    except Exception:  # noqa: BLE001 - leave it; the view validates again
+        return no_update
+
+
+@callback(Output(I.MAP_VIEW, "figure"), Input(I.MAP_SLIDER, "value"), Input(Shell.IMAGE, "data"),
+          Input(I.LAYER, "value"), Input(I.MODE, "value"), Input(I.CLASS, "value"), Input(Shell.MODEL, "value"),
+          Input(I.MEANS_READY, "data"))
+def show_map(map_, spec, layer, mode, cls, model, _ready):
+    """The slider's map, large: of this image, or of the class average."""
+    try:
+        svc = services()
+        layer = as_choice(slider_choice(layer, SPATIAL), "layer", SPATIAL)
+        if mode == "average":
+            c = int(cls) if cls is not None else resolve(spec, _dataset_name(model))[1]
+            acts = svc.results.get(svc.key("class_means", model, {"layer": layer}))
+            if acts is None or c is None:
+                return figures.empty_figure("class average: computing…" if c is not None else "choose a class")
+            acts, what = acts[c], f"class {_class_names(model)[c]}"
+        else:
+            pixels, _, what = resolve(spec, _dataset_name(model))
+            acts = svc.engine.call("activations", model=model, image=pixels).layers[layer]
+        m = min(max(int(map_ or 0), 0), acts.shape[-1] - 1)
+        return figures.make_map_figure(acts[..., m], f"{layer} map {m}")
+    except Exception as e:  # noqa: BLE001 - the grid's callback shows the message
+        return figures.empty_figure(str(e)[:80])

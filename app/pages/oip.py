@@ -14,11 +14,12 @@ from cnnviz.images import gif_bytes, png_bytes, tile, to_uint8
 from cnnviz.receptive import Receptive, change_inside_outside
 
 from .. import figures, jobs
+from ..clicks import custom_int
 from ..ids import OIP as I
 from ..ids import Shell
 from ..engine.results import OIPProgress, OIPRun
 from ..services import services
-from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
+from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled, slider_choice
 
 dash.register_page(__name__, path="/oip", name="OIP lab", order=4)
 
@@ -34,14 +35,26 @@ layout = html.Div([
     dcc.Download(id=I.DOWNLOAD),
     dbc.Row([
         dbc.Col(card("Search",
-            labelled("Layer", dcc.Dropdown(id=I.LAYER, options=SPATIAL, value="Conv2D_3", clearable=False)),
-            labelled("Map", dbc.Input(id=I.MAP, type="number", min=0, max=63, step=1, value=0)),
+            html.Div([dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
+                                       dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
+                      dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
+                      html.Div(id=I.MESSAGE)], className="action-bar"),
+            labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=len(SPATIAL) - 1, step=1, value=len(SPATIAL) - 1,
+                                         marks={i: {"label": n.replace("_", " "), "style": {"fontSize": "0.7rem"}}
+                                                for i, n in enumerate(SPATIAL)}, included=False,
+                                         allow_direct_input=False)),
+            labelled("Map (drag to scrub through a whole-layer result)",
+                     dbc.Row([dbc.Col(dcc.Slider(id=I.MAP_SLIDER, min=0, max=63, step=1, value=0, updatemode="drag",
+                                                 marks=None, tooltip={"placement": "bottom"}, allow_direct_input=False), width=9),
+                              dbc.Col(dbc.Input(id=I.MAP, type="number", min=0, max=63, step=1, value=0, size="sm"),
+                                      width=3)], className="g-1 align-items-center")),
             dbc.Checkbox(id=I.WHOLE, label="whole layer (every map, gallery)", value=False),
             dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=False),
             dbc.Row([dbc.Col(labelled("node x", dbc.Input(id=I.NODE_X, type="number", min=0, step=1, value=1))),
                      dbc.Col(labelled("node y", dbc.Input(id=I.NODE_Y, type="number", min=0, step=1, value=1)))]),
-            labelled("Noise wavelengths (pixels)", dbc.Checklist(id=I.WAVES, inline=True, value=[1, 4],
-                                                                  options=[{"label": str(w), "value": w} for w in WAVELENGTHS])),
+            labelled("Noise wavelengths (pixels): from … to", dcc.RangeSlider(
+                id=I.WAVES, min=0, max=len(WAVELENGTHS) - 1, step=1, value=[0, 2], allowCross=False,
+                marks={i: str(w) for i, w in enumerate(WAVELENGTHS)}, allow_direct_input=False)),
             dbc.Checkbox(id=I.MIX, label="mix the wavelengths into one noise", value=False),
             labelled("Seeds", dcc.Slider(id=I.SEEDS, min=1, max=MAX_SEEDS, step=1, value=2,
                                          marks={i: str(i) for i in range(1, MAX_SEEDS + 1)}, allow_direct_input=True,
@@ -57,15 +70,12 @@ layout = html.Div([
             labelled("Blur sigma (pixels)", dbc.Input(id=I.SIGMA, type="number", min=0.1, max=3, step=0.1, value=0.5)),
             labelled("Jitter (pixels)", dcc.Slider(id=I.JITTER, min=0, max=4, step=1, value=0, allow_direct_input=True,
                                          tooltip={"placement": "bottom", "always_visible": False})),
-            dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
-                             dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
-            dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
-            html.Div(id=I.MESSAGE),
             html.Div(id=I.LINKS, className="small mt-2"),
-        ), lg=4, xxl=3),
+        ), lg=4, xxl=3, className="controls"),
         dbc.Col([
             dbc.Row([dbc.Col(dcc.Graph(id=I.LIVE, figure=figures.empty_figure("press Run")), md=6),
                      dbc.Col(dcc.Graph(id=I.CURVE, figure=figures.empty_figure()), md=6)]),
+            html.Div(id=I.SCRUB, className="small text-muted"),
             html.Div(id=I.RESULT),
             html.Div([dbc.Button("Download evolution (GIF)", id=I.GIF, size="sm", className="me-2", disabled=True),
                       dbc.Button("Download final images (PNG)", id=I.PNG, size="sm", disabled=True)], className="my-2"),
@@ -78,11 +88,9 @@ layout = html.Div([
 def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps, step_size, blur, sigma, jitter) -> dict:
     """Checks every control (a crafted request can send anything) and returns the run's parameters."""
     info = services().info(model)
-    layer = as_choice(layer, "layer", info.spatial_layers)
+    layer = as_choice(layer_name(layer), "layer", info.spatial_layers)
     h, w, c = info.layer(layer).output_shape
-    waves = [as_choice(v, "wavelength", WAVELENGTHS) for v in (waves or [])]
-    if not waves:
-        raise ValueError("Choose at least one noise wavelength.")
+    waves = wavelengths(waves)
     p = {
         "layer": layer, "maps": list(range(c)) if whole else [as_int(map_, "map", 0, c - 1)],
         "node": [as_int(nx, "node x", 0, w - 1), as_int(ny, "node y", 0, h - 1)] if node_on else None,
@@ -97,6 +105,24 @@ def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps
         raise ValueError(f"At most {MAX_ITEMS} searches per run (maps × wavelengths × seeds). Received: {n}")
     p["config"]["frame_every"] = max(1, -(-p["config"]["steps"] // MAX_FRAMES))
     return p
+
+
+def layer_name(value) -> str | None:
+    """The layer slider's position as a layer name (a name passes through)."""
+    return slider_choice(value, SPATIAL)
+
+
+def wavelengths(value) -> list[int]:
+    """The wavelength range slider's [from, to] positions as the wavelengths in that range."""
+    try:
+        lo, hi = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"The wavelength range must be two positions in 0..{len(WAVELENGTHS) - 1}. "
+                         f"Received: {value!r}") from None
+    if not 0 <= lo <= hi < len(WAVELENGTHS):
+        raise ValueError(f"The wavelength range must be two positions in 0..{len(WAVELENGTHS) - 1}, from ≤ to. "
+                         f"Received: {[lo, hi]}")
+    return WAVELENGTHS[lo:hi + 1]
 
 
 def _items(p: dict) -> list[dict]:
@@ -114,20 +140,61 @@ STATE = [State(Shell.MODEL, "value"), State(I.LAYER, "value"), State(I.MAP, "val
          State(I.BLUR, "value"), State(I.SIGMA, "value"), State(I.JITTER, "value")]
 
 
-@callback(Output(I.MAP, "max"), Output(I.NODE_X, "max"), Output(I.NODE_Y, "max"),
+@callback(Output(I.MAP, "max"), Output(I.MAP_SLIDER, "max"), Output(I.NODE_X, "max"), Output(I.NODE_Y, "max"),
           Input(I.LAYER, "value"), Input(Shell.MODEL, "value"))
 def limits(layer, model):
+    """The map slider's range (and the node boxes') follow the layer."""
     try:
-        h, w, c = services().info(model).layer(layer).output_shape
-        return c - 1, w - 1, h - 1
+        h, w, c = services().info(model).layer(layer_name(layer)).output_shape
+        return c - 1, c - 1, w - 1, h - 1
     except Exception:  # noqa: BLE001 - leave the limits; the run validates again
-        return no_update, no_update, no_update
+        return no_update, no_update, no_update, no_update
+
+
+@callback(Output(I.MAP, "value"), Output(I.MAP_SLIDER, "value"), Input(I.MAP, "value"), Input(I.MAP_SLIDER, "value"),
+          prevent_initial_call=True)
+def sync_map(box, slider):
+    """The map slider and the box for an exact number show the same map."""
+    if ctx.triggered_id == I.MAP_SLIDER:
+        return (slider if slider != box else no_update), no_update
+    try:
+        v = int(box)
+    except (TypeError, ValueError):
+        return no_update, no_update
+    return no_update, (v if v != slider else no_update)
+
+
+@callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.SCRUB, "children"),
+          Input(I.MAP_SLIDER, "value"), State(I.LAYER, "value"), State(I.KEY, "data"), State(Shell.OIP_LAST, "data"),
+          prevent_initial_call=True)
+def scrub(map_, layer, key, last):
+    """With a whole-layer result on screen, the map slider shows each map's OIPs and their evolution
+    straight from that result (no new run), so a layer's maps can be scrubbed like frames."""
+    if not isinstance(last, dict) or last.get("key") != key or not isinstance(map_, int | float):
+        raise PreventUpdate
+    p = last["params"]
+    if not p.get("whole") or p.get("layer") != layer_name(layer) or not 0 <= int(map_) < len(p["maps"]):
+        raise PreventUpdate
+    res = services().result(key)
+    if res is None:
+        raise PreventUpdate
+    return _map_view(res, p, int(map_), last.get("model", "default")), f"map {int(map_)} of {p['layer']}"
+
+
+def _map_view(res: OIPRun, p: dict, m: int, model: str) -> list:
+    """The animation of map ``m``'s searches out of a whole-layer result."""
+    per_map = _per_map(p)
+    sel = slice(m * per_map, (m + 1) * per_map)
+    fig = figures.make_oip_animation_figure(res.frames[:, sel], res.frame_steps, res.activation[sel],
+                                            _labels(p)[sel], _node_box(p, model))
+    return [dcc.Graph(figure=fig, id="oip-animation")]
 
 
 @callback(Output(I.LINKS, "children"), Input(I.LAYER, "value"), Input(I.MAP, "value"), Input(I.NODE_ON, "value"),
           Input(I.NODE_X, "value"), Input(I.NODE_Y, "value"))
 def insight_links(layer, map_, node_on, nx, ny):
     """Links to the Insight page's analyses of the chosen layer, map or node."""
+    layer = layer_name(layer)
     query = urlencode({"layer": layer or "Conv2D_3", "map": map_ if map_ is not None else 0,
                        **({"node": f"{nx},{ny}"} if node_on and nx is not None and ny is not None else {})})
     layer_q = urlencode({"layer": layer or "Conv2D_3"})
@@ -137,15 +204,19 @@ def insight_links(layer, map_, node_on, nx, ny):
 
 
 @callback(Output(Shell.OIP_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),
+          Output(I.RESULT, "children", allow_duplicate=True), Output(I.GALLERY, "style", allow_duplicate=True),
+          Output(I.PROGRESS, "color", allow_duplicate=True),
           Input(I.RUN, "n_clicks"), *STATE, prevent_initial_call=True)
 def remember(n_clicks, model, *controls):
-    """Notes the run in the session, so a page switch during the run can find its result later."""
+    """Notes the run in the session (a page switch during the run can find its result later), and
+    clears the previous run's message and result."""
     if not n_clicks:  # a remounted page (coming back) is no click
-        return no_update, no_update
+        return (no_update,) * 5
     try:
-        return jobs.remember_run("oip", model, _params(model, *controls))
+        record, message = jobs.remember_run("oip", model, _params(model, *controls))
     except Exception:  # noqa: BLE001 - the run callback reports the error
-        return no_update, no_update
+        return (no_update,) * 5
+    return record, None if message is no_update else message, None, {"display": "none"}, "primary"
 
 
 def _node_box(p: dict, model: str) -> tuple[int, int, int, int] | None:
@@ -181,19 +252,22 @@ def _per_map(p: dict) -> int:
 
 def _outputs(res: OIPRun, p: dict, key: str, model: str):
     gallery = figures.make_gallery_figure(*res.best_per_map(_per_map(p)), p["layer"]) if p["whole"] else no_update
+    steps = p["config"]["steps"]
+    message = (alert(f"Stopped at step {res.steps_done}/{steps}: showing what was reached.", "warning") if res.stopped
+               else alert(f"Done: {res.steps_done} steps, {len(res.images)} searches, {res.loop_seconds:.1f} s.",
+                          "success"))
     return (_result_view(res, p, model), gallery, {"display": "block"} if p["whole"] else {"display": "none"}, key,
-            False, False, alert("Stopped early: showing what was reached." if res.stopped else
-                                f"Done: {res.steps_done} steps, {len(res.images)} searches, "
-                                f"{res.loop_seconds:.1f} s.", "warning" if res.stopped else "success"))
+            False, False, "warning" if res.stopped else "success", message)
 
 
 @callback(Output(I.RESULT, "children"), Output(I.GALLERY, "figure"), Output(I.GALLERY, "style"), Output(I.KEY, "data"),
-          Output(I.GIF, "disabled"), Output(I.PNG, "disabled"), Output(I.MESSAGE, "children"),
-          Input(I.RUN, "n_clicks"), *STATE, State(Shell.SESSION, "data"),
+          Output(I.GIF, "disabled"), Output(I.PNG, "disabled"), Output(I.PROGRESS, "color"),
+          Output(I.MESSAGE, "children"), Input(I.RUN, "n_clicks"), *STATE, State(Shell.SESSION, "data"),
           background=True, interval=500,  # poll twice a second for live frames
           prevent_initial_call=True,
+          # No Dash cancel: Cancel detaches this user from the engine job (jobs.add_job_callbacks), and the
+          # run then ends here as usual, with what was reached, so the page always says what happened.
           running=[(Output(I.RUN, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
-          cancel=[Input(I.CANCEL, "n_clicks")],
           progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label"), Output(I.LIVE, "figure"),
                     Output(I.CURVE, "figure")])
 def run(set_progress, n_clicks, *controls):
@@ -234,7 +308,7 @@ def run(set_progress, n_clicks, *controls):
                       figures.make_activation_curve_figure(res.activation[live_items], _labels(p)[live_items])))
         return _outputs(res, p, token, model)
     except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 7)
+        return failure(e, 8)
 
 
 jobs.add_job_callbacks(
@@ -242,30 +316,22 @@ jobs.add_job_callbacks(
     [Output(I.RESULT, "children", allow_duplicate=True), Output(I.GALLERY, "figure", allow_duplicate=True),
      Output(I.GALLERY, "style", allow_duplicate=True), Output(I.KEY, "data", allow_duplicate=True),
      Output(I.GIF, "disabled", allow_duplicate=True), Output(I.PNG, "disabled", allow_duplicate=True),
-     Output(I.MESSAGE, "children", allow_duplicate=True)],
+     Output(I.PROGRESS, "color", allow_duplicate=True), Output(I.MESSAGE, "children", allow_duplicate=True)],
     _outputs)
 
 
-@callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.LAYER, "value"), Output(I.MAP, "value"),
-          Output(I.WHOLE, "value"), Input(I.GALLERY, "clickData"), State(I.KEY, "data"), State(Shell.OIP_LAST, "data"),
-          prevent_initial_call=True)
+@callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.LAYER, "value"),
+          Output(I.MAP_SLIDER, "value", allow_duplicate=True), Input(I.GALLERY, "clickData"), State(I.KEY, "data"),
+          State(Shell.OIP_LAST, "data"), prevent_initial_call=True)
 def open_from_gallery(click, key, last):
-    """A gallery tile opens that map in the lab: its evolution from the gallery run, and the controls set to it."""
-    try:
-        idx = int(click["points"][0]["customdata"][0])
-        res = services().result(key)
-        p = last["params"]
-        if res is None or idx < 0:
-            return no_update, no_update, no_update, no_update
-        per_map = _per_map(p)
-        m = idx  # one tile per map
-        sel = slice(m * per_map, (m + 1) * per_map)
-        labels = _labels(p)[sel]
-        fig = figures.make_oip_animation_figure(res.frames[:, sel], res.frame_steps, res.activation[sel], labels,
-                                                _node_box(p, last.get("model", "default")))
-        return [dcc.Graph(figure=fig, id="oip-animation")], p["layer"], p["maps"][m], False
-    except Exception:  # noqa: BLE001 - a click outside the tiles
-        return no_update, no_update, no_update, no_update
+    """A gallery tile opens that map: its evolution from the gallery run, and the sliders set to it
+    (the map slider then scrubs on through the same result)."""
+    m = custom_int(click)
+    p = last.get("params") if isinstance(last, dict) else None
+    res = services().result(key) if p and last.get("key") == key else None
+    if res is None or m is None or m >= len(p["maps"]):
+        raise PreventUpdate
+    return _map_view(res, p, m, last.get("model", "default")), SPATIAL.index(p["layer"]), m
 
 
 @callback(Output(I.DOWNLOAD, "data"), Input(I.GIF, "n_clicks"), Input(I.PNG, "n_clicks"), State(I.KEY, "data"),

@@ -20,6 +20,9 @@ dash.register_page(__name__, path="/training", name="Training", order=1)
 
 layout = dbc.Row([
     dbc.Col(card("New model",
+        html.Div(dbc.ButtonGroup([dbc.Button("Start", id=I.START, color="primary"),
+                                  dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
+                 className="action-bar mb-2"),
         labelled("Dataset", dcc.Dropdown(id=I.DATASET, value="mnist", clearable=False,
                                          options=[{"label": "MNIST digits", "value": "mnist"},
                                                   {"label": "Fashion-MNIST", "value": "fashion-mnist"}])),
@@ -33,9 +36,7 @@ layout = dbc.Row([
         labelled("Training images (0 = all 55,000)", dbc.Input(id=I.SUBSET, type="number", min=0, max=55000, step=100,
                                                                 value=0)),
         labelled("Model name", dbc.Input(id=I.NAME, type="text", placeholder="e.g. mnist-run2", maxLength=64)),
-        dbc.ButtonGroup([dbc.Button("Start", id=I.START, color="primary"),
-                         dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)], className="mt-2"),
-    ), lg=3),
+    ), lg=3, className="controls"),
     dbc.Col([
         dcc.Interval(id=I.POLL, interval=2000),
         html.Div(id=I.STATUS, className="small text-muted mb-1"),
@@ -68,14 +69,15 @@ def _config(dataset, epochs, batch, lr, schedule, momentum, l2, subset, name) ->
 
 
 @callback(Output(I.MESSAGE, "children"), Output(Shell.REFRESH, "data"), Output(Shell.MODEL, "value", allow_duplicate=True),
-          Input(I.START, "n_clicks"),
+          Output(I.PROGRESS, "color"), Input(I.START, "n_clicks"),
           State(I.DATASET, "value"), State(I.EPOCHS, "value"), State(I.BATCH, "value"), State(I.LR, "value"),
           State(I.SCHEDULE, "value"), State(I.MOMENTUM, "value"), State(I.L2, "value"), State(I.SUBSET, "value"),
           State(I.NAME, "value"), State(Shell.SESSION, "data"),
           background=True, interval=500,  # poll twice a second for live frames
           prevent_initial_call=True,
+          # No Dash cancel: Cancel detaches this user from the engine's training, which stops at the next
+          # batch and keeps its checkpoint; this callback then says so.
           running=[(Output(I.START, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],
-          cancel=[Input(I.CANCEL, "n_clicks")],
           progress=[Output(I.PROGRESS, "value"), Output(I.PROGRESS, "label"), Output(I.CURVES, "figure")])
 def start(set_progress, n_clicks, *form):
     if not n_clicks:  # a remounted page (coming back) is no click
@@ -85,8 +87,10 @@ def start(set_progress, n_clicks, *form):
         cfg, name = _config(*form)
         svc = services()
         points: list[dict] = []
+        last: list[TrainProgress] = []
 
         def progress(p: TrainProgress) -> None:
+            last[:] = [p]
             x = p.epoch - 1 + p.batch / p.batches
             points.append({"x": x, "loss": p.loss, "accuracy": p.accuracy,
                            "val_loss": p.val_loss, "val_accuracy": p.val_accuracy})
@@ -101,12 +105,24 @@ def start(set_progress, n_clicks, *form):
                                 cache=svc.results.directory, config=cfg,
                                 out=str(svc.settings.model_dir / f"{name}.keras"))
         if res.stopped:
-            return alert(f"Stopped after {res.epochs_completed} epochs; the checkpoint is kept and the same "
-                         "settings and name resume it.", "warning"), no_update, no_update
+            done = res.epochs_completed
+            where = ("after epoch" if last and done >= last[0].epoch else "in epoch") + \
+                f" {last[0].epoch}/{cfg['epochs']}" if last else "at the start"
+            kept = (f"the checkpoint of epoch {done} is kept: press Start with the same name and settings to resume"
+                    if done else "no epoch was finished, so nothing is kept")
+            return alert(f"Stopped {where}; {kept}.", "warning"), no_update, no_update, "warning"
         acc = res.metadata["test_accuracy"]
-        return alert(f"Model {name!r} saved: test accuracy {acc:.2%}. It is now selected.", "success"), name, name
+        return (alert(f"Model {name!r} saved: test accuracy {acc:.2%}. It is now selected.", "success"), name, name,
+                "success")
     except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 3, 0)
+        return failure(e, 4, 0)
+
+
+@callback(Output(I.MESSAGE, "children", allow_duplicate=True), Output(I.PROGRESS, "color", allow_duplicate=True),
+          Input(I.START, "n_clicks"), prevent_initial_call=True)
+def clear(n_clicks):
+    """A new training clears the previous one's message."""
+    return (None, "primary") if n_clicks else (no_update, no_update)
 
 
 def train_key(name: str) -> str:

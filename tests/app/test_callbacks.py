@@ -16,7 +16,7 @@ def message_text(component) -> str:
 def test_maps_render_every_layer(services, layer, maps):
     from app.pages.maps import render
 
-    probs, grid, msg = render({"source": "test", "index": 0}, layer, "map", "image", None, "default", None)
+    probs, grid, msg, _ = render({"source": "test", "index": 0}, layer, "map", "image", None, "default", None)
     assert msg is None
     assert f"{layer}: {maps} maps" in grid.layout.title.text
     assert int(np.argmax(probs.data[0].y)) == 7
@@ -32,7 +32,7 @@ def test_maps_render_every_layer(services, layer, maps):
 def test_maps_render_refuses_bad_input(services, args, match):
     from app.pages.maps import render
 
-    probs, grid, msg = render(*args)
+    probs, grid, msg, _ = render(*args)
     assert probs is no_update and grid is no_update
     import re
 
@@ -42,15 +42,15 @@ def test_maps_render_refuses_bad_input(services, args, match):
 def test_class_average_waits_for_its_job_then_shows(services):
     from app.pages.maps import compute_class_means, render
 
-    _, grid, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
+    _, grid, _, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
     assert "computing" in grid.layout.annotations[0].text
     compute_class_means.__wrapped__("average", "default") if hasattr(compute_class_means, "__wrapped__") else \
         compute_class_means("average", "default")
-    _, grid, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
+    _, grid, _, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
     assert "mean over class 3" in grid.layout.title.text
 
 
-OIP_OK = dict(model="default", layer="Conv2D_3", map_=5, whole=False, node_on=False, nx=1, ny=1, waves=[1, 4],
+OIP_OK = dict(model="default", layer=4, map_=5, whole=False, node_on=False, nx=1, ny=1, waves=[0, 2],
               mix=False, seeds=2, steps=60, step_size=0.1, blur=4, sigma=0.5, jitter=0)
 
 
@@ -58,10 +58,11 @@ def test_oip_params(services):
     from app.pages.oip import _items, _params
 
     p = _params(**OIP_OK)
-    assert p["maps"] == [5] and p["wavelength_sets"] == [[1], [4]] and p["config"]["frame_every"] == 2
-    assert len(_items(p)) == 4
+    assert p["layer"] == "Conv2D_3"  # the layer slider's last mark
+    assert p["maps"] == [5] and p["wavelength_sets"] == [[1], [2], [4]] and p["config"]["frame_every"] == 2
+    assert len(_items(p)) == 6
     whole = _params(**{**OIP_OK, "whole": True, "mix": True, "node_on": True})
-    assert whole["maps"] == list(range(64)) and whole["wavelength_sets"] == [[1, 4]] and whole["node"] == [1, 1]
+    assert whole["maps"] == list(range(64)) and whole["wavelength_sets"] == [[1, 2, 4]] and whole["node"] == [1, 1]
 
 
 @pytest.mark.parametrize("change,match", [
@@ -69,8 +70,8 @@ def test_oip_params(services):
     ({"map_": 64}, r"map must be in 0..63"),
     ({"map_": "x"}, "whole number"),
     ({"node_on": True, "nx": 3}, r"node x must be in 0..2"),
-    ({"waves": [3]}, "wavelength must be one of"),
-    ({"waves": []}, "at least one"),
+    ({"waves": [3, 9]}, "wavelength range must be two positions"),
+    ({"waves": []}, "wavelength range must be two positions"),
     ({"seeds": 9}, r"seeds must be in 1..8"),
     ({"steps": 10_000}, r"steps must be in 1..500"),
     ({"step_size": float("nan")}, "step size"),
@@ -258,7 +259,7 @@ def test_a_full_cache_is_shown_on_the_page_and_in_health(services, monkeypatch):
     assert health.status_code == 503 and health.get_json()["status"] == "degraded"
     assert "disk is full" in health.get_json()["cache_error"]
     assert "cannot be written" in message_text(_banner(1)[0])
-    record, msg = remember(1, *OIP_OK.values())
+    record, msg, *_ = remember(1, *OIP_OK.values())
     assert record["key"] and "cannot be written" in message_text(msg)
     monkeypatch.undo()
     assert client.get("/health").get_json()["status"] == "ok" and _banner(2) is None

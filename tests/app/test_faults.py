@@ -72,14 +72,14 @@ OIP_RUN = "oip-result.children"
 def oip_values(session: str, map_: int, steps: int, seeds: int = 1, whole: bool = False) -> dict:
     return {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": "Conv2D_3", "oip-map.value": map_,
             "oip-whole.value": whole, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
-            "oip-waves.value": [4], "oip-mix.value": False, "oip-seeds.value": seeds, "oip-steps.value": steps,
+            "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": seeds, "oip-steps.value": steps,
             "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
             "shell-session.data": session}
 
 
 def test_kill_the_engine_mid_oip_then_the_next_run_works(dash_duo, app_proc):
     url, proc, _, _ = app_proc
-    start_run(dash_duo, url, "/oip", "oip", {"#oip-steps input": 500, "#oip-seeds input": 8}, ["#oip-whole"])
+    start_run(dash_duo, url, "/oip", "oip", {"#oip-steps input": 500, "#oip-seeds input": 4}, ["#oip-whole"])
     wait_until(lambda: graph_title(dash_duo, "oip-live").startswith("step"), 90, "a live frame", dash_duo)
     engines(proc.pid)["jobs"].kill()
     dash_duo.wait_for_contains_text("#oip-message", "engine stopped while running this", timeout=30)

@@ -47,8 +47,8 @@ def test_run_refuses_bad_input_with_a_message(services, change, match):
 
     kw = {**OK, **change}
     out = run(lambda _: None, 1, kw.pop("model"), *kw.values(), SESSION)
-    assert out[:4] == (no_update,) * 4
-    assert match in str(out[4].children), out[4].children
+    assert out[:5] == (no_update,) * 5
+    assert match in str(out[5].children), out[5].children
 
 
 def test_run_caches_and_exports(services):
@@ -56,7 +56,7 @@ def test_run_caches_and_exports(services):
 
     seen = []
     args = {**OK, "layer": "Conv2D_1", "steps": 10, "seeds": 1}
-    view, key, csv_off, png_off, msg = run(seen.append, 1, args.pop("model"), *args.values(), SESSION)
+    view, key, csv_off, png_off, color, msg = run(seen.append, 1, args.pop("model"), *args.values(), SESSION)
     assert msg is None and not csv_off and not png_off and seen[-1] == (100, "done")
     assert "32 maps × 2 wavelengths × 1 seeds" in str(view[0].children)
     assert services.result(key).summary["layer"] == "Conv2D_1"
