@@ -10,7 +10,7 @@ import pytest
 from dash import no_update
 
 from .conftest import get_json
-from .test_browser import js_click, no_console_errors, open_page, set_input, start_run, wait_until
+from .test_browser import click_plot, js_click, no_console_errors, open_page, set_input, start_run, wait_until
 
 SESSION = "5" * 32
 OK = dict(model="default", analysis="sweep", layer="Conv2D_3", map_=5, node_on=False, nx=1, ny=1, model_b="default",
@@ -150,6 +150,11 @@ def test_lab_links_to_exemplars_and_compare_runs(dash_duo, server):
     _run_and_wait(dash_duo, "mean matched correlation")
     text = dash_duo.find_element("#insight-result").text
     assert "mean matched correlation 1.000" in text and "100.0 % matched to the same index" in text
+    # a click on a cell of the correlation matrix shows that pair (the diagonal holds the matched pairs)
+    click_plot(dash_duo, "insight-correlation", 3, 3)
+    wait_until(lambda: "(a matched pair)" in dash_duo.driver.execute_script(
+        "const g = document.querySelector('#insight-detail .js-plotly-plot');"
+        "return g && g.layout.title ? g.layout.title.text : ''"), 30, "the pair's OIPs", dash_duo)
     no_console_errors(dash_duo)
 
 
