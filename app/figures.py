@@ -305,3 +305,34 @@ def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str) 
     fig.update_layout(title=f"{layer}: each map's OIP (best seed) · click one to open it",
                       margin=dict(l=10, r=10, t=40, b=10), height=min(1100, 120 + 120 * math.ceil(len(x) / 8)))
     return _image_axes(fig)
+
+
+def make_noise_figure(noise: np.ndarray, spectra: dict[str, np.ndarray], chosen: str, waves: str) -> go.Figure:
+    """The start noise (left) and the radial power spectrum of each noise family (right; chosen in bold)."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.12,
+                        subplot_titles=(f"{chosen}, λ={waves}", "power by |k|"))
+    fig.add_trace(go.Heatmap(z=np.asarray(noise), colorscale=GRAY, showscale=False, hoverinfo="skip"), row=1, col=1)
+    for family, p in spectra.items():
+        k = np.arange(1, len(p))
+        fig.add_scatter(x=k, y=p[1:] / p[1:].sum(), mode="lines", name=family, row=1, col=2,
+                        line=dict(width=3 if family == chosen else 1))
+    fig.update_xaxes(visible=False, row=1, col=1)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", row=1, col=1)
+    fig.update_xaxes(title=dict(text="cycles / image", font=dict(size=9)), row=1, col=2, tickfont=dict(size=8))
+    fig.update_yaxes(type="log", showticklabels=False, row=1, col=2)
+    fig.update_layout(margin=dict(l=5, r=5, t=30, b=30), height=200, showlegend=True,
+                      legend=dict(orientation="h", y=-0.35, font=dict(size=8)))
+    fig.update_annotations(font_size=10)
+    return fig
+
+
+def make_contrast_figure(images: np.ndarray, labels: Sequence[str]) -> go.Figure:
+    """Contrast-enhanced OIPs (0..1) in a grid, each labelled."""
+    x = np.asarray(images, np.float32)
+    cols = min(len(x), 8)
+    grid, _ = _tile(x, cols=cols, gap=2)
+    fig = go.Figure(go.Heatmap(z=grid, colorscale=GRAY, zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
+    _tile_labels(fig, list(labels), cols, x.shape[1], x.shape[2], 2, size=9)
+    fig.update_layout(title="Contrast-enhanced", margin=dict(l=10, r=10, t=40, b=10),
+                      height=min(1100, 100 + 120 * math.ceil(len(x) / cols)))
+    return _image_axes(fig)

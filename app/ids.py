@@ -110,6 +110,10 @@ class OIP:
     LINKS = "oip-links"  # to the Insight analyses of the chosen map
     MAP_SLIDER = "oip-map-slider"  # drag: scrub through a whole-layer result
     SCRUB = "oip-scrub"  # which map the scrubbed view shows
+    NOISE = "oip-noise"
+    SPECTRUM = "oip-spectrum"  # the start noise and the radial spectrum of each noise family
+    CONTRAST = "oip-contrast"
+    CONTRAST_VIEW = "oip-contrast-view"
 
 
 class Insight:
@@ -141,6 +145,7 @@ class Insight:
     FOUND = "insight-found"
     TABLE = "insight-table"
     DETAIL = "insight-detail"
+    NOISE = "insight-noise"
     SWEEP = "insight-sweep"  # the sweep heatmap (click a cell for the map)
     CORRELATION = "insight-correlation"  # the compare heatmap (click a cell for that pair)
     REDIRECT = "insight-redirect"

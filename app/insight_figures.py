@@ -62,18 +62,31 @@ def make_sweep_figure(mean_activation: np.ndarray, dead: np.ndarray, maps: Seque
     return fig
 
 
-def make_dead_fraction_figure(dead_fraction: Sequence[float], mean_activation: np.ndarray,
-                              wavelengths: Sequence[float]) -> go.Figure:
-    """Per wavelength: the fraction of searches ending dead (bars) and the mean activation reached (line)."""
+def make_dead_fraction_figure(stats: dict, mean_activation: np.ndarray, wavelengths: Sequence[float]) -> go.Figure:
+    """Per wavelength, with Wilson 95 % error bars: dead at the start, dead at the end by the seed's method
+    and with the redirected ReLU (bars); the mean activation reached (line, right axis)."""
     labels = [f"λ={w:g}" for w in wavelengths]
+    keys = [f"{w:g}" for w in wavelengths]
     fig = go.Figure()
-    fig.add_bar(x=labels, y=[100 * d for d in dead_fraction], name="dead searches (%)",
-                text=[f"{100 * d:.1f} %" for d in dead_fraction], textposition="outside")
+    series = [("dead_at_start", "dead at the start"), ("dead_at_end", "dead at the end (seed's method)"),
+              ("dead_at_end_redirected", "dead at the end (redirected ReLU)")]
+    top = 5.0
+    for key, name in series:
+        if key not in stats:
+            continue
+        v = np.array([100 * stats[key][k] for k in keys])
+        lo = np.array([100 * stats[key + "_ci95"][k][0] for k in keys])
+        hi = np.array([100 * stats[key + "_ci95"][k][1] for k in keys])
+        top = max(top, float(hi.max()) * 1.15)
+        fig.add_bar(x=labels, y=v, name=name, error_y=dict(type="data", symmetric=False, array=hi - v,
+                                                           arrayminus=v - lo),
+                    hovertemplate="%{x}: %{y:.1f} %<extra>" + name + "</extra>")
     fig.add_scatter(x=labels, y=np.asarray(mean_activation).mean(0), name="mean activation", yaxis="y2",
                     mode="lines+markers")
-    top = max(5.0, 100 * max(dead_fraction) * 1.3) if len(dead_fraction) else 5.0
-    fig.update_layout(title="Dead fraction and mean activation per wavelength", margin=MARGIN, height=300,
-                      yaxis=dict(title="dead (%)", range=[0, top]),
+    n = next(iter(stats.get("searches", {}).values()), "?")
+    fig.update_layout(title=f"Dead searches per wavelength ({n} searches each; bars: 95 % intervals)",
+                      margin=dict(l=10, r=10, t=40, b=10), height=320, barmode="group",
+                      yaxis=dict(title="dead (%)", range=[0, min(100.0, top)]),
                       yaxis2=dict(title="activation", overlaying="y", side="right", rangemode="tozero",
                                   tickmode="auto", nticks=6, tickformat=".3~g", showgrid=False),
                       legend=dict(orientation="h", y=-0.2))

@@ -74,7 +74,7 @@ def _load(url: str) -> list[threading.Thread]:
     oip = {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": "Conv2D_3", "oip-map.value": 0,
            "oip-whole.value": True, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
            "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": 4, "oip-steps.value": 500,
-           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
+           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0, "oip-noise.value": "lowpass",
            "shell-session.data": secrets.token_hex(16)}
     jobs = [lambda: DashClient(url, "/oip").background("oip-result.children", oip, "oip-run.n_clicks", timeout=900),
             lambda: DashClient(url, "/dense").background("dense-ready.data", {"shell-model.value": "default"},
@@ -97,7 +97,7 @@ def _scrub(url: str, repeat: int) -> list[float]:
     oip = {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": 4, "oip-map.value": 0,
            "oip-whole.value": True, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
            "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": 2, "oip-steps.value": 60,
-           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
+           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0, "oip-noise.value": "lowpass",
            "shell-session.data": session}
     client = DashClient(url, "/oip")
     last = client.call("shell-oip-last.data", oip, "oip-run.n_clicks")["shell-oip-last"]["data"]

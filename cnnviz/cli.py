@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .noise import FAMILIES
+
 MAX_STEPS = 2000  # documented caps: a bigger request is refused, not silently cut
 MAX_BATCH = 1024  # OIP items (maps x seeds x wavelength sets) in one call
 
@@ -166,7 +168,7 @@ def cmd_oip(args: argparse.Namespace) -> None:
     node = _parse_node(args.node)
     m = _load(args.model)
     items = items_for(m, args.layer, args.maps, node=node, seeds=range(args.seed, args.seed + args.seeds),
-                      wavelengths=[waves])
+                      wavelengths=[waves], noise=args.noise)
     if len(items) > MAX_BATCH:
         raise CLIError(f"At most {MAX_BATCH} items (maps x seeds) per call. Received: {len(items)} items")
     config = OIPConfig(steps=args.steps, step_size=args.step_size, blur_every=args.blur_every,
@@ -241,6 +243,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=int, default=1, help="number of noise seeds (1..64)")
     s.add_argument("--seed", type=int, default=0, help="first seed")
     s.add_argument("--wavelength", default="1", help="W or W1,W2 (a mix), pixels in 1..28")
+    s.add_argument("--noise", choices=FAMILIES, default="lowpass",
+                   help="start noise: lowpass (long-range fluctuations), bandpass (a ring at 28/W) or mix (all scales)")
     s.add_argument("--steps", type=int, default=60, help=f"1..{MAX_STEPS}")
     s.add_argument("--step-size", type=float, default=0.1)
     s.add_argument("--blur-every", type=int, default=4, help="0 = no high-frequency suppression")

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .noise import FAMILIES
+
 
 def _config(args: argparse.Namespace):
     from .oip import OIPConfig
@@ -73,7 +75,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     m = _load(args.model)
     with _Bar(f"sweep {args.layer}") as progress:
         r = wavelength_sweep(m, args.layer, _waves(args.wavelengths), args.seeds, _config(args), maps=args.maps,
-                             on_progress=progress)
+                             noise=args.noise, on_progress=progress)
     best = r.images[np.arange(len(r.maps)), r.mean_activation.argmax(1)] if len(r.maps) else None
     per_map = [{"map": mp, "activation": {f"{w:g}": round(float(a), 4) for w, a in zip(r.wavelengths, row)},
                 "best_wavelength": float(bw)} for mp, row, bw in zip(r.maps, r.mean_activation, r.best_wavelength)]
@@ -87,7 +89,7 @@ def cmd_reproducibility(args: argparse.Namespace) -> None:
     m = _load(args.model)
     with _Bar(f"reproducibility {args.layer}") as progress:
         r = reproducibility(m, args.layer, maps=args.maps, seeds=args.seeds, wavelengths=_waves(args.wavelengths),
-                            config=_config(args), max_shift=args.max_shift, on_progress=progress)
+                            config=_config(args), max_shift=args.max_shift, noise=args.noise, on_progress=progress)
     rows = [r.rows()[i] for i in r.order]
     _emit({**r.summary(), "per_map": rows, "written": _export(args, rows, r.best_images[r.order])})
 
@@ -102,7 +104,7 @@ def cmd_exemplars(args: argparse.Namespace) -> None:
     with _Bar(f"exemplars {args.layer} map {args.map}") as progress:
         e = exemplars(m, data.x_test, data.y_test, args.layer, args.map, _parse_node(args.node), k=args.k,
                       seeds=args.seeds, wavelengths=_waves(args.wavelengths), config=_config(args),
-                      on_progress=progress)
+                      noise=args.noise, on_progress=progress)
     written = _export(args, e.rows(), None)
     if args.png:
         from .images import _save_png, tile, to_uint8
@@ -136,6 +138,8 @@ def add_commands(sub: Any, model_help: str) -> None:
         s.add_argument("--seeds", type=int, default=seeds, help="noise seeds per map and wavelength")
         s.add_argument("--steps", type=int, default=60)
         s.add_argument("--redirect-steps", type=int, default=20, help="redirected-ReLU steps (0 = the seed's method)")
+        s.add_argument("--noise", choices=FAMILIES, default="lowpass",
+                       help="start noise: lowpass (long-range fluctuations), bandpass or mix")
         s.add_argument("--csv", help="also write the numbers as CSV here")
 
     s = sub.add_parser("sweep", help="every map at every noise wavelength: activation reached, dead fraction (JSON)")

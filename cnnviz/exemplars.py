@@ -73,7 +73,8 @@ def _finite(v: float) -> float | None:
 
 def exemplars(m: LoadedModel, images: np.ndarray, labels: np.ndarray, layer: str, map: int,
               node: tuple[int, int] | None = None, *, k: int = 9, seeds: int = 2, wavelengths: Sequence[float] = (1, 4),
-              config: OIPConfig = OIPConfig(), on_progress: Callable[[BatchProgress], None] | None = None,
+              config: OIPConfig = OIPConfig(), noise: str = "lowpass",
+              on_progress: Callable[[BatchProgress], None] | None = None,
               should_stop: Callable[[], bool] | None = None) -> Exemplars:
     """Top-k real images and patches for ``map`` (or ``node``) of ``layer``, next to its OIP.
 
@@ -123,7 +124,7 @@ def exemplars(m: LoadedModel, images: np.ndarray, labels: np.ndarray, layer: str
     patches = np.zeros((k, s, s), np.uint8)
     for j, (i, (y0, y1, x0, x1)) in enumerate(zip(ptop, boxes)):
         patches[j, :y1 - y0 + 1, :x1 - x0 + 1] = images[i, y0:y1 + 1, x0:x1 + 1]
-    items = [OIPItem(layer, int(map), sd, (float(w),), node) for w in wavelengths for sd in range(int(seeds))]
+    items = [OIPItem(layer, int(map), sd, (float(w),), node, noise) for w in wavelengths for sd in range(int(seeds))]
     oips, ends, stopped = run_many(m, items, config, on_progress=on_progress, should_stop=should_stop,
                                    stage="OIP searches", span=(0.3, 1.0))
     if stopped:

@@ -1,4 +1,4 @@
-"""Initial images for the OIP search: random fluctuations at a chosen spatial wavelength."""
+"""Initial images for the OIP search: random fluctuations at a chosen spatial wavelength, in three families."""
 
 from __future__ import annotations
 
@@ -39,18 +39,59 @@ def _band(rng: np.random.Generator, wavelength: float, size: int) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-12)
 
 
-def make_noise(seed: int, wavelengths: float | Sequence[float] = 1.0, size: int = SIZE) -> np.ndarray:
+def _lowpass(rng: np.random.Generator, wavelength: float, size: int) -> np.ndarray:
+    """Long-range fluctuations: independent values on a grid with spacing ``wavelength`` pixels, smoothly
+    (cubic spline) interpolated to the image, at a random phase of the grid. Its power lies below
+    |k| = size/wavelength cycles per image, down to the longest scales; wavelength 1 is pixel noise."""
+    from scipy.ndimage import map_coordinates
+
+    if wavelength <= 1.0:
+        return rng.standard_normal((size, size))
+    n = int(np.ceil(size / wavelength)) + 4  # grid points over the image, with a margin for the spline
+    grid = rng.standard_normal((n, n))
+    oy, ox = rng.uniform(0.0, 1.0, 2)
+    pos = np.arange(size) / wavelength + 1.5  # image pixel i lies at grid coordinate i/λ, past the margin
+    yy, xx = np.meshgrid(pos + oy, pos + ox, indexing="ij")
+    x = map_coordinates(grid, [yy, xx], order=3, mode="nearest")
+    return (x - x.mean()) / (x.std() + 1e-12)
+
+
+FAMILIES = ("lowpass", "bandpass", "mix")
+
+
+def _octaves(wavelength: float) -> list[float]:
+    """λ, λ/2, λ/4, … down to pixel scale: the layers of a multi-scale mix."""
+    out = [wavelength]
+    while out[-1] / 2 >= 1.0:
+        out.append(out[-1] / 2)
+    return out + [1.0] if out[-1] > 1.0 else out
+
+
+def make_noise(seed: int, wavelengths: float | Sequence[float] = 1.0, size: int = SIZE,
+               family: str = "lowpass") -> np.ndarray:
     """One (size, size) noise image in standardized input units (mean 0, std 1).
 
     In pixel units this is an image with the training set's pixel mean and std, i.e. it
-    is already "standardized like the training data". A sequence of wavelengths gives an
-    equal-power mix. Pixel noise (wavelength 1) leaves many deep maps with zero gradient
-    behind their ReLUs; fluctuations over several pixels survive the pooling and wake them.
+    is already "standardized like the training data". Families:
+
+    - ``lowpass`` (default): the articles' "statistical fluctuations at different wavelength": a
+      random grid with spacing λ, smoothly interpolated, so the image varies over λ pixels and
+      more; λ = 1 is independent pixels.
+    - ``bandpass``: power in a narrow ring at |k| = size/λ only (no long-range content).
+    - ``mix``: "different wavelength levels" at once: equal-power low-pass layers at λ, λ/2, λ/4, …
+      down to single pixels.
+
+    Several wavelengths give an equal-power sum of one image per wavelength. Whether long
+    wavelengths wake deep maps that pixel noise leaves dead is measured (``cnnviz.sweep``), not
+    assumed: see the README's table.
 
     Args:
-        seed: fixes the image; the same seed and wavelengths give the same image.
+        seed: fixes the image; the same seed, wavelengths and family give the same image.
         wavelengths: one wavelength in pixels (1..28) or several to mix.
+        family: ``lowpass``, ``bandpass`` or ``mix``.
     """
+    if family not in FAMILIES:
+        raise ValueError(f"noise must be one of {list(FAMILIES)}. Received: noise={family!r}")
     waves = [wavelengths] if isinstance(wavelengths, (int, float, np.number)) else list(wavelengths)
     if not waves:
         raise ValueError("wavelengths must name at least one wavelength. Received: wavelengths=[]")
@@ -58,7 +99,13 @@ def make_noise(seed: int, wavelengths: float | Sequence[float] = 1.0, size: int 
     rng = np.random.default_rng(seed)
     x = np.zeros((size, size))
     for w in checked:
-        x += _band(rng, w, size)
+        if family == "bandpass":
+            x += _band(rng, w, size)
+        elif family == "lowpass":
+            x += _lowpass(rng, w, size)
+        else:
+            layers = _octaves(w)
+            x += sum(_lowpass(rng, v, size) for v in layers) / np.sqrt(len(layers))
     x = x - x.mean()
     return (x / (x.std() + 1e-12)).astype(np.float32)
 

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from .model import LoadedModel
-from .noise import make_noise
+from .noise import FAMILIES, make_noise
 
 MAX_STEPS = 2000
 MAX_ITEMS = 1024
@@ -26,8 +26,11 @@ class OIPItem:
     seed: int = 0
     wavelengths: tuple[float, ...] = (1.0,)  # one wavelength in pixels, or several to mix
     node: tuple[int, int] | None = None  # (x, y) = (column, row) of one node; None: map mean
+    noise: str = "lowpass"  # the start noise's family: lowpass, bandpass or mix (cnnviz.noise)
 
     def __post_init__(self) -> None:
+        if self.noise not in FAMILIES:
+            raise ValueError(f"noise must be one of {list(FAMILIES)}. Received: noise={self.noise!r}")
         w = self.wavelengths
         waves = (float(w),) if isinstance(w, (int, float, np.number)) else tuple(float(v) for v in w)
         object.__setattr__(self, "wavelengths", waves)
@@ -133,13 +136,24 @@ def parse_maps(spec: str, n_maps: int) -> list[int]:
 
 
 def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tuple[int, int] | None = None,
-              seeds: Iterable[int] = (0,), wavelengths: Iterable[Sequence[float] | float] = ((1.0,),)) -> list[OIPItem]:
-    """All (map, wavelength set, seed) combinations for one layer, maps outermost."""
+              seeds: Iterable[int] = (0,), wavelengths: Iterable[Sequence[float] | float] = ((1.0,),),
+              noise: str = "lowpass", independent: bool = False) -> list[OIPItem]:
+    """All (map, wavelength set, seed) combinations for one layer, maps outermost.
+
+    ``independent``: every search gets its own noise image (the seed is mixed with the map and
+    the wavelength set), so that statistics over maps count independent trials; otherwise seed
+    ``s`` is the same image for every map, which is what comparing maps on one noise wants.
+    """
     info = m.spatial_layer(layer)
     idx = parse_maps(maps, info.maps) if isinstance(maps, str) else parse_maps(",".join(map(str, maps)), info.maps)
     waves = [(float(w),) if isinstance(w, (int, float, np.number)) else tuple(float(v) for v in w)
              for w in wavelengths]
-    items = [OIPItem(layer, i, s, w, node) for i in idx for w in waves for s in seeds]
+    seeds = list(seeds)
+
+    def seed(s: int, i: int, j: int) -> int:
+        return int(np.random.SeedSequence([s, i, j]).generate_state(1)[0]) if independent else s
+
+    items = [OIPItem(layer, i, seed(s, i, j), w, node, noise) for i in idx for j, w in enumerate(waves) for s in seeds]
     if items:
         _masks(m, items[:1])  # checks the node against the layer's size now, not mid-run
         for w in waves:
@@ -254,10 +268,12 @@ class _Ascent:
             g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), [1, 2, 3], keepdims=True)) + 1e-8)
             x = x + step_size * g
             if blur_every > 0 and (first_step + i + 1) % blur_every == 0:
-                # damp high frequencies that lead to side maxima; a search still at zero is left
-                # unblurred while redirected, as the blur would undo the small push that opens it
-                blurred = self._blur(x, sigma)
-                x = tf.where(tf.reshape(tf.logical_and(redirect, obj <= 0), [-1, 1, 1, 1]), x, blurred)
+                # Damp high frequencies that lead to side maxima. Not on a search whose gradient is
+                # all zero (dead, or redirected and still closed): repeated blurring is a growing
+                # low-pass filter that would wake it by itself and confound the dead count, and it
+                # would undo the small push of a redirected step.
+                still = tf.logical_or(tf.reduce_max(tf.abs(g), [1, 2, 3]) == 0, tf.logical_and(redirect, obj <= 0))
+                x = tf.where(tf.reshape(still, [-1, 1, 1, 1]), x, self._blur(x, sigma))
             # Re-standardize each image: the network only knows inputs with the statistics of
             # standardized training images (mean 0, std 1); without this the ascent drifts away.
             mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
@@ -295,7 +311,7 @@ def _masks(m: LoadedModel, items: Sequence[OIPItem]) -> np.ndarray:
 
 def initial_images(items: Sequence[OIPItem]) -> np.ndarray:
     """The starting noise of each item, (B, 28, 28) in standardized units."""
-    return np.stack([make_noise(it.seed, it.wavelengths) for it in items])
+    return np.stack([make_noise(it.seed, it.wavelengths, family=it.noise) for it in items])
 
 
 def run_oip(
@@ -355,6 +371,16 @@ def run_oip(
     loop = time.perf_counter() - t0
     return OIPResult(items, frames[-1], np.stack(frames), np.array(frame_steps), np.concatenate(acts, axis=1),
                      step, stopped, loop)
+
+
+def start_objective(m: LoadedModel, items: Sequence[OIPItem], batch: int = 512) -> np.ndarray:
+    """Each item's objective on its start noise (one forward pass): 0 exactly is a dead start, as the
+    articles define it: every ReLU of the map closed, so the gradient is zero too."""
+    items = list(items)
+    asc = _ascent(m, items[0].layer)
+    out = [asc.forward(tf.constant(initial_images(part)[..., None]), tf.constant(_masks(m, part))).numpy()
+           for part in (items[i:i + batch] for i in range(0, len(items), batch))]
+    return np.concatenate(out)
 
 
 def objective_and_gradient(m: LoadedModel, items: Sequence[OIPItem], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -111,7 +111,7 @@ class Reproducibility:
 
 def reproducibility(m: LoadedModel, layer: str, *, maps: str | Sequence[int] | None = None, seeds: int = 4,
                     wavelengths: Sequence[float] = (4,), config: OIPConfig = OIPConfig(),
-                    max_shift: int | None = None,
+                    max_shift: int | None = None, noise: str = "lowpass",
                     on_progress: Callable[[BatchProgress], None] | None = None,
                     should_stop: Callable[[], bool] | None = None) -> Reproducibility:
     """OIPs of each map from ``seeds`` noises at each wavelength, scored for how alike they are.
@@ -126,7 +126,7 @@ def reproducibility(m: LoadedModel, layer: str, *, maps: str | Sequence[int] | N
                          f"wavelengths={list(waves)}")
     shift = int(info.jump or 1) if max_shift is None else int(max_shift)
     items = items_for(m, layer, maps if maps is not None else f"0-{info.maps - 1}", seeds=range(int(seeds)),
-                      wavelengths=[(w,) for w in waves])
+                      wavelengths=[(w,) for w in waves], noise=noise)
     labels = [f"λ={w:g} · seed {s}" for w in waves for s in range(int(seeds))]
     t0 = time.perf_counter()
     images, ends, stopped = run_many(m, items, config, on_progress=on_progress, should_stop=should_stop,

@@ -41,11 +41,12 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
     progress = _throttled(report)
     cfg = _config(params)
     waves = tuple(float(w) for w in params["wavelengths"])
+    noise = str(params.get("noise", "lowpass"))
     f16 = lambda a: np.asarray(a, np.float16)  # noqa: E731 - images for display: half the cache
     if analysis == "sweep":
         from cnnviz.sweep import wavelength_sweep
 
-        r = wavelength_sweep(m, params["layer"], waves, int(params["seeds"]), cfg, on_progress=progress,
+        r = wavelength_sweep(m, params["layer"], waves, int(params["seeds"]), cfg, noise=noise, on_progress=progress,
                              should_stop=should_stop)
         return _run(analysis, r, {"maps": r.maps,
                 "wavelengths": list(r.wavelengths), "mean_activation": r.mean_activation,
@@ -54,7 +55,7 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
     if analysis == "reproducibility":
         from cnnviz.reproducibility import reproducibility
 
-        r = reproducibility(m, params["layer"], seeds=int(params["seeds"]), wavelengths=waves, config=cfg,
+        r = reproducibility(m, params["layer"], seeds=int(params["seeds"]), wavelengths=waves, config=cfg, noise=noise,
                             on_progress=progress, should_stop=should_stop)
         return _run(analysis, r, {"maps": r.maps, "labels": r.labels,
                 "score": r.score, "activation": r.activation, "spread": r.spread, "images": f16(r.images),
@@ -65,7 +66,7 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
 
         node = tuple(params["node"]) if params.get("node") else None
         e = exemplars(m, data.x_test, data.y_test, params["layer"], int(params["map"]), node, k=int(params["k"]),
-                      seeds=int(params["seeds"]), wavelengths=waves, config=cfg, on_progress=progress,
+                      seeds=int(params["seeds"]), wavelengths=waves, config=cfg, noise=noise, on_progress=progress,
                       should_stop=should_stop)
         return _run(analysis, e, {"oip": e.oip_image,
                 "images": e.images, "indices": e.indices, "labels": e.labels, "activation": e.activation,
@@ -96,7 +97,8 @@ def _compare(ops, ma, params: dict, data, cfg, waves, progress, should_stop) -> 
         return _run("compare", r, out)
     for name, m, span in (("oip_a", ma, (0.4, 0.7)), ("oip_b", mb, (0.7, 1.0))):
         n = m.spatial_layer(layer).maps
-        items = items_for(m, layer, f"0-{n - 1}", seeds=range(int(params["seeds"])), wavelengths=[(w,) for w in waves])
+        items = items_for(m, layer, f"0-{n - 1}", seeds=range(int(params["seeds"])), wavelengths=[(w,) for w in waves],
+                          noise=noise)
         images, ends, stopped = run_many(m, items, cfg, on_progress=progress, should_stop=should_stop,
                                          stage=f"OIPs of model {name[-1].upper()}", span=span)
         if stopped:

@@ -27,6 +27,8 @@ SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
 WAVELENGTHS = [1, 2, 4, 7, 14, 28]
 MAX_SEEDS, MAX_STEPS, MAX_K, MAX_SEARCHES = 8, 500, 32, 4096
 REDIRECT_STEPS = 20
+NOISES = [{"label": "low-pass", "value": "lowpass"}, {"label": "band-pass", "value": "bandpass"},
+          {"label": "multi-scale", "value": "mix"}]
 ANALYSES = {
     "sweep": ("Wavelength sweep",
               "Every map of the layer, from noise at each wavelength and seed: which wavelength wakes which map, "
@@ -94,6 +96,7 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
                                                             marks={i: str(i) for i in range(1, MAX_SEEDS + 1)})),
                 labelled("Steps per search", dcc.Slider(id=I.STEPS, min=10, max=MAX_STEPS, step=10, value=60,
                                                         marks={10: "10", 60: "60", 200: "200", 500: "500"})),
+                labelled("Start noise", dbc.RadioItems(id=I.NOISE, inline=True, value="lowpass", options=NOISES)),
                 dbc.Checkbox(id=I.REDIRECT, value=True,
                              label=f"wake dead maps: redirected ReLU for the first {REDIRECT_STEPS} steps, and "
                                    "after while a search is still at zero (off: the seed's method)"),
@@ -127,7 +130,8 @@ def second_model(model, current):
     return names, (others[0] if others else model)
 
 
-def _params(model, analysis, layer, map_, node_on, nx, ny, model_b, waves, seeds, steps, k, redirect) -> dict:
+def _params(model, analysis, layer, map_, node_on, nx, ny, model_b, waves, seeds, steps, k, redirect,
+            noise="lowpass") -> dict:
     """Checks every control (a crafted request can send anything); only what the analysis uses is kept."""
     svc = services()
     analysis = as_choice(analysis, "analysis", list(ANALYSES))
@@ -138,7 +142,8 @@ def _params(model, analysis, layer, map_, node_on, nx, ny, model_b, waves, seeds
     if not waves:
         raise ValueError("Choose at least one noise wavelength.")
     p = {"analysis": analysis, "layer": layer, "wavelengths": waves, "seeds": as_int(seeds, "seeds", 1, MAX_SEEDS),
-         "steps": as_int(steps, "steps", 1, MAX_STEPS), "redirect_steps": REDIRECT_STEPS if redirect else 0}
+         "steps": as_int(steps, "steps", 1, MAX_STEPS), "redirect_steps": REDIRECT_STEPS if redirect else 0,
+         "noise": as_choice(noise, "noise", [o["value"] for o in NOISES])}
     searches = c * len(waves) * p["seeds"]
     if analysis == "reproducibility" and len(waves) * p["seeds"] < 2:
         raise ValueError("A reproducibility score compares at least 2 searches per map: choose 2 seeds or more, "
@@ -160,7 +165,7 @@ def _params(model, analysis, layer, map_, node_on, nx, ny, model_b, waves, seeds
 STATE = [State(Shell.MODEL, "value"), State(I.ANALYSIS, "value"), State(I.LAYER, "value"), State(I.MAP, "value"),
          State(I.NODE_ON, "value"), State(I.NODE_X, "value"), State(I.NODE_Y, "value"), State(I.MODEL_B, "value"),
          State(I.WAVES, "value"), State(I.SEEDS, "value"), State(I.STEPS, "value"), State(I.K, "value"),
-         State(I.REDIRECT, "value")]
+         State(I.REDIRECT, "value"), State(I.NOISE, "value")]
 
 
 @callback(Output(Shell.INSIGHT_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),
@@ -197,18 +202,23 @@ def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: st
 
 def _sweep_view(res: InsightRun, p: dict) -> list:
     s = res["summary"]
-    dead = ", ".join(f"λ={w}: {_pct(v)}" for w, v in s["dead_fraction"].items())
+    dead = ", ".join(f"λ={w}: {_pct(s['dead_at_start'][w])} at the start, {_pct(v)} at the end"
+                     + (f" ({_pct(s['dead_at_end_redirected'][w])} redirected)" if "dead_at_end_redirected" in s else "")
+                     for w, v in s["dead_at_end"].items())
+    only = s.get("awake_at_start_only_for", {})
     best = np.asarray(res["best_wavelength"])
     counts = ", ".join(f"λ={w:g}: {int((best == w).sum())}" for w in res["wavelengths"])
     images = np.asarray(res["images"], np.float32)
     best_img = images[np.arange(len(res["maps"])), np.asarray(res["mean_activation"]).argmax(1)]
     return [
-        alert(f"{p['layer']}: {len(res['maps'])} maps × {len(res['wavelengths'])} wavelengths × {p['seeds']} seeds in "
-              f"{s['seconds']:.1f} s. Dead searches per wavelength: {dead}. Maps dead at every wavelength: "
-              f"{s['dead_at_every_wavelength']}. Best wavelength per map: {counts}.", "info"),
+        alert(f"{p['layer']}, {s['noise']} noise: {len(res['maps'])} maps × {len(res['wavelengths'])} wavelengths × "
+              f"{p['seeds']} seeds, each search its own noise, in {s['seconds']:.1f} s. Dead searches per wavelength "
+              f"(the seed's method): {dead}. Maps that only some wavelengths wake at the start: "
+              f"{', '.join(f'{m} (λ={chr(44).join(ws)})' for m, ws in only.items()) or 'none'}. Best wavelength per "
+              f"map: {counts}.", "info"),
         dcc.Graph(id=I.SWEEP, figure=fig.make_sweep_figure(res["mean_activation"], res["dead"], res["maps"],
                                                                    res["wavelengths"], p["layer"])),
-        dcc.Graph(figure=fig.make_dead_fraction_figure(res["dead_fraction"], res["mean_activation"], res["wavelengths"])),
+        dcc.Graph(figure=fig.make_dead_fraction_figure(s, res["mean_activation"], res["wavelengths"])),
         dcc.Graph(figure=fig.make_tiles_figure(best_img, [f"map {m} · λ={w:g}" for m, w in zip(res["maps"], best)],
                                                "Each map's OIP at its best wavelength (best seed)", cols=16)),
     ]

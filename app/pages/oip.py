@@ -10,7 +10,8 @@ import numpy as np
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from cnnviz.images import gif_bytes, png_bytes, tile, to_uint8
+from cnnviz.images import contrast_enhanced, gif_bytes, png_bytes, tile, to_uint8
+from cnnviz.noise import FAMILIES, make_noise, radial_spectrum
 from cnnviz.receptive import Receptive, change_inside_outside
 
 from .. import figures, jobs
@@ -56,6 +57,9 @@ layout = html.Div([
                 id=I.WAVES, min=0, max=len(WAVELENGTHS) - 1, step=1, value=[0, 2], allowCross=False,
                 marks={i: str(w) for i, w in enumerate(WAVELENGTHS)}, allow_direct_input=False)),
             dbc.Checkbox(id=I.MIX, label="mix the wavelengths into one noise", value=False),
+            labelled("Start noise", dbc.RadioItems(id=I.NOISE, inline=True, value="lowpass", options=[
+                {"label": "low-pass", "value": "lowpass"}, {"label": "band-pass", "value": "bandpass"},
+                {"label": "multi-scale", "value": "mix"}])),
             labelled("Seeds", dcc.Slider(id=I.SEEDS, min=1, max=MAX_SEEDS, step=1, value=2,
                                          marks={i: str(i) for i in range(1, MAX_SEEDS + 1)}, allow_direct_input=True,
                                          tooltip={"placement": "bottom", "always_visible": False})),
@@ -73,8 +77,12 @@ layout = html.Div([
             html.Div(id=I.LINKS, className="small mt-2"),
         ), lg=4, xxl=3, className="controls"),
         dbc.Col([
-            dbc.Row([dbc.Col(dcc.Graph(id=I.LIVE, figure=figures.empty_figure("press Run")), md=6),
-                     dbc.Col(dcc.Graph(id=I.CURVE, figure=figures.empty_figure()), md=6)]),
+            dbc.Row([dbc.Col(dcc.Graph(id=I.LIVE, figure=figures.empty_figure("press Run")), md=5),
+                     dbc.Col(dcc.Graph(id=I.CURVE, figure=figures.empty_figure()), md=4),
+                     dbc.Col(dcc.Graph(id=I.SPECTRUM, config={"displayModeBar": False}), md=3)]),
+            dbc.Checkbox(id=I.CONTRAST, value=False,
+                         label="contrast-enhanced view beside the plain one (the articles' second view)"),
+            html.Div(id=I.CONTRAST_VIEW),
             html.Div(id=I.SCRUB, className="small text-muted"),
             html.Div(id=I.RESULT),
             html.Div([dbc.Button("Download evolution (GIF)", id=I.GIF, size="sm", className="me-2", disabled=True),
@@ -85,7 +93,8 @@ layout = html.Div([
 ])
 
 
-def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps, step_size, blur, sigma, jitter) -> dict:
+def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps, step_size, blur, sigma, jitter,
+            noise="lowpass") -> dict:
     """Checks every control (a crafted request can send anything) and returns the run's parameters."""
     info = services().info(model)
     layer = as_choice(layer_name(layer), "layer", info.spatial_layers)
@@ -96,6 +105,7 @@ def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps
         "node": [as_int(nx, "node x", 0, w - 1), as_int(ny, "node y", 0, h - 1)] if node_on else None,
         "wavelength_sets": [sorted(waves)] if mix else [[v] for v in sorted(waves)],
         "seeds": as_int(seeds, "seeds", 1, MAX_SEEDS), "whole": bool(whole),
+        "noise": as_choice(noise, "noise", list(FAMILIES)),
         "config": {"steps": as_int(steps, "steps", 1, MAX_STEPS), "step_size": as_float(step_size, "step size", 0.01, 10),
                    "blur_every": as_int(blur, "blur every", 0, 20), "blur_sigma": as_float(sigma, "blur sigma", 0.1, 3),
                    "jitter": as_int(jitter, "jitter", 0, 4)},
@@ -126,7 +136,8 @@ def wavelengths(value) -> list[int]:
 
 
 def _items(p: dict) -> list[dict]:
-    return [{"layer": p["layer"], "map": m, "seed": s, "wavelengths": tuple(ws), "node": p["node"]}
+    return [{"layer": p["layer"], "map": m, "seed": s, "wavelengths": tuple(ws), "node": p["node"],
+             "noise": p.get("noise", "lowpass")}
             for m in p["maps"] for ws in p["wavelength_sets"] for s in range(p["seeds"])]
 
 
@@ -137,7 +148,7 @@ def _labels(p: dict) -> list[str]:
 STATE = [State(Shell.MODEL, "value"), State(I.LAYER, "value"), State(I.MAP, "value"), State(I.WHOLE, "value"),
          State(I.NODE_ON, "value"), State(I.NODE_X, "value"), State(I.NODE_Y, "value"), State(I.WAVES, "value"),
          State(I.MIX, "value"), State(I.SEEDS, "value"), State(I.STEPS, "value"), State(I.STEP_SIZE, "value"),
-         State(I.BLUR, "value"), State(I.SIGMA, "value"), State(I.JITTER, "value")]
+         State(I.BLUR, "value"), State(I.SIGMA, "value"), State(I.JITTER, "value"), State(I.NOISE, "value")]
 
 
 @callback(Output(I.MAP, "max"), Output(I.MAP_SLIDER, "max"), Output(I.NODE_X, "max"), Output(I.NODE_Y, "max"),
@@ -344,3 +355,32 @@ def download(_gif, _png, key):
         return dcc.send_bytes(gif_bytes(np.asarray(res.frames, np.float32)), "oip-evolution.gif")
     grid = tile(to_uint8(res.images), cols=min(8, len(res.images)))
     return dcc.send_bytes(png_bytes(grid, scale=4), "oip-final.png")
+
+
+@callback(Output(I.SPECTRUM, "figure"), Input(I.NOISE, "value"), Input(I.WAVES, "value"), Input(I.MIX, "value"))
+def show_noise(noise, waves, mix):
+    """The start noise of seed 0 and the radial power spectrum of each family, for the chosen wavelengths."""
+    try:
+        chosen = wavelengths(waves)
+        sets = [chosen] if mix else [[w] for w in chosen]
+        noise = noise if noise in FAMILIES else "lowpass"
+        spectra = {f: np.mean([radial_spectrum(make_noise(s, ws, family=f)) for s in range(12) for ws in sets], axis=0)
+                   for f in FAMILIES}
+        return figures.make_noise_figure(make_noise(0, sets[-1], family=noise), spectra, noise,
+                                         "+".join(f"{w:g}" for w in sets[-1]))
+    except ValueError as e:
+        return figures.empty_figure(str(e)[:60])
+
+
+@callback(Output(I.CONTRAST_VIEW, "children"), Input(I.CONTRAST, "value"), Input(I.KEY, "data"),
+          State(Shell.OIP_LAST, "data"))
+def show_contrast(on, key, last):
+    """The shown result's final images again, contrast-enhanced as in the articles."""
+    res = services().result(key) if on and key else None
+    if res is None or not isinstance(last, dict) or last.get("key") != key:
+        return None
+    p = last["params"]
+    images, labels = (res.best_per_map(_per_map(p))[0], [f"map {m}" for m in p["maps"]]) if p["whole"] else \
+        (res.images, _labels(p))
+    return dcc.Graph(figure=figures.make_contrast_figure(contrast_enhanced(images), labels[:len(images)]),
+                     config={"displayModeBar": False})

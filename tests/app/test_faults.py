@@ -73,7 +73,7 @@ def oip_values(session: str, map_: int, steps: int, seeds: int = 1, whole: bool 
     return {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": "Conv2D_3", "oip-map.value": map_,
             "oip-whole.value": whole, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
             "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": seeds, "oip-steps.value": steps,
-            "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
+            "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0, "oip-noise.value": "lowpass",
             "shell-session.data": session}
 
 

@@ -14,7 +14,7 @@ from .test_browser import click_plot, js_click, no_console_errors, open_page, se
 
 SESSION = "5" * 32
 OK = dict(model="default", analysis="sweep", layer="Conv2D_3", map_=5, node_on=False, nx=1, ny=1, model_b="default",
-          waves=[1, 4], seeds=2, steps=60, k=9, redirect=True)
+          waves=[1, 4], seeds=2, steps=60, k=9, redirect=True, noise="lowpass")
 
 
 def test_params_keep_only_what_the_analysis_uses(services):
@@ -22,7 +22,8 @@ def test_params_keep_only_what_the_analysis_uses(services):
 
     sweep = _params(**OK)
     assert sweep == {"analysis": "sweep", "layer": "Conv2D_3", "wavelengths": [1, 4], "seeds": 2, "steps": 60,
-                     "redirect_steps": 20}
+                     "redirect_steps": 20, "noise": "lowpass"}
+    assert _params(**{**OK, "noise": "bandpass"})["noise"] == "bandpass"
     ex = _params(**{**OK, "analysis": "exemplars", "node_on": True, "nx": 2, "ny": 0})
     assert ex["map"] == 5 and ex["node"] == [2, 0] and ex["k"] == 9
     cmp = _params(**{**OK, "analysis": "compare", "redirect": False})
@@ -41,7 +42,9 @@ def test_params_keep_only_what_the_analysis_uses(services):
     ({"analysis": "compare", "model_b": "../etc/passwd"}, "second model must be one of"),
     ({"seeds": 8, "waves": [1, 2, 4, 7, 14, 28], "layer": "Conv2D_2", "analysis": "compare"}, "At most 4096"),
     ({"steps": "x"}, "steps must be a whole number"),
-], ids=["analysis", "layer", "no-wave", "wave", "one-search", "map", "node", "k", "model-b", "too-many", "steps"])
+    ({"noise": "pink"}, "noise must be one of"),
+], ids=["analysis", "layer", "no-wave", "wave", "one-search", "map", "node", "k", "model-b", "too-many", "steps",
+        "noise"])
 def test_run_refuses_bad_input_with_a_message(services, change, match):
     from app.pages.insight import run
 

@@ -1,18 +1,55 @@
 import numpy as np
 import pytest
 
-from cnnviz.oip import OIPConfig, OIPItem, run_oip
+from cnnviz.oip import OIPConfig, OIPItem, items_for, run_oip
 from cnnviz.sweep import wavelength_sweep
 
 
 def test_sweep_dead_fraction_is_exact(dead_unit_model):
-    """Map 1 of the hand-built model is closed on all noise: without redirection it stays dead."""
-    plain = wavelength_sweep(dead_unit_model, "Conv2D_1", (1, 4), seeds=3,
+    """Map 1 of the hand-built model is closed on pixel noise: without redirection it stays dead."""
+    plain = wavelength_sweep(dead_unit_model, "Conv2D_1", (1,), seeds=3,
                              config=OIPConfig(steps=20, blur_every=0, redirect_steps=0))
-    assert plain.activation.shape == (2, 2, 3)
+    assert plain.activation.shape == (2, 1, 3)
     assert plain.dead[1].all() and not plain.dead[0].any()
-    np.testing.assert_array_equal(plain.dead_fraction, [0.5, 0.5])
+    np.testing.assert_array_equal(plain.dead_fraction, [0.5])
     assert plain.summary()["dead_at_every_wavelength"] == 1
+
+
+def test_a_unit_that_only_long_range_noise_opens(long_range_unit_model):
+    """A 13×13 box sum with a high bias: pixel noise never reaches it (6σ), smooth noise over many
+    pixels does. Dead at the start is exactly 1 for pixel noise and 0 at long wavelengths, the
+    articles' effect; band-pass noise, with no long-range content, does not open it."""
+    r = wavelength_sweep(long_range_unit_model, "Conv2D_1", (1, 14, 28), seeds=20,
+                         config=OIPConfig(steps=5, redirect_steps=0))
+    stats = r.dead_statistics()
+    assert stats["searches"] == {"1": 20, "14": 20, "28": 20}
+    assert stats["dead_at_start"] == {"1": 1.0, "14": 0.0, "28": 0.0}
+    assert stats["dead_at_end"]["1"] == 1.0  # no gradient, no blur on it: it stays dead
+    lo, hi = stats["dead_at_start_ci95"]["1"]
+    assert 0.8 < lo < 1.0 and hi == 1.0
+    band = wavelength_sweep(long_range_unit_model, "Conv2D_1", (4,), seeds=20, noise="bandpass",
+                            config=OIPConfig(steps=5, redirect_steps=0))
+    assert band.dead_statistics()["dead_at_start"]["4"] == 1.0
+
+
+def test_the_blur_never_wakes_a_dead_search(dead_unit_model):
+    """With the blur on, a search whose gradient is all zero keeps its image but for re-standardization."""
+    from cnnviz.oip import initial_images
+
+    items = [OIPItem("Conv2D_1", 1, seed=s) for s in range(4)]
+    r = run_oip(dead_unit_model, items, OIPConfig(steps=40, blur_every=2, redirect_steps=0))
+    assert r.end_activation.max() == 0
+    np.testing.assert_allclose(r.images, initial_images(items), atol=1e-4)
+
+
+def test_both_methods_and_independent_noises(default_model):
+    r = wavelength_sweep(default_model, "Conv2D_3", (1, 7), seeds=2, config=OIPConfig(steps=10), maps="0-7")
+    assert r.seed_activation is not None and r.seed_activation.shape == r.activation.shape
+    stats = r.summary()
+    assert stats["dead_fraction"] == stats["dead_at_end"] and "dead_at_end_redirected" in stats
+    items = items_for(default_model, "Conv2D_3", "0-7", seeds=range(2), wavelengths=[(1,), (7,)], independent=True)
+    assert len({(it.seed, it.wavelengths) for it in items}) == 8 * 2 * 2  # every search its own noise
+    assert len({it.seed for it in items_for(default_model, "Conv2D_3", "0-7", seeds=range(2))}) == 2
 
 
 def test_redirected_relu_wakes_every_conv3_map_at_short_and_long_wavelengths(default_model):
@@ -21,20 +58,22 @@ def test_redirected_relu_wakes_every_conv3_map_at_short_and_long_wavelengths(def
     # default: 20 redirected steps of 60, then only for searches still at zero; λ=28 (seed 1)
     # holds the slowest to wake (maps 26 and 55)
     woken = wavelength_sweep(default_model, "Conv2D_3", (1, 28), seeds=2)
-    np.testing.assert_array_equal(woken.dead_fraction, [0.0, 0.0])
+    assert woken.dead_statistics()["dead_at_end_redirected"] == {"1": 0.0, "28": 0.0}
 
 
 def test_sweep_equals_single_searches(default_model):
     cfg = OIPConfig(steps=15)
     r = wavelength_sweep(default_model, "Conv2D_3", (2, 7), seeds=2, config=cfg, maps="5,9")
     assert r.maps == [5, 9] and r.wavelengths == (2.0, 7.0) and r.images.shape == (2, 2, 28, 28)
-    alone = run_oip(default_model, [OIPItem("Conv2D_3", 9, seed=s, wavelengths=(7,)) for s in (0, 1)], cfg)
+    same = [it for it in items_for(default_model, "Conv2D_3", "5,9", seeds=range(2), wavelengths=[(2,), (7,)],
+                                   independent=True) if it.map == 9 and it.wavelengths == (7.0,)]
+    alone = run_oip(default_model, same, cfg)
     np.testing.assert_allclose(r.activation[1, 1], alone.end_activation, rtol=2e-3)
     best = int(alone.end_activation.argmax())
     np.testing.assert_allclose(r.images[1, 1], alone.images[best], atol=2e-3)  # the best seed's OIP
     np.testing.assert_allclose(r.mean_activation, r.activation.mean(2))
     assert r.best_wavelength.shape == (2,) and len(r.rows()) == 8
-    assert set(r.rows()[0]) == {"layer", "map", "wavelength", "seed", "activation", "dead"}
+    assert {"map", "wavelength", "activation", "dead_at_start", "dead_at_end", "dead"} <= set(r.rows()[0])
 
 
 def test_sweep_reports_progress_and_stops(default_model):
