@@ -25,7 +25,7 @@ _EXPORTS = {
     "DensePatterns": "activations",
     "OIPConfig": "oip", "OIPItem": "oip", "OIPProgress": "oip", "OIPResult": "oip", "run_oip": "oip",
     "parse_maps": "oip", "dead_fraction": "oip", "run_many": "oip", "BatchProgress": "oip",
-    "wavelength_sweep": "sweep", "SweepResult": "sweep",
+    "wavelength_sweep": "sweep", "SweepResult": "sweep", "hand_of_mnist": "hand", "HandOfMnist": "hand",
     "reproducibility": "reproducibility", "reproducibility_score": "reproducibility", "Reproducibility": "reproducibility",
     "shift_correlations": "reproducibility",
     "exemplars": "exemplars", "Exemplars": "exemplars",

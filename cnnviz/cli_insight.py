@@ -129,6 +129,27 @@ def cmd_compare(args: argparse.Namespace) -> None:
            "written": _export(args, r.rows(), None)})
 
 
+def cmd_hand(args: argparse.Namespace) -> None:
+    from .cli import _load
+    from .hand import hand_of_mnist
+
+    m = _load(args.model)
+    with _Bar(f"hand of MNIST {args.layer}") as progress:
+        h = hand_of_mnist(m, args.layer, noises=args.noises.split(","), wavelengths=_waves(args.wavelengths),
+                          redirect=(0, args.redirect_steps), seeds=args.seeds, config=_config(args),
+                          on_progress=progress)
+    written = _export(args, h.rows(), None)
+    if args.png and len(h.maps):
+        from .images import _save_png, contrast_enhanced, tile, to_uint8
+
+        # the candidate in every setting: plain (top row) and contrast-enhanced (bottom row), as in the articles
+        shown = h.images[:, h.candidate]
+        _save_png(tile(np.concatenate([to_uint8(shown), to_uint8(contrast_enhanced(shown), per_image=False)]),
+                       cols=len(shown)), args.png, 4)
+        written["png"] = args.png
+    _emit({**h.summary(), "written": written})
+
+
 def add_commands(sub: Any, model_help: str) -> None:
     """Registers the insight commands on the CLI's sub-parsers."""
     def common(s: argparse.ArgumentParser, waves: str, seeds: int) -> None:
@@ -162,6 +183,18 @@ def add_commands(sub: Any, model_help: str) -> None:
     s.add_argument("--k", type=int, default=9)
     s.add_argument("--png", help="write the OIP and the top images as one PNG row here")
     s.set_defaults(func=cmd_exemplars)
+
+    s = sub.add_parser("hand", help="the Hand of MNIST: the map whose OIP is best defined across settings (JSON)")
+    s.add_argument("--model", help=model_help)
+    s.add_argument("--layer", default="Conv2D_3")
+    s.add_argument("--wavelengths", default="1,4,14", help="noise wavelengths in pixels")
+    s.add_argument("--noises", default="lowpass,bandpass,mix", help="noise families, comma-separated")
+    s.add_argument("--seeds", type=int, default=4, help="noise seeds per map and setting")
+    s.add_argument("--steps", type=int, default=60)
+    s.add_argument("--redirect-steps", type=int, default=20, help="the redirected method's steps (both methods run)")
+    s.add_argument("--csv", help="also write every map's ranks as CSV here")
+    s.add_argument("--png", help="write the candidate's OIP in every setting as one montage here")
+    s.set_defaults(func=cmd_hand)
 
     s = sub.add_parser("compare", help="match the maps of a layer between two models (JSON)")
     s.add_argument("model_a", metavar="A.keras")

@@ -53,6 +53,31 @@ def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("...ip,...jp->...ij", unit(a), unit(b))
 
 
+def score_interval(correlations: np.ndarray, rounds: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap interval of the reproducibility score over the searches (seeds × wavelengths).
+
+    ``correlations`` is (..., K, K) from :func:`shift_correlations`. Each round redraws K searches with
+    replacement and averages the correlations of the pairs of *different* searches drawn (a search
+    with itself says nothing about reproducibility). Returns (lo, hi), each (...).
+    """
+    c = np.asarray(correlations, np.float64)
+    k = c.shape[-1]
+    if k < 2:
+        raise ValueError(f"A score interval needs at least 2 searches. Received: K={k}")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, k, (rounds, k))
+    a, b = np.triu_indices(k, 1)
+    ia, ib = idx[:, a], idx[:, b]  # (rounds, pairs)
+    valid = ia != ib
+    vals = c[..., ia, ib]  # (..., rounds, pairs)
+    with np.errstate(invalid="ignore"):
+        means = np.where(valid, vals, 0).sum(-1) / np.maximum(valid.sum(-1), 1)
+    means = np.where(valid.any(-1), means, np.nan)
+    lo, hi = np.nanpercentile(means, [50 * (1 - level), 50 * (1 + level)], axis=-1)
+    return lo, hi
+
+
 def reproducibility_score(images: np.ndarray, max_shift: int) -> np.ndarray:
     """Mean pairwise shift-aligned correlation of the K images of each group: (..., K, H, W) -> (...)."""
     c = shift_correlations(images, max_shift)
@@ -76,6 +101,15 @@ class Reproducibility:
     max_shift: int
     seconds: float
     stopped: bool = False
+    correlations: np.ndarray | None = None  # (maps, K, K) shift-aligned correlations of the searches
+
+    @property
+    def score_ci95(self) -> np.ndarray:
+        """(maps, 2) bootstrap 95 % interval of each map's score over its searches."""
+        if self.correlations is None or not len(self.maps):
+            return np.full((len(self.maps), 2), np.nan)
+        lo, hi = score_interval(self.correlations)
+        return np.stack([lo, hi], -1)
 
     @property
     def spread(self) -> np.ndarray:
@@ -94,8 +128,9 @@ class Reproducibility:
         return self.images[np.arange(len(self.maps)), self.activation.argmax(1)]
 
     def rows(self) -> list[dict[str, Any]]:
-        spread = self.spread
+        spread, ci = self.spread, self.score_ci95
         return [{"layer": self.layer, "map": m, "score": float(self.score[i]),
+                 "score_ci95_low": float(ci[i, 0]), "score_ci95_high": float(ci[i, 1]),
                  "mean_activation": float(self.activation[i].mean()), "min_activation": float(self.activation[i].min()),
                  "max_activation": float(self.activation[i].max()),
                  "spread": None if np.isnan(spread[i]) else float(spread[i])} for i, m in enumerate(self.maps)]
@@ -136,5 +171,8 @@ def reproducibility(m: LoadedModel, layer: str, *, maps: str | Sequence[int] | N
                                np.zeros((0, len(labels), 28, 28)), shift, time.perf_counter() - t0, True)
     map_ids = list(dict.fromkeys(it.map for it in items))
     imgs = images.reshape(len(map_ids), len(labels), 28, 28)
-    return Reproducibility(layer, map_ids, labels, reproducibility_score(imgs, shift),
-                           ends.reshape(len(map_ids), len(labels)), imgs, shift, time.perf_counter() - t0)
+    corr = shift_correlations(imgs, shift)
+    iu = np.triu_indices(len(labels), 1)
+    return Reproducibility(layer, map_ids, labels, corr[..., iu[0], iu[1]].mean(-1),
+                           ends.reshape(len(map_ids), len(labels)), imgs, shift, time.perf_counter() - t0,
+                           correlations=corr)

@@ -14,7 +14,7 @@ import numpy as np
 from .ops import throttled
 from .results import InsightRun, StageProgress
 
-ANALYSES = ("sweep", "reproducibility", "exemplars", "compare")
+ANALYSES = ("sweep", "reproducibility", "exemplars", "compare", "hand")
 
 
 def _throttled(report: Callable[[StageProgress], None]):
@@ -60,6 +60,15 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
         return _run(analysis, r, {"maps": r.maps, "labels": r.labels,
                 "score": r.score, "activation": r.activation, "spread": r.spread, "images": f16(r.images),
                 "order": r.order, "max_shift": r.max_shift})
+    if analysis == "hand":
+        from cnnviz.hand import hand_of_mnist
+
+        h = hand_of_mnist(m, params["layer"], wavelengths=waves, redirect=(0, cfg.redirect_steps or 20),
+                          seeds=int(params["seeds"]), config=cfg, on_progress=progress, should_stop=should_stop)
+        return _run(analysis, h, {"maps": h.maps, "settings": h.settings, "scores": h.scores,
+                                  "score_ci95": h.score_ci95, "ranks": h.ranks if len(h.maps) else np.zeros((0, 0)),
+                                  "candidate": h.candidate if len(h.maps) else None,
+                                  "images": f16(h.images[:, h.candidate]) if len(h.maps) else np.zeros((0, 28, 28))})
     data = ops.dataset(m.metadata.get("dataset", "mnist"))
     if analysis == "exemplars":
         from cnnviz.exemplars import exemplars

@@ -42,6 +42,10 @@ ANALYSES = {
     "compare": ("Compare two models",
                 "Matches the maps of a layer in the two models by the correlation of their activations over the "
                 "test set (optimal one-to-one assignment), with the OIPs of each pair."),
+    "hand": ("The Hand of MNIST across settings",
+             "Each map's reproducibility in every setting (the three noise families × the chosen wavelengths × the "
+             "seed's method and the redirected ReLU), ranked; the candidate is the map with the best worst-case rank, "
+             "shown with its OIP from every setting."),
 }
 
 
@@ -152,6 +156,13 @@ def _params(model, analysis, layer, map_, node_on, nx, ny, model_b, waves, seeds
         p.update(map=as_int(map_, "map", 0, c - 1), k=as_int(k, "k", 1, MAX_K),
                  node=[as_int(nx, "node x", 0, w - 1), as_int(ny, "node y", 0, h - 1)] if node_on else None)
         searches = len(waves) * p["seeds"]
+    if analysis == "hand":
+        if p["seeds"] < 2:
+            raise ValueError("The Hand of MNIST compares at least 2 searches per map and setting: choose 2 seeds or "
+                             "more.")
+        p.pop("noise")  # every family runs
+        p["redirect_steps"] = REDIRECT_STEPS  # both methods run
+        searches = c * len(waves) * p["seeds"] * 3 * 2
     if analysis == "compare":
         p.update(model_b=as_choice(model_b, "second model", svc.models()), images=10000)
         p["model_b_hash"] = svc.model_hash(p["model_b"])  # the cache key follows B's content too
@@ -188,11 +199,12 @@ def _pct(v: float) -> str:
     return f"{100 * v:.1f} %"
 
 
-def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: str, row_id: str) -> dag.AgGrid:
+def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: str, row_id: str,
+          direction: str = "desc") -> dag.AgGrid:
     """A sortable table; ``columns`` are (field, header, number format or None)."""
     defs = [{"field": f, "headerName": h, **({"valueFormatter": {"function": f"d3.format('{fmt}')(params.value)"}}
                                               if fmt else {})} for f, h, fmt in columns]
-    defs[[c[0] for c in columns].index(sort)]["sort"] = "desc"
+    defs[[c[0] for c in columns].index(sort)]["sort"] = direction
     rows = [{**r, "row_id": str(r[row_id])} for r in rows]  # AG Grid wants string row ids
     return dag.AgGrid(id=I.TABLE, rowData=rows, columnDefs=defs, getRowId="params.data.row_id",
                       defaultColDef={"sortable": True, "resizable": True, "flex": 1, "sortingOrder": ["desc", "asc"]},
@@ -232,11 +244,13 @@ def _repro_view(res: InsightRun, p: dict) -> list:
     best = images[np.arange(len(images)), act.argmax(1)]
     rows = [{**r, "spread": r["spread"] if r["spread"] is not None else float("nan")} for r in res["rows"]]
     return [
-        alert(f"Most reproducible map of {p['layer']}: map {s['most_reproducible_map']} (score "
-              f"{s['most_reproducible_score']:.3f}), the candidate \"Hand of MNIST\" for this layer. Mean score "
+        alert(f"Most reproducible map of {p['layer']} in this setting: map {s['most_reproducible_map']} (score "
+              f"{s['most_reproducible_score']:.3f}; the top scores lie close, see their 95 % intervals, and the "
+              f"Hand of MNIST analysis picks across settings). Mean score "
               f"{s['mean_score']:.3f} over {s['maps']} maps, {s['searches_per_map']} searches each, aligned by shifts "
               f"of up to {s['max_shift']} px (the layer's jump). Spread = std/mean of the activation reached.", "info"),
-        _grid(rows, [("map", "map", None), ("score", "score", ".3f"), ("mean_activation", "mean activation", ".3f"),
+        _grid(rows, [("map", "map", None), ("score", "score", ".3f"), ("score_ci95_low", "95 % from", ".3f"),
+                     ("score_ci95_high", "to", ".3f"), ("mean_activation", "mean activation", ".3f"),
                      ("spread", "spread", ".3f"), ("min_activation", "min", ".3f"), ("max_activation", "max", ".3f")],
               "score", "map"),
         dcc.Graph(figure=fig.make_tiles_figure(best[order], [f"map {res['maps'][i]} · {res['score'][i]:.2f}"
@@ -296,7 +310,7 @@ def _compare_view(res: InsightRun, p: dict, model: str) -> list:
 
 
 def _outputs(res: InsightRun, p: dict, key: str, model: str):
-    views = {"sweep": _sweep_view, "reproducibility": _repro_view, "exemplars": _exemplars_view}
+    views = {"sweep": _sweep_view, "reproducibility": _repro_view, "exemplars": _exemplars_view, "hand": _hand_view}
     if res.stopped:
         return (None, key, True, True, "warning",
                 alert(f"Stopped: the {ANALYSES[p['analysis']][0].lower()} was cancelled before it finished, and a "
@@ -414,8 +428,30 @@ def sweep_detail(click, key, last):
                                                   f"Map {res['maps'][i]} of {p['layer']}: best OIP at each wavelength"))
 
 
+def _hand_view(res: InsightRun, p: dict) -> list:
+    s = res["summary"]
+    per = s["candidate_per_setting"]
+    caps = [f"{c['setting']} · #{c['rank']} · {c['score']:.2f} [{c['score_ci95'][0]:.2f}, {c['score_ci95'][1]:.2f}]"
+            for c in per]
+    runners = ", ".join(f"map {r['map']} (worst rank {r['worst_rank']})" for r in s["runners_up"])
+    return [
+        alert(f"Hand of MNIST candidate of {p['layer']}: map {s['candidate']}, never worse than rank "
+              f"{s['candidate_worst_rank']} of {len(res['maps'])} in {len(per)} settings (mean rank "
+              f"{s['candidate_mean_rank']:.1f}, first in {s['candidate_first_in']}). Next: {runners}. The first map of "
+              f"one setting alone was any of {s['first_per_setting']}: one setting is not enough to name it.", "info"),
+        dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res["images"], np.float32), caps,
+                                               f"Map {s['candidate']} in every setting (rank · score [95 % interval])",
+                                               cols=6, tile_px=150)),
+        _grid(res["rows"], [("map", "map", None), ("worst_rank", "worst rank", None), ("mean_rank", "mean rank", ".1f"),
+                            ("times_first", "first in", None), ("mean_score", "mean score", ".3f")], "worst_rank", "map",
+              "asc"),
+    ]
+
+
 def _gallery(res: InsightRun, p: dict) -> np.ndarray:
     """The PNG export: the analysis's gallery as one uint8 grid."""
+    if p["analysis"] == "hand":
+        return tile(to_uint8(np.asarray(res["images"], np.float32)), cols=6)
     if p["analysis"] == "sweep":
         images = np.asarray(res["images"], np.float32)
         return tile(to_uint8(images[np.arange(len(images)), np.asarray(res["mean_activation"]).argmax(1)]), cols=8)

@@ -80,6 +80,17 @@ def test_run_caches_and_exports(services):
             assert base64.b64decode(out["content"])[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_hand_of_mnist_analysis(services):
+    from app.pages.insight import export_file, run
+
+    args = {**OK, "analysis": "hand", "layer": "Conv2D_1", "waves": [4], "seeds": 2, "steps": 5}
+    view, key, *_, msg = run(lambda _: None, 1, args.pop("model"), *args.values(), SESSION)
+    assert msg is None and "Hand of MNIST candidate of Conv2D_1: map" in str(view[0].children)
+    res = services.result(key)
+    assert len(res["settings"]) == 6 and res["ranks"].shape == (6, 32)  # 3 families × λ=4 × 2 methods
+    assert export_file("png", res, {"analysis": "hand", "layer": "Conv2D_1"})["filename"].endswith(".png")
+
+
 def _run_and_wait(dash_duo, text, timeout=120):
     time.sleep(0.5)
     js_click(dash_duo, "#insight-run")

@@ -68,3 +68,43 @@ def test_reproducibility_of_default_model_maps(default_model):
     assert r.summary()["most_reproducible_map"] == r.maps[int(np.argmax(r.score))]
     with pytest.raises(ValueError, match="at least 2 searches"):
         reproducibility(default_model, "Conv2D_3", maps="0", seeds=1, wavelengths=(4,))
+
+
+def test_score_interval_holds_the_score_and_shrinks_with_more_seeds():
+    from cnnviz.reproducibility import score_interval, shift_correlations
+
+    rng = np.random.default_rng(3)
+    pattern = rng.normal(size=(28, 28))
+    widths = []
+    for k in (4, 16, 48):
+        images = pattern + 1.2 * rng.normal(size=(k, 28, 28))  # one pattern, independent noise per search
+        c = shift_correlations(images[None], 0)
+        lo, hi = score_interval(c, rounds=500)
+        score = c[0][np.triu_indices(k, 1)].mean()
+        assert lo[0] <= score <= hi[0]
+        widths.append(hi[0] - lo[0])
+    assert widths[0] > widths[1] > widths[2]
+
+
+def test_the_hand_of_mnist_is_the_best_worst_case_rank():
+    from cnnviz.hand import HandOfMnist
+
+    scores = np.array([[0.9, 0.8, 0.1], [0.2, 0.7, 0.6], [0.9, 0.75, 0.3]])  # 3 settings × maps 10, 11, 12
+    h = HandOfMnist("Conv2D_3", [10, 11, 12], ["a", "b", "c"], scores, np.zeros((3, 3, 2)), np.zeros((3, 3, 28, 28)), 0)
+    assert h.ranks.tolist() == [[1, 2, 3], [3, 1, 2], [1, 2, 3]]
+    # map 10 is first twice but third once; map 11 is never worse than second: it holds up
+    assert h.maps[h.candidate] == 11 and h.summary()["candidate_worst_rank"] == 2
+
+
+def test_hand_command(capsys):
+    from .test_cli import run
+
+    code, out, _ = run(capsys, "hand", "--layer", "Conv2D_1", "--wavelengths", "4", "--noises", "lowpass",
+                       "--seeds", "2", "--steps", "5")
+    import json
+
+    res = json.loads(out)
+    assert code == 0 and len(res["settings"]) == 2 and 0 <= res["candidate"] < 32
+    assert len(res["candidate_per_setting"]) == 2 and res["candidate_worst_rank"] >= 1
+    code, _, err = run(capsys, "hand", "--layer", "Conv2D_1", "--noises", "pink", "--seeds", "2", "--steps", "5")
+    assert code == 2 and "noise must be one of" in err
