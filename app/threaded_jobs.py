@@ -51,7 +51,7 @@ class ThreadedDiskcacheManager(UniqueKeys, DiskcacheManager):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._running: dict[int, threading.Event] = {}  # job -> set when its thread has finished
+        self._running: dict[int, tuple[threading.Event, str]] = {}  # job -> (set when its thread ended, cache key)
         self._lock = threading.Lock()
 
     def call_job_fn(self, key, job_fn, args, context):
@@ -67,15 +67,25 @@ class ThreadedDiskcacheManager(UniqueKeys, DiskcacheManager):
 
         with self._lock:
             # Forget finished jobs only: a job registered but not started yet is running for Dash.
-            self._running = {j: f for j, f in self._running.items() if not f.is_set()}
-            self._running[job] = finished
+            self._running = {j: (f, k) for j, (f, k) in self._running.items() if not f.is_set() or self._pending(k)}
+            self._running[job] = (finished, key)
         threading.Thread(target=target, name=f"dash-job-{job}", daemon=True).start()
         return job
 
+    def _pending(self, key: str) -> bool:
+        """A result written and not read yet."""
+        return self.handle.get(key, self.UNDEFINED) is not self.UNDEFINED
+
     def job_running(self, job):
+        """True until Dash has read the job's result. Dash asks for the result first and then whether
+        the job runs: a thread that ends between the two would otherwise look like a cancelled job
+        (HTTP 204) and its result would be lost, so a finished job with an unread result still runs."""
         with self._lock:
-            finished = self._running.get(int(job))
-        return finished is not None and not finished.is_set()
+            entry = self._running.get(int(job))
+        if entry is None:
+            return False
+        finished, key = entry
+        return not finished.is_set() or self._pending(key)
 
     def terminate_job(self, job):
         """A thread cannot be killed: it ends when the engine job it relays ends (see the module doc)."""

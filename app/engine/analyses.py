@@ -81,14 +81,14 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
                 "images": e.images, "indices": e.indices, "labels": e.labels, "activation": e.activation,
                 "patches": e.patches, "patch_indices": e.patch_indices, "patch_nodes": e.patch_nodes,
                 "patch_activation": e.patch_activation, "class_names": list(m.class_names)})
-    return _compare(ops, m, params, data, cfg, waves, progress, should_stop)
+    return _compare(ops, m, params, data, cfg, waves, noise, progress, should_stop)
 
 
 def _run(analysis: str, r, data: dict[str, Any]) -> InsightRun:
     return InsightRun(analysis, bool(r.stopped), r.summary(), r.rows(), data)
 
 
-def _compare(ops, ma, params: dict, data, cfg, waves, progress, should_stop) -> InsightRun:
+def _compare(ops, ma, params: dict, data, cfg, waves, noise, progress, should_stop) -> InsightRun:
     """Matching over the test set (first 40 %), then one best OIP per map of each model."""
     from cnnviz.matching import match_maps
     from cnnviz.oip import BatchProgress, items_for, run_many

@@ -257,9 +257,13 @@ def annotations(dash_duo, graph_id: str) -> list[str]:
 
 
 def click_slider_mark(dash_duo, slider_id: str, label: str) -> None:
-    """Clicks the mark labelled ``label`` of a dcc.Slider with the mouse."""
+    """Clicks a dcc.Slider's track with the mouse right above the mark labelled ``label``."""
     from selenium.webdriver.common.action_chains import ActionChains
 
     mark = dash_duo.driver.find_element(By.XPATH, f"//*[@id='{slider_id}']//*[normalize-space(text())='{label}']")
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", mark)
-    ActionChains(dash_duo.driver).move_to_element(mark).click().perform()
+    track = dash_duo.find_element(f"#{slider_id} .dash-slider-track")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", track)
+    time.sleep(0.2)
+    x = mark.rect["x"] + mark.rect["width"] / 2 - track.rect["x"]  # selenium 4.2: offsets from the top-left
+    ActionChains(dash_duo.driver).move_to_element_with_offset(track, int(x), int(track.rect["height"] / 2)) \
+        .click().perform()

@@ -105,7 +105,7 @@ def test_sweep_then_reproducibility_in_the_browser(dash_duo, server):
     set_input(dash_duo, "#insight-steps input", 20)
     set_input(dash_duo, "#insight-seeds input", 1)
     _run_and_wait(dash_duo, "Dead searches per wavelength")
-    assert "Conv2D_2: 64 maps × 2 wavelengths × 1 seeds" in dash_duo.find_element("#insight-result").text
+    assert "Conv2D_2, lowpass noise: 64 maps × 2 wavelengths × 1 seeds" in dash_duo.find_element("#insight-result").text
     assert dash_duo.find_element("#insight-progress").text == "done"
     assert not dash_duo.find_element("#insight-csv").get_attribute("disabled")
     # a click on a cell of the heatmap shows that map's OIP at every wavelength

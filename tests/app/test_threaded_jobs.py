@@ -40,8 +40,9 @@ def test_a_job_runs_in_a_thread_reports_progress_and_its_result(tmp_path):
     assert list(m.get_progress("k1")) == [50, "half"]
     assert m.get_result("k1", job) is m.UNDEFINED
     release.set()
-    _wait(lambda: not m.job_running(job))
-    assert not m.job_running(job) and m.get_result("k1", job) == 42
+    _wait(lambda: m._running[job][0].is_set())
+    assert m.job_running(job)  # ended, result unread: still running for Dash
+    assert m.get_result("k1", job) == 42 and not m.job_running(job)
 
 
 def test_identical_requests_get_their_own_keys_and_each_its_result(tmp_path):
@@ -80,8 +81,10 @@ def test_a_job_registered_but_not_started_is_running(tmp_path):
         t.join()
     assert all(m.job_running(j) for j in jobs)
     gate.set()
-    _wait(lambda: not any(m.job_running(j) for j in jobs))
-    assert not any(m.job_running(j) for j in jobs)
+    _wait(lambda: all(m._running[j][0].is_set() for j in jobs))
+    assert all(m.job_running(j) for j in jobs)  # ended, but their results are unread: still running for Dash
+    results = {j: m.get_result(m._running[j][1], j) for j in jobs}
+    assert sorted(results.values()) == list(range(8)) and not any(m.job_running(j) for j in jobs)
 
 
 def test_cancelled_job_stops_being_watched(tmp_path):
@@ -97,3 +100,27 @@ def test_unknown_job_is_not_running(tmp_path):
     m, _ = _manager(tmp_path, lambda set_progress: None)
     assert not m.job_running(12345) and m.terminate_unhealthy_job(12345) is False
     m.terminate_job(None)
+
+
+def test_a_job_that_ends_between_dashs_two_questions_is_not_lost(tmp_path):
+    """Dash reads the result, then asks whether the job runs; a job ending in between must not look cancelled."""
+    m, job_fn = _manager(tmp_path, lambda set_progress, x: x + 1)
+    gate = threading.Event()
+    original = m.get_result
+
+    def slow_get_result(key, job):
+        value = original(key, job)  # read before the thread ends…
+        gate.set()
+        _wait(lambda: m._running[job][0].is_set())  # …and the thread ends right after
+        return value
+
+    m.get_result = slow_get_result
+    key = m.build_cache_key(lambda: None, [1], [], None)
+    job = m.call_job_fn(key, job_fn, [1], {})
+    first = m.get_result(key, job)
+    if first is m.UNDEFINED:  # the race happened: the job must still count as running, its result unread
+        assert m.job_running(job)
+        assert original(key, job) == 2
+    else:
+        assert first == 2
+    assert not m.job_running(job)
