@@ -125,7 +125,7 @@ def test_sweep_then_reproducibility_in_the_browser(dash_duo, server):
     def scores():
         cells = dash_duo.find_elements("#insight-table .ag-row [col-id='score']")
         rows = sorted(cells, key=lambda c: c.location["y"])
-        return [float(c.text) for c in rows if c.text]
+        return [float(c.text.replace("\u2212", "-")) for c in rows if c.text]  # d3 writes a true minus sign
 
     s = scores()
     assert s == sorted(s, reverse=True), s
