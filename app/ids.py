@@ -146,6 +146,7 @@ class Insight:
     TABLE = "insight-table"
     DETAIL = "insight-detail"
     NOISE = "insight-noise"
+    LAB_LINK = "insight-lab-link"  # opens the analysed map in the OIP lab
     SWEEP = "insight-sweep"  # the sweep heatmap (click a cell for the map)
     CORRELATION = "insight-correlation"  # the compare heatmap (click a cell for that pair)
     REDIRECT = "insight-redirect"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
@@ -260,6 +262,13 @@ def _repro_view(res: InsightRun, p: dict) -> list:
     ]
 
 
+def _lab_link(layer: str, map_: int, node=None) -> html.Div:
+    """Hands the map (or node) over to the OIP lab, preset by its query string."""
+    query = urlencode({"layer": layer, "map": map_, **({"node": f"{node[0]},{node[1]}"} if node else {})})
+    return html.Div(dcc.Link(f"Open {layer} map {map_} in the OIP lab", href=f"/oip?{query}", id=I.LAB_LINK),
+                    className="small mb-2")
+
+
 def _exemplars_view(res: InsightRun, p: dict) -> list:
     s = res["summary"]
     names = res["class_names"]
@@ -275,6 +284,7 @@ def _exemplars_view(res: InsightRun, p: dict) -> list:
               f"{s['best_image_index']}) reaches {s['best_image_activation']:.3f}: ratio {ratio}. Strongest single "
               f"node: {s['oip_node_activation']:.3f} on the OIP vs {s['best_patch_activation']:.3f} on a real patch.",
               "info"),
+        _lab_link(p["layer"], p["map"], p.get("node")),
         dcc.Graph(figure=fig.make_tiles_figure(images, captions, "The OIP and the test images that drive it hardest",
                                                cols=min(len(images), 10))),
         dcc.Graph(figure=fig.make_tiles_figure(res["patches"], patch_caps,
@@ -439,6 +449,7 @@ def _hand_view(res: InsightRun, p: dict) -> list:
               f"{s['candidate_worst_rank']} of {len(res['maps'])} in {len(per)} settings (mean rank "
               f"{s['candidate_mean_rank']:.1f}, first in {s['candidate_first_in']}). Next: {runners}. The first map of "
               f"one setting alone was any of {s['first_per_setting']}: one setting is not enough to name it.", "info"),
+        _lab_link(p["layer"], s["candidate"]),
         dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res["images"], np.float32), caps,
                                                f"Map {s['candidate']} in every setting (rank · score [95 % interval])",
                                                cols=6, tile_px=150)),

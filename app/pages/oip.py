@@ -29,7 +29,20 @@ WAVELENGTHS = [1, 2, 4, 7, 14, 28]
 MAX_SEEDS, MAX_STEPS, MAX_ITEMS, MAX_FRAMES = 8, 500, 1024, 40
 LIVE = 8  # searches shown live
 
-layout = html.Div([
+def _preset_int(text, default: int) -> int:
+    try:
+        return max(0, int(str(text)))
+    except ValueError:
+        return default
+
+
+def layout(layer: str | None = None, map: str | None = None, node: str | None = None, **_query):
+    """The lab; ``?layer=Conv2D_3&map=13&node=1,1`` (links from the Insight page) presets it."""
+    li = SPATIAL.index(layer) if layer in SPATIAL else len(SPATIAL) - 1
+    m = _preset_int(map, 0)
+    xy = [_preset_int(v, 1) for v in str(node).split(",")[:2]] if node else [1, 1]
+    xy = xy if len(xy) == 2 else [1, 1]
+    return html.Div([
     dcc.Interval(id=I.POLL, interval=2000, disabled=True),
     dcc.Store(id=I.KEY),
     dcc.Store(id=I.FOUND),
@@ -40,19 +53,19 @@ layout = html.Div([
                                        dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
                       dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
                       html.Div(id=I.MESSAGE)], className="action-bar"),
-            labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=len(SPATIAL) - 1, step=1, value=len(SPATIAL) - 1,
+            labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=len(SPATIAL) - 1, step=1, value=li,
                                          marks={i: {"label": n.replace("_", " "), "style": {"fontSize": "0.7rem"}}
                                                 for i, n in enumerate(SPATIAL)}, included=False,
                                          allow_direct_input=False)),
             labelled("Map (drag to scrub through a whole-layer result)",
-                     dbc.Row([dbc.Col(dcc.Slider(id=I.MAP_SLIDER, min=0, max=63, step=1, value=0, updatemode="drag",
+                     dbc.Row([dbc.Col(dcc.Slider(id=I.MAP_SLIDER, min=0, max=63, step=1, value=m, updatemode="drag",
                                                  marks=None, tooltip={"placement": "bottom"}, allow_direct_input=False), width=9),
-                              dbc.Col(dbc.Input(id=I.MAP, type="number", min=0, max=63, step=1, value=0, size="sm"),
+                              dbc.Col(dbc.Input(id=I.MAP, type="number", min=0, max=63, step=1, value=m, size="sm"),
                                       width=3)], className="g-1 align-items-center")),
             dbc.Checkbox(id=I.WHOLE, label="whole layer (every map, gallery)", value=False),
-            dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=False),
-            dbc.Row([dbc.Col(labelled("node x", dbc.Input(id=I.NODE_X, type="number", min=0, step=1, value=1))),
-                     dbc.Col(labelled("node y", dbc.Input(id=I.NODE_Y, type="number", min=0, step=1, value=1)))]),
+            dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=bool(node)),
+            dbc.Row([dbc.Col(labelled("node x", dbc.Input(id=I.NODE_X, type="number", min=0, step=1, value=xy[0]))),
+                     dbc.Col(labelled("node y", dbc.Input(id=I.NODE_Y, type="number", min=0, step=1, value=xy[1])))]),
             labelled("Noise wavelengths (pixels): from … to", dcc.RangeSlider(
                 id=I.WAVES, min=0, max=len(WAVELENGTHS) - 1, step=1, value=[0, 2], allowCross=False,
                 marks={i: str(w) for i, w in enumerate(WAVELENGTHS)}, allow_direct_input=False)),
@@ -90,7 +103,7 @@ layout = html.Div([
             dcc.Graph(id=I.GALLERY, style={"display": "none"}),
         ], lg=8, xxl=9),
     ]),
-])
+    ])
 
 
 def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps, step_size, blur, sigma, jitter,

@@ -157,6 +157,11 @@ def test_lab_links_to_exemplars_and_compare_runs(dash_duo, server):
     _run_and_wait(dash_duo, "the OIP reaches")
     text = dash_duo.find_element("#insight-result").text
     assert "Conv2D_3 map 13" in text and "ratio" in text
+    # and back: the map goes to the lab, which opens preset to it
+    js_click(dash_duo, "#insight-lab-link")
+    wait_until(lambda: dash_duo.find_element("#oip-map").get_attribute("value") == "13", 30, "the lab on map 13",
+               dash_duo)
+    assert dash_duo.find_element("#oip-map-slider [role='slider']").get_attribute("aria-valuenow") == "13"
     # compare: the model with itself matches every map to itself, in order
     open_page(dash_duo, server, "/insight?analysis=compare&layer=Conv2D_1&b=default")  # other models may exist
     dash_duo.wait_for_element("#insight-run", timeout=30)
