@@ -66,7 +66,8 @@ class _Lane:
         proc = subprocess.Popen([sys.executable, "-m", "app.engine.server", "--lane", self.name, "--models",
                                  self.model_folder, "--socket", address], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, env=env, cwd=str(ROOT))
-        assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - both are pipes
+        if proc.stdin is None or proc.stdout is None:  # both are pipes: only a broken Popen gets here
+            raise RuntimeError(f"Could not open pipes to the {self.name} engine.")
         proc.stdin.write(authkey.hex().encode() + b"\n")
         proc.stdin.flush()  # stdin stays open: the engine ends when this process does
         line: list[bytes] = []

@@ -19,6 +19,7 @@ import shutil
 import socket
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,6 @@ def _stop_flag(job: Job, cache_dir: str | None):
     if not cache_dir:
         return job.stop.is_set
     import diskcache
-    import time
 
     cache = diskcache.Cache(cache_dir)
     last = [0.0]
