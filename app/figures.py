@@ -274,7 +274,9 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
              for i in range(len(frames))]
     rows = math.ceil(n_shown / 8)
     fig.update_layout(
-        title=caption(len(frames) - 1), annotations=tile_labels(len(frames) - 1), margin=dict(l=10, r=10, t=40, b=10),
+        # a dict, not a bare string: this figure skips validation, which would otherwise convert it
+        title=dict(text=caption(len(frames) - 1)), annotations=tile_labels(len(frames) - 1),
+        margin=dict(l=10, r=10, t=40, b=10),
         height=min(900, 150 + 230 * rows) if n_shown > 2 else 420,
         updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.05, xanchor="left", yanchor="top",
                           buttons=[dict(label="▶ Play", method="animate",

@@ -29,6 +29,10 @@ def test_animation_has_one_frame_per_recorded_step(rng):
     fig = figures.make_oip_animation_figure(frames, list(range(0, 35, 5)), rng.random((3, 31)), ["a", "b", "c"])
     assert len(fig.frames) == 7 and len(fig.layout.sliders[0].steps) == 7
     assert fig.layout.updatemenus[0].buttons[0].label.endswith("Play")
+    # built without validation for speed: what plotly.js reads must still be in its current form
+    out = fig.to_plotly_json()
+    assert out["layout"]["title"] == {"text": "step 30"} and out["frames"][2]["layout"]["title"] == {"text": "step 10"}
+    assert out["layout"]["yaxis"]["autorange"] == "reversed" and len(out["layout"]["annotations"]) == 3
 
 
 @pytest.mark.parametrize("build", [
