@@ -18,7 +18,7 @@ _EXPORTS = {
     "Receptive": "receptive", "SpatialOp": "receptive", "propagate": "receptive",
     "make_noise": "noise", "radial_spectrum": "noise",
     "build_model": "model", "load_model": "model", "save_model": "model", "LoadedModel": "model",
-    "LayerInfo": "model", "ModelFileError": "model", "layer_table": "model", "list_models": "catalog",
+    "LayerInfo": "receptive", "ModelFileError": "model", "layer_table": "model", "list_models": "catalog",
     "default_model_path": "catalog", "model_dir": "catalog", "model_path": "catalog",
     "train": "training", "TrainProgress": "training", "TrainResult": "training", "evaluate": "training",
     "ActivationProbe": "activations", "probe": "activations", "dense_patterns": "activations",

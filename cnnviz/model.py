@@ -17,10 +17,8 @@ from .catalog import default_model_path, list_models, metadata_path  # noqa: F40
 from .config import TrainConfig
 from .data import CLASS_NAMES, Standardization
 from .device import setup_device
-from .receptive import Receptive, SpatialOp, propagate
+from .receptive import SPATIAL_TYPES, LayerInfo, Receptive, SpatialOp, propagate  # noqa: F401 (re-exported)
 from .store import atomic_path, file_sha256, save_json
-
-SPATIAL_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 
 
 class ModelFileError(ValueError):
@@ -45,31 +43,6 @@ def build_model(config: TrainConfig) -> keras.Model:
         keras.layers.Dense(10, activation="softmax", name="Dense_2"),
     ]
     return keras.Sequential(layers, name="cnnviz")
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """One row of the architecture table."""
-
-    name: str
-    type: str
-    output_shape: tuple[int, ...]  # without the batch axis
-    params: int
-    receptive_field: int  # side in input pixels (28 = whole image for dense layers)
-    jump: int | None  # input-pixel step between neighbouring nodes (None: not spatial)
-    receptive: Receptive | None = field(default=None, repr=False)
-
-    @property
-    def spatial(self) -> bool:
-        return self.type in SPATIAL_TYPES
-
-    @property
-    def maps(self) -> int:
-        return self.output_shape[-1]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "output_shape": list(self.output_shape),
-                "params": self.params, "receptive_field": self.receptive_field, "jump": self.jump}
 
 
 def _spatial_op(layer: keras.layers.Layer) -> SpatialOp | None:

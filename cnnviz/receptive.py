@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+SPATIAL_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,29 @@ def change_inside_outside(before, after, box: tuple[int, int, int, int]) -> tupl
     a, b = np.polyfit(x[~inside], y[~inside], 1)
     resid = y - (a * x + b)
     return float(np.sqrt(np.mean(resid[inside] ** 2))), float(np.sqrt(np.mean(resid[~inside] ** 2)))
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One row of the architecture table. Free of TensorFlow, like this module, so that the dashboard's
+    web process reads the rows that its engine processes send (``app.engine.results.ModelInfo``)."""
+
+    name: str
+    type: str
+    output_shape: tuple[int, ...]  # without the batch axis
+    params: int
+    receptive_field: int  # side in input pixels (28 = whole image for dense layers)
+    jump: int | None  # input-pixel step between neighbouring nodes (None: not spatial)
+    receptive: Receptive | None = field(default=None, repr=False)
+
+    @property
+    def spatial(self) -> bool:
+        return self.type in SPATIAL_TYPES
+
+    @property
+    def maps(self) -> int:
+        return self.output_shape[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "output_shape": list(self.output_shape),
+                "params": self.params, "receptive_field": self.receptive_field, "jump": self.jump}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .results import (Activations, DenseStats, LayerRow, ModelInfo, OIPProgress, OIPRun, TrainProgress, TrainRun)
+from .results import Activations, DenseStats, ModelInfo, OIPProgress, OIPRun, TrainProgress, TrainRun
 
 PROGRESS_EVERY_S = 0.4  # Dash polls about twice a second; faster progress would be dropped
 LIVE_ITEMS = 8  # progress carries the first few searches' images only: the page shows no more
@@ -92,10 +92,7 @@ class Ops:
     def info(self, model: str) -> ModelInfo:
         m = self.models.get(model)
         kernels = m.keras_model.get_layer(m.layers[0].name).get_weights()[0]
-        rows = tuple(LayerRow(r.name, r.type, tuple(int(v) for v in r.output_shape), int(r.params),
-                              int(r.receptive_field), r.jump,
-                              (r.receptive.size, r.receptive.jump, r.receptive.start) if r.receptive else None)
-                     for r in m.layers)
+        rows = tuple(m.layers)
         return ModelInfo(m.name, m.sha256, rows, m.metadata, np.asarray(kernels[:, :, 0, :]), self.device)
 
     def activations(self, model: str, image: np.ndarray) -> Activations:

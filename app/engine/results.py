@@ -11,30 +11,19 @@ from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class LayerRow:
-    """One row of a model's architecture table."""
-
-    name: str
-    type: str
-    output_shape: tuple[int, ...]  # without the batch axis
-    params: int
-    receptive_field: int
-    jump: int | None  # None: not spatial
-    receptive: tuple[int, int, int] | None  # (size, jump, start) for spatial layers
+from cnnviz.receptive import LayerInfo  # TF-free, like everything here
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
     sha256: str
-    layers: tuple[LayerRow, ...]
+    layers: tuple[LayerInfo, ...]
     metadata: dict[str, Any]
     kernels: np.ndarray  # first layer's kernels (kh, kw, maps)
     device: str
 
-    def layer(self, name: str) -> LayerRow:
+    def layer(self, name: str) -> LayerInfo:
         for r in self.layers:
             if r.name == name:
                 return r

@@ -14,7 +14,6 @@ from ..ids import Maps as I
 from ..ids import Shell
 from ..inputs import MAX_PATH_CHARS, MAX_STROKES, checked_strokes, decode_upload, rasterize_drawing, resolve
 from ..services import dataset, services
-from cnnviz.receptive import Receptive
 
 from ..ui import alert, as_choice, card, failure, labelled, slider_choice
 
@@ -250,7 +249,7 @@ def show_input(spec, click, layer, model, mode, cls):
         if point is not None and len(point.customdata) >= 3:
             m, x, y = (int(float(v)) for v in point.customdata[:3])
             row = services().info(model).layer(slider_choice(layer, SPATIAL))
-            box = Receptive(*row.receptive).box(y, x) if m >= 0 and row.receptive else None
+            box = row.receptive.box(y, x) if m >= 0 and row.receptive else None
             note = (f"{row.name} map {m}, node x={x} y={y}: receptive field {row.receptive_field}×"
                     f"{row.receptive_field} input pixels (jump {row.jump})." if box else note)
         return figures.make_image_figure(pixels, caption, box), note

@@ -12,7 +12,7 @@ from dash.exceptions import PreventUpdate
 
 from cnnviz.images import contrast_enhanced, gif_bytes, png_bytes, tile, to_uint8
 from cnnviz.noise import FAMILIES, make_noise, radial_spectrum
-from cnnviz.receptive import Receptive, change_inside_outside
+from cnnviz.receptive import change_inside_outside
 
 from .. import figures, jobs
 from ..clicks import custom_int
@@ -247,8 +247,7 @@ def _node_box(p: dict, model: str) -> tuple[int, int, int, int] | None:
     """The receptive field (y0, y1, x0, x1) of the run's node, or None for a map-mean run."""
     if not p.get("node"):
         return None
-    size, jump, start = services().info(model).layer(p["layer"]).receptive
-    return Receptive(size, jump, start).box(p["node"][1], p["node"][0])
+    return services().info(model).layer(p["layer"]).receptive.box(p["node"][1], p["node"][0])
 
 
 def _result_view(res: OIPRun, p: dict, model: str) -> list:
