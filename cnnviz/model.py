@@ -17,7 +17,7 @@ from .catalog import default_model_path, list_models, metadata_path  # noqa: F40
 from .config import TrainConfig
 from .data import CLASS_NAMES, Standardization
 from .device import setup_device
-from .receptive import SPATIAL_TYPES, LayerInfo, Receptive, SpatialOp, propagate  # noqa: F401 (re-exported)
+from .receptive import SPATIAL_TYPES, LayerInfo, Receptive, SpatialOp, find_layer, propagate  # noqa: F401 (re-exported)
 from .store import atomic_path, file_sha256, save_json
 
 
@@ -98,11 +98,7 @@ class LoadedModel:
 
     def layer(self, name: str) -> LayerInfo:
         """The row of layer ``name``; a clear error lists the valid names."""
-        for row in self.layers:
-            if row.name == name:
-                return row
-        raise ValueError(f"No such layer. Existing layers are: {[r.name for r in self.layers]}. "
-                         f"Received: layer={name!r}")
+        return find_layer(self.layers, name)
 
     def spatial_layer(self, name: str) -> LayerInfo:
         """Like :meth:`layer` but only Conv2D and pooling layers are accepted."""

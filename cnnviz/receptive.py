@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 SPATIAL_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
@@ -104,3 +105,11 @@ class LayerInfo:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "output_shape": list(self.output_shape),
                 "params": self.params, "receptive_field": self.receptive_field, "jump": self.jump}
+
+
+def find_layer(rows: Sequence[LayerInfo], name: str) -> LayerInfo:
+    """The row of layer ``name``; a clear error lists the valid names."""
+    for row in rows:
+        if row.name == name:
+            return row
+    raise ValueError(f"No such layer. Existing layers are: {[r.name for r in rows]}. Received: layer={name!r}")

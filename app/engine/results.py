@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz.receptive import LayerInfo  # TF-free, like everything here
+from cnnviz.receptive import LayerInfo, find_layer  # TF-free, like everything here
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,7 @@ class ModelInfo:
     device: str
 
     def layer(self, name: str) -> LayerInfo:
-        for r in self.layers:
-            if r.name == name:
-                return r
-        raise ValueError(f"No such layer in model {self.name!r}. Existing layers are: "
-                         f"{[r.name for r in self.layers]}. Received: layer={name!r}")
+        return find_layer(self.layers, name)
 
     @property
     def spatial_layers(self) -> list[str]:
