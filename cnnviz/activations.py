@@ -13,26 +13,28 @@ from .model import LoadedModel
 
 
 class ActivationProbe:
-    """A multi-output sub-model (every conv, pooling and dense layer), built once per model.
+    """A multi-output sub-model (every layer of maps, every dense layer and the output), built once per model.
 
     Interactive paths call :meth:`run`, a compiled call of the sub-model: for one image it
     costs about a tenth of ``model.predict``, whose per-call set-up dominates tiny batches.
     """
 
     def __init__(self, m: LoadedModel):
-        self.layer_names = [r.name for r in m.layers if r.spatial or r.type == "Dense"]
+        self.layer_names = [r.name for r in m.layers if r.spatial or r.role in ("dense", "output")]
         km = m.keras_model
         sub = keras.Model(inputs=km.inputs, outputs=[km.get_layer(n).output for n in self.layer_names])
+        self.shape = m.input_shape
         self._fn = tf.function(lambda x: sub(x, training=False), reduce_retracing=True,
-                               input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+                               input_signature=[tf.TensorSpec([None, *self.shape], tf.float32)])
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Standardized images (N, 28, 28[, 1]) -> {layer name: activations (N, ...)}."""
+        """Standardized images (N, H, W[, C]) -> {layer name: activations (N, ...)}."""
         x = np.asarray(x, np.float32)
-        if x.ndim == 3:
+        if x.ndim == 3 and self.shape[2] == 1:
             x = x[..., None]
-        if x.ndim != 4 or x.shape[1:] != (28, 28, 1):
-            raise ValueError(f"Images must have shape (N, 28, 28) or (N, 28, 28, 1). Received: shape={x.shape}")
+        if x.ndim != 4 or x.shape[1:] != self.shape:
+            raise ValueError(f"Images must have shape (N, {', '.join(map(str, self.shape))}) for this model. "
+                             f"Received: shape={x.shape}")
         outs = self._fn(tf.constant(x))
         return {n: o.numpy() for n, o in zip(self.layer_names, outs)}
 
@@ -60,45 +62,46 @@ def layer_output(m: LoadedModel, layer: str, x: np.ndarray, batch: int = 500):
         km = m.keras_model
         sub = keras.Model(inputs=km.inputs, outputs=km.get_layer(m.layer(layer).name).output)
         m.cache[key] = tf.function(lambda v: sub(v, training=False), reduce_retracing=True,
-                                   input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+                                   input_signature=[tf.TensorSpec([None, *m.input_shape], tf.float32)])
     fn = m.cache[key]
-    x = np.asarray(x, np.float32).reshape(-1, 28, 28, 1)
+    x = np.asarray(x, np.float32).reshape(-1, *m.input_shape)
     for i in range(0, len(x), batch):
         yield i, fn(tf.constant(x[i:i + batch])).numpy()
 
 
 def class_means(m: LoadedModel, images: np.ndarray, labels: np.ndarray, batch: int = 500) -> dict[str, np.ndarray]:
-    """Mean activation of every layer per class: {layer: (10, ...)} over uint8 ``images``.
+    """Mean activation of every layer per class: {layer: (classes, ...)} over ``images``.
 
-    Sums are accumulated batch by batch so that Conv2D_1 over 10,000 images never sits
+    Sums are accumulated batch by batch so that the first layer over 10,000 images never sits
     in memory at once.
     """
-    p, counts = probe(m), np.bincount(labels, minlength=10).astype(np.float64)
+    k = m.num_classes
+    p, counts = probe(m), np.bincount(labels, minlength=k).astype(np.float64)
     sums: dict[str, np.ndarray] = {}
-    onehot_all = np.eye(10, dtype=np.float64)[labels]
+    onehot_all = np.eye(k, dtype=np.float64)[labels]
     for i in range(0, len(images), batch):
         acts = p.run(m.standardization.apply(images[i:i + batch]))
         onehot = onehot_all[i:i + batch]
         for n, a in acts.items():
             s = np.tensordot(onehot, a.astype(np.float64), axes=(0, 0))
             sums[n] = sums[n] + s if n in sums else s
-    shape = lambda n: (10,) + (1,) * (sums[n].ndim - 1)  # noqa: E731
+    shape = lambda n: (k,) + (1,) * (sums[n].ndim - 1)  # noqa: E731
     return {n: (s / np.maximum(counts, 1).reshape(shape(n))).astype(np.float32) for n, s in sums.items()}
 
 
 @dataclass(frozen=True)
 class DensePatterns:
-    """How the first dense layer (and the last conv layer) respond to each class of the test set."""
+    """How a hidden dense layer (and the last layer of maps) respond to each class of the test set."""
 
     dense_layer: str
     conv_layer: str
-    class_means: np.ndarray  # (10, units) mean Dense_1 activation per true class
-    conv_class_means: np.ndarray  # (10, h, w, maps) mean of the last conv layer per true class
-    similarity: np.ndarray  # (10, 10) cosine similarity between class means
-    confusion: np.ndarray  # (10, 10) counts, rows = true class, columns = predicted
-    dense: np.ndarray  # (N, units) Dense_1 activation of every test image
+    class_means: np.ndarray  # (classes, units) mean activation of the dense layer per true class
+    conv_class_means: np.ndarray  # (classes, h, w, maps) mean of the last layer of maps per true class
+    similarity: np.ndarray  # (classes, classes) cosine similarity between class means
+    confusion: np.ndarray  # (classes, classes) counts, rows = true class, columns = predicted
+    dense: np.ndarray  # (N, units) the dense layer's activation of every test image
     predicted: np.ndarray  # (N,) predicted class
-    probabilities: np.ndarray  # (N, 10)
+    probabilities: np.ndarray  # (N, classes)
     labels: np.ndarray  # (N,) true class
 
     @property
@@ -117,21 +120,35 @@ class DensePatterns:
         return np.flatnonzero((self.labels == true) & (self.predicted == predicted))
 
 
-def dense_patterns(m: LoadedModel, data: Dataset, dense_layer: str = "Dense_1") -> DensePatterns:
-    """Class means of ``dense_layer`` and of the last conv layer over the test set, with the confusion matrix."""
-    m.layer(dense_layer)
-    conv = [r.name for r in m.layers if r.type == "Conv2D"][-1]
+def dense_patterns(m: LoadedModel, data: Dataset, dense_layer: str | None = None) -> DensePatterns:
+    """Class means of a hidden dense layer (default: the last) and of the last layer of maps over the
+    test set, with the confusion matrix.
+
+    Raises:
+        ValueError: the model has no hidden dense layer (or no layer of maps), or ``dense_layer`` is not one.
+    """
+    if not m.dense_layers:
+        raise ValueError(f"{m.name} has no hidden dense layer: its last layer of maps feeds the output directly, "
+                         "so there are no dense-layer patterns to show.")
+    dense_layer = dense_layer or m.dense_layers[-1]
+    if dense_layer not in m.dense_layers:
+        raise ValueError(f"dense_layer must be one of {m.dense_layers}. Received: dense_layer={dense_layer!r}")
+    maps = [r.name for r in m.layers if r.spatial]
+    if not maps:
+        raise ValueError(f"{m.name} has no layer of maps.")
+    conv = maps[-1]
     acts = probe(m).run_batched(m.standardization.apply(data.x_test))
     y = data.y_test.astype(np.int64)
-    probs = acts[m.layers[-1].name]
+    probs = acts[m.output_layer]
     pred = probs.argmax(1)
-    counts = np.maximum(np.bincount(y, minlength=10), 1)
-    onehot = np.eye(10)[y]
+    k = m.num_classes
+    counts = np.maximum(np.bincount(y, minlength=k), 1)
+    onehot = np.eye(k)[y]
     dense = acts[dense_layer]
     means = (onehot.T @ dense) / counts[:, None]
     conv_means = np.tensordot(onehot, acts[conv], axes=(0, 0)) / counts[:, None, None, None]
     norm = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-    confusion = np.zeros((10, 10), np.int64)
+    confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (y, pred), 1)
     return DensePatterns(dense_layer, conv, means.astype(np.float32), conv_means.astype(np.float32),
                          (norm @ norm.T).astype(np.float32), confusion, dense, pred, probs, y)

@@ -26,6 +26,20 @@ def list_models(folder: str | os.PathLike[str]) -> list[str]:
                   if not p.name.startswith(".") and metadata_path(p).is_file())
 
 
+def unimported_models(folder: str | os.PathLike[str]) -> list[str]:
+    """Names of the ``.keras`` files in ``folder`` without metadata: to import before use."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.keras")
+                  if not p.name.startswith(".") and not metadata_path(p).is_file())
+
+
+def import_command(folder: str | os.PathLike[str], name: str) -> str:
+    """The command that imports model ``name`` of ``folder`` (its data set still to be named)."""
+    return f"python -m cnnviz import {Path(folder) / (name + '.keras')} --dataset mnist|fashion-mnist|DATA.npz"
+
+
 def model_dir() -> Path:
     """``$CNNVIZ_MODEL_DIR``, else the committed ``models/`` folder."""
     return Path(os.environ.get("CNNVIZ_MODEL_DIR") or Path(__file__).resolve().parent.parent / "models")

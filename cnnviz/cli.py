@@ -1,4 +1,5 @@
-"""Command line: ``python -m cnnviz info|train|activations|oip|sweep|reproducibility|exemplars|compare``."""
+"""Command line: ``python -m cnnviz info|train|import|activations|attribution|oip|sweep|reproducibility|exemplars|
+hand|compare``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ def cmd_info(args: argparse.Namespace) -> None:
 
     info = {
         "model": str(m.path),
+        "input_shape": list(m.input_shape),
+        "classes": list(m.class_names),
         "layers": [row.to_dict() for row in m.layers],
         "dataset": m.metadata.get("dataset"),
         "standardization": m.standardization.as_dict(),
@@ -73,15 +76,18 @@ def cmd_info(args: argparse.Namespace) -> None:
         return
     print(f"model            {info['model']}  (sha256 {m.sha256[:12]})")
     print(f"dataset          {info['dataset']}")
+    print(f"input            {'×'.join(map(str, m.input_shape))}, {m.num_classes} classes")
     print(f"standardization  mean={m.standardization.mean:.4f} std={m.standardization.std:.4f}")
     acc = info["test_accuracy"]
     print(f"test accuracy    {acc:.4f}" if acc is not None else "test accuracy    unknown")
     print(f"device           {info['device']}\n")
-    print(f"{'layer':<11}{'type':<14}{'output shape':<16}{'params':>9}{'RF':>5}{'jump':>6}")
+    wide = max(11, *(len(r.name) + 1 for r in m.layers))
+    kind = max(14, *(len(r.type) + 1 for r in m.layers))
+    print(f"{'layer':<{wide}}{'type':<{kind}}{'output shape':<16}{'params':>9}{'RF':>5}{'jump':>6}  role")
     for r in m.layers:
-        print(f"{r.name:<11}{r.type:<14}{str(r.output_shape):<16}{r.params:>9}{r.receptive_field:>5}"
-              f"{'' if r.jump is None else r.jump:>6}")
-    print(f"{'total':<41}{sum(r.params for r in m.layers):>9}")
+        print(f"{r.name:<{wide}}{r.type:<{kind}}{str(r.output_shape):<16}{r.params:>9}{r.receptive_field:>5}"
+              f"{'' if r.jump is None else r.jump:>6}  {r.role}")
+    print(f"{'total':<{wide + kind + 16}}{sum(r.params for r in m.layers):>9}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -125,14 +131,65 @@ def cmd_activations(args: argparse.Namespace) -> None:
     from .images import save_map_grid
 
     m = _load(args.model)
-    layer = m.spatial_layer(args.layer).name
-    data = load_dataset(m.metadata.get("dataset", "mnist"))
-    if not 0 <= args.image_index < len(data.x_test):
-        raise CLIError(f"--image-index must be in 0..{len(data.x_test) - 1}. Received: --image-index={args.image_index}")
+    layer = m.spatial_layer(args.layer or _map_layers(m)[0]).name
+    data = _test_image(m, args.image_index)
     acts = probe(m).run(m.standardization.apply(data.x_test[args.image_index: args.image_index + 1]))
     save_map_grid(acts[layer][0], args.out)
     print(json.dumps({"image_index": args.image_index, "label": int(data.y_test[args.image_index]),
-                      "predicted": int(acts["Dense_2"][0].argmax()), "layer": layer, "out": str(args.out)}))
+                      "predicted": int(acts[m.output_layer][0].argmax()), "layer": layer, "out": str(args.out)}))
+
+
+def _map_layers(m) -> list[str]:
+    names = [r.name for r in m.layers if r.spatial]
+    if not names:
+        raise CLIError(f"{m.name} has no layer of maps (a convolution or pooling layer on the image grid).")
+    return names
+
+
+def _test_image(m, index: int):
+    """The model's data set, once ``index`` is checked against its test images."""
+    from .data import load_dataset
+
+    data = load_dataset(m.metadata.get("dataset", "mnist"))
+    if not 0 <= index < len(data.x_test):
+        raise CLIError(f"--image-index must be in 0..{len(data.x_test) - 1}. Received: --image-index={index}")
+    return data
+
+
+def cmd_attribution(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .attribution import attribution
+    from .store import atomic_path
+
+    m = _load(args.model)
+    data = _test_image(m, args.image_index)
+    a = attribution(m, data.x_test[args.image_index], args.method, layer=args.layer, cls=args.cls)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "attribution.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, map=a.map, grid=a.grid, probabilities=a.probabilities)
+    summary = {**a.to_dict(), "image_index": args.image_index, "label": int(data.y_test[args.image_index]),
+               "out": str(out / "attribution.npz")}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        names = m.class_names
+        print(f"{a.method} of test image {args.image_index} (label {names[summary['label']]}) for class "
+              f"{names[a.cls]}, predicted {names[a.predicted]} ({a.probabilities[a.predicted]:.1%})"
+              f"{' on ' + a.layer if a.layer else ''}; wrote {summary['out']}")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from .importer import import_model
+
+    meta = import_model(args.path, args.dataset, mean=args.mean, std=args.std, name=args.name,
+                        folder=args.model_dir, force=args.force)
+    if meta["warning"]:
+        print(f"warning: {meta['warning']}", file=sys.stderr)
+    print(json.dumps({k: meta[k] for k in ("path", "dataset", "standardization", "test_accuracy", "input_shape",
+                                            "class_names")}, indent=1))
 
 
 def _parse_node(text: str | None) -> tuple[int, int] | None:
@@ -174,7 +231,8 @@ def cmd_oip(args: argparse.Namespace) -> None:
     config = OIPConfig(steps=args.steps, step_size=args.step_size, blur_every=args.blur_every,
                        blur_sigma=args.blur_sigma, jitter=args.jitter, frame_every=args.frame_every,
                        redirect_steps=args.redirect_steps)
-    with tqdm(total=args.steps, desc=f"OIP {args.layer} x{len(items)}", unit="step", file=sys.stderr) as bar:
+    with tqdm(total=args.steps, desc=f"OIP {args.layer} x{len(items)}", unit="step", file=sys.stderr,
+              disable=None) as bar:
         result = run_oip(m, items, config, on_progress=lambda p: bar.update(p.step - bar.n))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,7 +244,9 @@ def cmd_oip(args: argparse.Namespace) -> None:
                                 frame_steps=result.frame_steps)
     save_oip_grid(result.display, out / "oip.png")
     save_oip_gif(result, out / "oip.gif")
+    kind = m.layer(args.layer).role
     summary: dict[str, Any] = {
+        "layer_role": kind,
         "items": [{"layer": it.layer, "map": it.map, "node": list(it.node) if it.node else None, "seed": it.seed,
                    "wavelength": list(it.wavelengths) if len(it.wavelengths) > 1 else it.wavelengths[0],
                    "start_activation": float(result.activation[i, 0]),
@@ -204,7 +264,8 @@ def cmd_oip(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m cnnviz", description="Look inside a small CNN trained on MNIST.")
+    p = argparse.ArgumentParser(prog="python -m cnnviz", description="Look inside a convolutional network: the "
+                                "articles' MNIST CNN or any Keras image classifier.")
     sub = p.add_subparsers(dest="command", required=True)
     model_help = "path to a .keras model (default: $CNNVIZ_MODEL_DIR/default.keras or models/default.keras)"
 
@@ -228,23 +289,45 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("import", help="check a Keras image classifier against its data set and add it to the models")
+    s.add_argument("path", metavar="PATH.keras")
+    s.add_argument("--dataset", required=True, help="mnist, fashion-mnist, or an .npz with x_train, y_train, "
+                   "x_test, y_test (and optional class_names)")
+    s.add_argument("--mean", type=float, help="the input standardization's pixel mean on the 0..1 scale "
+                   "(default: computed from the training images)")
+    s.add_argument("--std", type=float, help="its pixel std on the 0..1 scale")
+    s.add_argument("--name", help="the model's name in the folder (default: the file's)")
+    s.add_argument("--model-dir", help="the model folder (default: $CNNVIZ_MODEL_DIR or models/)")
+    s.add_argument("--force", action="store_true", help="replace a model of the same name")
+    s.set_defaults(func=cmd_import)
+
     s = sub.add_parser("activations", help="PNG grid of every map of a layer for one test image")
     s.add_argument("--model", help=model_help)
     s.add_argument("--image-index", type=int, required=True)
-    s.add_argument("--layer", default="Conv2D_1")
+    s.add_argument("--layer", help="a layer of maps (default: the first)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_activations)
 
+    s = sub.add_parser("attribution", help="saliency, SmoothGrad or Grad-CAM of one test image; writes attribution.npz")
+    s.add_argument("--model", help=model_help)
+    s.add_argument("--image-index", type=int, required=True)
+    s.add_argument("--method", choices=["saliency", "smoothgrad", "gradcam"], default="saliency")
+    s.add_argument("--layer", help="Grad-CAM's layer of maps (default: the last)")
+    s.add_argument("--class", dest="cls", type=int, help="the class to explain (default: the predicted one)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_attribution)
+
     s = sub.add_parser("oip", help="gradient-ascent OIP search; writes oip.npz, oip.png, oip.gif")
     s.add_argument("--model", help=model_help)
-    s.add_argument("--layer", required=True)
-    s.add_argument("--maps", required=True, help="e.g. 0-63 or 5,7")
+    s.add_argument("--layer", required=True, help="a layer of maps, a dense layer (its units) or the output (classes)")
+    s.add_argument("--maps", required=True, help="e.g. 0-63 or 5,7: maps, or units/classes of a dense layer")
     s.add_argument("--node", help="X,Y: maximise one node instead of the map mean")
     s.add_argument("--seeds", type=int, default=1, help="number of noise seeds (1..64)")
     s.add_argument("--seed", type=int, default=0, help="first seed")
-    s.add_argument("--wavelength", default="1", help="W or W1,W2 (a mix), pixels in 1..28")
+    s.add_argument("--wavelength", default="1", help="W or W1,W2 (a mix), pixels from 1 to the image's side")
     s.add_argument("--noise", choices=FAMILIES, default="lowpass",
-                   help="start noise: lowpass (long-range fluctuations), bandpass (a ring at 28/W) or mix (all scales)")
+                   help="start noise: lowpass (long-range fluctuations), bandpass (a ring at side/W) or mix (all scales)")
     s.add_argument("--steps", type=int, default=60, help=f"1..{MAX_STEPS}")
     s.add_argument("--step-size", type=float, default=0.1)
     s.add_argument("--blur-every", type=int, default=4, help="0 = no high-frequency suppression")
@@ -269,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         args.func(args)
-    except (CLIError, ValueError, FileNotFoundError, OSError) as e:
+    except (CLIError, ValueError, FileNotFoundError, OSError, NotImplementedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -64,15 +64,29 @@ def _export(args: argparse.Namespace, rows: list[dict[str, Any]], images: np.nda
     return written
 
 
+def _last_map_layer(m) -> str:
+    from .cli import _map_layers
+
+    return _map_layers(m)[-1]
+
+
+def _model(args: argparse.Namespace):
+    """The model of ``--model``; ``--layer`` defaults to its last layer of maps."""
+    from .cli import _load
+
+    m = _load(args.model)
+    args.layer = args.layer or _last_map_layer(m)
+    return m
+
+
 def _emit(out: dict[str, Any]) -> None:
     print(json.dumps(out, indent=1))
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from .cli import _load
     from .sweep import wavelength_sweep
 
-    m = _load(args.model)
+    m = _model(args)
     with _Bar(f"sweep {args.layer}") as progress:
         r = wavelength_sweep(m, args.layer, _waves(args.wavelengths), args.seeds, _config(args), maps=args.maps,
                              noise=args.noise, on_progress=progress)
@@ -83,10 +97,9 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_reproducibility(args: argparse.Namespace) -> None:
-    from .cli import _load
     from .reproducibility import reproducibility
 
-    m = _load(args.model)
+    m = _model(args)
     with _Bar(f"reproducibility {args.layer}") as progress:
         r = reproducibility(m, args.layer, maps=args.maps, seeds=args.seeds, wavelengths=_waves(args.wavelengths),
                             config=_config(args), max_shift=args.max_shift, noise=args.noise, on_progress=progress)
@@ -95,11 +108,11 @@ def cmd_reproducibility(args: argparse.Namespace) -> None:
 
 
 def cmd_exemplars(args: argparse.Namespace) -> None:
-    from .cli import _load, _parse_node
+    from .cli import _parse_node
     from .data import load_dataset
     from .exemplars import exemplars
 
-    m = _load(args.model)
+    m = _model(args)
     data = load_dataset(m.metadata.get("dataset", "mnist"))
     with _Bar(f"exemplars {args.layer} map {args.map}") as progress:
         e = exemplars(m, data.x_test, data.y_test, args.layer, args.map, _parse_node(args.node), k=args.k,
@@ -120,6 +133,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from .model import load_model
 
     ma, mb = load_model(args.model_a), load_model(args.model_b)
+    args.layer = args.layer or _last_map_layer(ma)
     data = load_dataset(ma.metadata.get("dataset", "mnist"))
     if not 1 <= args.images <= len(data.x_test):
         raise ValueError(f"--images must be in 1..{len(data.x_test)}. Received: --images={args.images}")
@@ -130,10 +144,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_hand(args: argparse.Namespace) -> None:
-    from .cli import _load
     from .hand import hand_of_mnist
 
-    m = _load(args.model)
+    m = _model(args)
     with _Bar(f"hand of MNIST {args.layer}") as progress:
         h = hand_of_mnist(m, args.layer, noises=args.noises.split(","), wavelengths=_waves(args.wavelengths),
                           redirect=(0, args.redirect_steps), seeds=args.seeds, config=_config(args),
@@ -154,7 +167,7 @@ def add_commands(sub: Any, model_help: str) -> None:
     """Registers the insight commands on the CLI's sub-parsers."""
     def common(s: argparse.ArgumentParser, waves: str, seeds: int) -> None:
         s.add_argument("--model", help=model_help)
-        s.add_argument("--layer", default="Conv2D_3")
+        s.add_argument("--layer", help="a layer of maps (default: the last)")
         s.add_argument("--wavelengths", default=waves, help="noise wavelengths in pixels, e.g. 1,2,4,7,14")
         s.add_argument("--seeds", type=int, default=seeds, help="noise seeds per map and wavelength")
         s.add_argument("--steps", type=int, default=60)
@@ -186,7 +199,7 @@ def add_commands(sub: Any, model_help: str) -> None:
 
     s = sub.add_parser("hand", help="the Hand of MNIST: the map whose OIP is best defined across settings (JSON)")
     s.add_argument("--model", help=model_help)
-    s.add_argument("--layer", default="Conv2D_3")
+    s.add_argument("--layer", help="a layer of maps (default: the last)")
     s.add_argument("--wavelengths", default="1,4,14", help="noise wavelengths in pixels")
     s.add_argument("--noises", default="lowpass,bandpass,mix", help="noise families, comma-separated")
     s.add_argument("--seeds", type=int, default=4, help="noise seeds per map and setting")
@@ -199,7 +212,7 @@ def add_commands(sub: Any, model_help: str) -> None:
     s = sub.add_parser("compare", help="match the maps of a layer between two models (JSON)")
     s.add_argument("model_a", metavar="A.keras")
     s.add_argument("model_b", metavar="B.keras")
-    s.add_argument("--layer", default="Conv2D_3")
+    s.add_argument("--layer", help="a layer of maps (default: the last)")
     s.add_argument("--images", type=int, default=10000, help="test images to correlate over")
     s.add_argument("--close", type=float, default=0.5, help="correlation that counts as a close partner")
     s.add_argument("--csv", help="also write the matched pairs as CSV here")

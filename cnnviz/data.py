@@ -28,7 +28,8 @@ _MAGIC_IMAGES, _MAGIC_LABELS = 2051, 2049
 
 @dataclass(frozen=True)
 class Dataset:
-    """One data set: uint8 images (N, 28, 28), uint8 labels (N,), and class names."""
+    """One data set: images (N, H, W) or (N, H, W, C), uint8 0..255 or float 0..1; integer labels
+    (N,) in 0..classes-1; and class names. MNIST and Fashion-MNIST are uint8 (N, 28, 28)."""
 
     name: str
     x_train: np.ndarray
@@ -63,7 +64,8 @@ class Standardization:
         return cls(mean=float(x.mean()), std=float(x.std()))
 
     def apply(self, images: np.ndarray) -> np.ndarray:
-        """uint8 (0..255) or float (0..1) images -> float32 (N, 28, 28, 1) in standardized units."""
+        """uint8 (0..255) or float (0..1) images (N, H, W) or (N, H, W, C) -> float32 (N, H, W, C)
+        in standardized units."""
         x = np.asarray(images)
         x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
         x = (x - np.float32(self.mean)) / np.float32(self.std)
@@ -126,15 +128,72 @@ def _read_keras(name: str) -> Dataset:
     return Dataset(name, x_train, y_train, x_test, y_test, CLASS_NAMES[name], "keras.datasets")
 
 
+MAX_NPZ_BYTES = 2 << 30  # a data set of one's own is read into memory whole
+
+
+def load_npz(path: str | os.PathLike[str]) -> Dataset:
+    """A data set of one's own: an ``.npz`` with ``x_train``, ``y_train``, ``x_test``, ``y_test``
+    (uint8 0..255 or float 0..1 images, (N, H, W) or (N, H, W, C) with C = 1 or 3; integer labels)
+    and optionally ``class_names``. Read without pickle.
+
+    Raises:
+        ValueError: what is missing or wrong, in one line.
+        FileNotFoundError: no such file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Data set file not found: {path}")
+    if path.stat().st_size > MAX_NPZ_BYTES:
+        raise ValueError(f"{path} is over {MAX_NPZ_BYTES >> 30} GiB; cnnviz reads a data set into memory whole.")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files if k in (*_FILES, "class_names")}
+    except Exception as e:  # zip, format and pickle errors all mean the same to the user
+        raise ValueError(f"{path} is not a readable .npz file without pickled objects ({type(e).__name__}: "
+                         f"{str(e)[:200]}).") from None
+    missing = [k for k in _FILES if k not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: a data set needs x_train, y_train, x_test, y_test.")
+    shape = arrays["x_train"].shape[1:]
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)) or len(x) == 0:
+            raise ValueError(f"{path}: x_{split} has shape {x.shape}; images must be (N, H, W) or (N, H, W, C) "
+                             "with C = 1 or 3.")
+        if x.shape[1:] != shape:
+            raise ValueError(f"{path}: x_test images are {x.shape[1:]} but x_train images are {shape}.")
+        if x.dtype != np.uint8 and not (np.issubdtype(x.dtype, np.floating) and np.isfinite(x).all()
+                                        and x.min() >= 0 and x.max() <= 1):
+            raise ValueError(f"{path}: x_{split} must be uint8 (0..255) or float in 0..1. Received: dtype={x.dtype}")
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise ValueError(f"{path}: y_{split} must be one non-negative integer label per image "
+                             f"({len(x)}). Received: shape={y.shape}, dtype={y.dtype}")
+    if arrays["x_train"].ndim == 4 and shape[-1] == 1:
+        for k in ("x_train", "x_test"):
+            arrays[k] = arrays[k][..., 0]
+    classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+    names = arrays.pop("class_names", None)
+    if names is not None:
+        names = tuple(str(n) for n in np.asarray(names).ravel())
+        if len(names) < classes:
+            raise ValueError(f"{path}: {len(names)} class_names for labels up to {classes - 1}.")
+    return Dataset(str(path), class_names=names or tuple(str(i) for i in range(classes)), source=str(path),
+                   **{k: arrays[k] for k in _FILES})
+
+
 def load_dataset(name: str = "mnist", *, allow_download: bool = True) -> Dataset:
-    """Loads a data set from ``$CNNVIZ_DATA_DIR/<name>``, Debian's folder, or Keras's cache.
+    """Loads MNIST or Fashion-MNIST from ``$CNNVIZ_DATA_DIR/<name>``, Debian's folder, or Keras's
+    cache; a name ending in ``.npz`` is a data set of one's own (:func:`load_npz`).
 
     Raises:
         ValueError: unknown name, or a corrupt file in a folder that exists.
         FileNotFoundError: the data is nowhere; the message lists every place tried.
     """
+    if str(name).endswith(".npz"):
+        return load_npz(name)
     if name not in DATASETS:
-        raise ValueError(f"Unknown dataset. Valid names are {list(DATASETS)}. Received: name={name!r}")
+        raise ValueError(f"Unknown dataset. Valid names are {list(DATASETS)} or a path to an .npz file. "
+                         f"Received: name={name!r}")
     tried = []
     folders = []
     if os.environ.get("CNNVIZ_DATA_DIR"):

@@ -23,13 +23,13 @@ class Exemplars:
     indices: np.ndarray  # (k,) test-set indices, strongest first
     activation: np.ndarray  # (k,) the objective on each image (map mean, or the node's value)
     labels: np.ndarray  # (k,) true classes
-    images: np.ndarray  # (k, 28, 28) uint8
+    images: np.ndarray  # (k, *image shape) uint8
     patch_indices: np.ndarray  # (k,) test images of the strongest single nodes (one per image)
     patch_nodes: np.ndarray  # (k, 2) (x, y) of that node
     patch_activation: np.ndarray  # (k,) that node's value
     patch_boxes: np.ndarray  # (k, 4) rows y0..y1, columns x0..x1 (inclusive) of its receptive field
-    patches: np.ndarray  # (k, s, s) uint8 crops of the receptive field (s = its side)
-    oip_image: np.ndarray  # (28, 28) the best OIP of the map (or node), standardized units
+    patches: np.ndarray  # (k, s, s[, C]) uint8 crops of the receptive field (s = its side)
+    oip_image: np.ndarray  # (*image shape) the best OIP of the map (or node), standardized units
     oip_activation: float  # the objective the OIP reaches
     oip_node_activation: float  # the strongest single node of the map on the OIP (= objective for a node)
     stopped: bool = False
@@ -79,7 +79,7 @@ def exemplars(m: LoadedModel, images: np.ndarray, labels: np.ndarray, layer: str
     """Top-k real images and patches for ``map`` (or ``node``) of ``layer``, next to its OIP.
 
     Args:
-        images: uint8 (N, 28, 28) test images; standardized here like the training data.
+        images: uint8 (N, *image shape) test images; standardized here like the training data.
         labels: (N,) their classes.
 
     Raises:
@@ -89,8 +89,8 @@ def exemplars(m: LoadedModel, images: np.ndarray, labels: np.ndarray, layer: str
     item = OIPItem(layer, int(map), 0, (1.0,), node)
     _masks(m, [item])  # checks map and node now
     images = np.asarray(images)
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or len(images) == 0:
-        raise ValueError(f"images must be (N, 28, 28) with one label each. Received: shape={images.shape}, "
+    if images.shape[1:] != m.image_shape or len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"images must be (N, *{m.image_shape}) with one label each. Received: shape={images.shape}, "
                          f"labels={len(labels)}")
     if not 1 <= int(k) <= min(64, len(images)):
         raise ValueError(f"k must be in 1..{min(64, len(images))}. Received: k={k}")
@@ -119,16 +119,16 @@ def exemplars(m: LoadedModel, images: np.ndarray, labels: np.ndarray, layer: str
     rec = info.receptive
     if rec is None:
         raise ValueError(f"Layer {layer} has no receptive field (not spatial).")
-    boxes = np.array([rec.box(int(where[i, 1]), int(where[i, 0])) for i in ptop])
+    boxes = np.array([rec.box(int(where[i, 1]), int(where[i, 0]), m.input_shape[:2]) for i in ptop])
     s = rec.size
-    patches = np.zeros((k, s, s), np.uint8)
+    patches = np.zeros((k, s, s, *images.shape[3:]), np.uint8)
     for j, (i, (y0, y1, x0, x1)) in enumerate(zip(ptop, boxes)):
         patches[j, :y1 - y0 + 1, :x1 - x0 + 1] = images[i, y0:y1 + 1, x0:x1 + 1]
     items = [OIPItem(layer, int(map), sd, (float(w),), node, noise) for w in wavelengths for sd in range(int(seeds))]
     oips, ends, stopped = run_many(m, items, config, on_progress=on_progress, should_stop=should_stop,
                                    stage="OIP searches", span=(0.3, 1.0))
     if stopped:
-        oip, oip_act, node_act = np.zeros((28, 28), np.float32), 0.0, 0.0
+        oip, oip_act, node_act = np.zeros(m.image_shape, np.float32), 0.0, 0.0
     else:
         best = int(ends.argmax())
         oip, oip_act = oips[best], float(ends[best])

@@ -27,7 +27,7 @@ class HandOfMnist:
     settings: list[str]  # "lowpass λ=4 seed's method", …
     scores: np.ndarray  # (settings, maps)
     score_ci95: np.ndarray  # (settings, maps, 2)
-    images: np.ndarray  # (settings, maps, 28, 28) each map's best OIP in each setting
+    images: np.ndarray  # (settings, maps, *image shape) each map's best OIP in each setting
     seconds: float
     stopped: bool = False
 
@@ -69,11 +69,12 @@ class HandOfMnist:
                 "first_per_setting": sorted({self.maps[int(np.argmin(row))] for row in r})}
 
 
-def hand_of_mnist(m: LoadedModel, layer: str = "Conv2D_3", *, noises: Sequence[str] = ("lowpass", "bandpass", "mix"),
+def hand_of_mnist(m: LoadedModel, layer: str | None = None, *, noises: Sequence[str] = ("lowpass", "bandpass", "mix"),
                   wavelengths: Sequence[float] = (1, 4, 14), redirect: Sequence[int] = (0, 20), seeds: int = 4,
                   config: OIPConfig = OIPConfig(), on_progress: Callable[[BatchProgress], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> HandOfMnist:
     """Reproducibility of every map of ``layer`` in every setting, and the map that ranks well in all."""
+    layer = layer or [r.name for r in m.layers if r.spatial][-1]
     # λ = 1 is pixel noise in every family: one setting, not one per family
     settings = [(n, float(w), int(r)) for n in noises for w in wavelengths for r in redirect
                 if float(w) > 1 or n == noises[0]]
@@ -88,7 +89,7 @@ def hand_of_mnist(m: LoadedModel, layer: str = "Conv2D_3", *, noises: Sequence[s
         rep = reproducibility(m, layer, seeds=seeds, wavelengths=(w,), config=replace(config, redirect_steps=r),
                               noise=noise, on_progress=progress, should_stop=should_stop)
         if rep.stopped:
-            return HandOfMnist(layer, [], labels, np.zeros((0, 0)), np.zeros((0, 0, 2)), np.zeros((0, 0, 28, 28)),
+            return HandOfMnist(layer, [], labels, np.zeros((0, 0)), np.zeros((0, 0, 2)), np.zeros((0, 0, *m.image_shape)),
                                time.perf_counter() - t0, True)
         maps = rep.maps
         scores.append(rep.score)

@@ -20,10 +20,12 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # an uploaded image file
 MAX_UPLOAD_PIXELS = 4096 * 4096  # decoded size; beyond it Pillow's bomb guard refuses
 
 
-def to_uint8(images: np.ndarray, per_image: bool = True) -> np.ndarray:
-    """Scales float images to 0..255 (min-max per image, or over the whole array)."""
+def to_uint8(images: np.ndarray, per_image: bool = True, rgb: bool = False) -> np.ndarray:
+    """Scales float images (..., h, w), or (..., h, w, 3) with ``rgb``, to 0..255 (min-max per image,
+    or over the whole array)."""
     x = np.asarray(images, np.float32)
-    axes = tuple(range(x.ndim - 2, x.ndim)) if per_image else None
+    k = 3 if rgb else 2
+    axes = tuple(range(x.ndim - k, x.ndim)) if per_image else None
     lo = x.min(axis=axes, keepdims=True)
     span = x.max(axis=axes, keepdims=True) - lo
     y = np.where(span > 1e-12, (x - lo) / np.maximum(span, 1e-12), 0.5)
@@ -43,11 +45,11 @@ def contrast_enhanced(images: np.ndarray, clip: float = 2.0, gain: float = 4.0) 
 
 
 def tile(images: np.ndarray, cols: int | None = None, pad: int = 1, fill: int = 255) -> np.ndarray:
-    """(N, h, w) uint8 -> one grid image with ``pad`` pixels between tiles."""
-    n, h, w = images.shape
+    """(N, h, w) or (N, h, w, 3) uint8 -> one grid image with ``pad`` pixels between tiles."""
+    n, h, w = images.shape[:3]
     cols = cols or math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), fill, np.uint8)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, *images.shape[3:]), fill, np.uint8)
     for i, im in enumerate(images):
         r, c = divmod(i, cols)
         out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = im
@@ -66,15 +68,15 @@ def save_map_grid(maps: np.ndarray, path: str | os.PathLike[str], scale: int = 4
 
 
 def save_oip_grid(display: np.ndarray, path: str | os.PathLike[str], scale: int = 4) -> None:
-    """Writes final OIP images (B, 28, 28), 0..1, as a PNG grid."""
+    """Writes final OIP images (B, H, W) or (B, H, W, 3), 0..1, as a PNG grid."""
     _save_png(tile(np.round(np.clip(display, 0, 1) * 255).astype(np.uint8)), path, scale)
 
 
-def gif_bytes(frames: np.ndarray, scale: int = 4, ms: int = 120) -> bytes:
-    """Frames (F, B, 28, 28) -> animated GIF of the B images side by side (per-frame contrast)."""
+def gif_bytes(frames: np.ndarray, scale: int = 4, ms: int = 120, rgb: bool = False) -> bytes:
+    """Frames (F, B, H, W) or (F, B, H, W, 3) -> animated GIF of the B images side by side (per-frame contrast)."""
     pics = []
     for f in frames:
-        grid = tile(to_uint8(f), cols=len(f) if len(f) <= 8 else None)
+        grid = tile(to_uint8(f, rgb=rgb), cols=len(f) if len(f) <= 8 else None)
         pics.append(Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.Resampling.NEAREST))
     buf = io.BytesIO()
     pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=ms, loop=0)
@@ -83,7 +85,7 @@ def gif_bytes(frames: np.ndarray, scale: int = 4, ms: int = 120) -> bytes:
 
 def save_oip_gif(result: OIPResult, path: str | os.PathLike[str]) -> None:
     """Writes the evolution of every item of an OIP run as one animated GIF."""
-    data = gif_bytes(result.frames)
+    data = gif_bytes(result.frames, rgb=result.rgb)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
@@ -107,6 +109,17 @@ def image_to_mnist(data: bytes) -> np.ndarray:
     Raises:
         ValueError: too large, not an image Pillow can read, a decompression bomb, or blank.
     """
+    img = _open_checked(data)
+    if img.mode in ("RGBA", "LA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, rgba)
+    g = np.asarray(img.convert("L"), np.float32)
+    return array_to_mnist(g)
+
+
+def _open_checked(data: bytes) -> Image.Image:
+    """A PNG or JPEG file's image, loaded; ValueError for anything too large, broken or another format."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValueError(f"Image file too large: {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB.")
     try:
@@ -125,12 +138,7 @@ def image_to_mnist(data: bytes) -> np.ndarray:
         raise ValueError("Image refused: its decoded size is too large (decompression bomb).") from None
     except Exception as e:  # Pillow raises many types for broken files
         raise ValueError(f"Not a readable PNG or JPEG image ({type(e).__name__}).") from None
-    if img.mode in ("RGBA", "LA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(bg, rgba)
-    g = np.asarray(img.convert("L"), np.float32)
-    return array_to_mnist(g)
+    return img
 
 
 def array_to_mnist(gray: np.ndarray) -> np.ndarray:
@@ -157,3 +165,21 @@ def array_to_mnist(gray: np.ndarray) -> np.ndarray:
     left = int(np.clip(round(14 - cx), 0, 28 - nw))
     out[top: top + nh, left: left + nw] = small
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def fit_to(pixels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """An image (uint8, (h, w) or (h, w, 3)) as a model's input image of ``shape`` ((H, W) or
+    (H, W, 3)): resized with Pillow if its size differs, grey turned to colour or colour to grey."""
+    x = np.asarray(pixels, np.uint8)
+    if x.shape == tuple(shape):
+        return x
+    img = Image.fromarray(x).convert("RGB" if len(shape) == 3 else "L")
+    if img.size != (shape[1], shape[0]):
+        img = img.resize((shape[1], shape[0]), Image.Resampling.LANCZOS)
+    return np.asarray(img, np.uint8)
+
+
+def image_to_rgb(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """An uploaded PNG/JPEG -> a colour model's input (H, W, 3) uint8: the whole picture, resized."""
+    img = _open_checked(data)
+    return fit_to(np.asarray(img.convert("RGB"), np.uint8), shape)

@@ -17,7 +17,7 @@ from .catalog import default_model_path, list_models, metadata_path  # noqa: F40
 from .config import TrainConfig
 from .data import CLASS_NAMES, Standardization
 from .device import setup_device
-from .receptive import SPATIAL_TYPES, LayerInfo, Receptive, SpatialOp, find_layer, propagate  # noqa: F401 (re-exported)
+from .receptive import LayerInfo, Receptive, SpatialOp, find_layer, propagate, step  # noqa: F401 (re-exported)
 from .store import atomic_path, file_sha256, save_json
 
 
@@ -45,31 +45,107 @@ def build_model(config: TrainConfig) -> keras.Model:
     return keras.Sequential(layers, name="cnnviz")
 
 
+# Layers that keep the grid and mix nothing across it: a node sees what the node below it saw.
+_IDENTITY_AT_INFERENCE = ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout")
+
+
 def _spatial_op(layer: keras.layers.Layer) -> SpatialOp | None:
+    """Kernel, stride, padding and dilation of a convolution or pooling layer with square ones;
+    None for other layers. Raises NotImplementedError for non-square ones."""
     cfg = layer.get_config()
-    if isinstance(layer, keras.layers.Conv2D):
-        return SpatialOp(cfg["kernel_size"][0], cfg["strides"][0], cfg["padding"], cfg["dilation_rate"][0])
-    if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-        return SpatialOp(cfg["pool_size"][0], cfg["strides"][0], cfg["padding"])
-    return None
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)):
+        k, s, d = cfg["kernel_size"], cfg["strides"], cfg.get("dilation_rate", (1, 1))
+    elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+        k, s, d = cfg["pool_size"], cfg["strides"] or cfg["pool_size"], (1, 1)
+    else:
+        return None
+    if k[0] != k[1] or s[0] != s[1] or d[0] != d[1]:
+        raise NotImplementedError(f"non-square {type(layer).__name__}")
+    return SpatialOp(int(k[0]), int(s[0]), cfg["padding"], int(d[0]))
+
+
+def is_softmax(layer: keras.layers.Layer) -> bool:
+    """A layer whose output is a softmax: the class probabilities (its input, or its pre-activation, is the score)."""
+    return isinstance(layer, keras.layers.Softmax) or getattr(layer, "activation", None) is keras.activations.softmax
+
+
+def score_of(layer: keras.layers.Layer) -> tuple[Any, keras.layers.Dense | None]:
+    """What an OIP search or an attribution scores on ``layer``: its output tensor, or for a softmax
+    layer the value before the softmax: its input, and the Dense layer whose pre-activation that
+    is (None where the softmax is a layer of its own). Maximising a probability would only push
+    the other classes down."""
+    if is_softmax(layer):
+        return layer.input, layer if isinstance(layer, keras.layers.Dense) else None
+    return layer.output, None
+
+
+def pre_softmax(t: Any, head: keras.layers.Dense | None) -> Any:
+    """The scores from :func:`score_of`'s tensor value ``t``."""
+    if head is None:
+        return t
+    z = keras.ops.matmul(t, head.kernel)
+    return z + head.bias if head.use_bias else z
+
+
+def _parents(layer: keras.layers.Layer) -> list[str]:
+    """Names of the layers whose outputs ``layer`` takes (a functional graph, or a Sequential chain)."""
+    try:
+        ins = layer.input
+        ins = ins if isinstance(ins, (list, tuple)) else [ins]
+        return [t._keras_history.operation.name for t in ins]
+    except (AttributeError, ValueError):  # a layer used twice, or a nested model: no single parent
+        return []
+
+
+def _field(layer: keras.layers.Layer, parents: list, shape: tuple[int, ...]) -> Receptive | None:
+    """The receptive field of ``layer``'s nodes from its parents' (field, rows, columns), or None."""
+    try:
+        op = _spatial_op(layer)
+    except NotImplementedError:
+        return None
+    if op is not None:
+        if len(parents) != 1:
+            return None
+        r, ph, pw = parents[0]
+        grown, nh = step(r, op, ph)
+        return grown if (nh, step(r, op, pw)[1]) == shape[:2] else None
+    if any(p[1:] != shape[:2] for p in parents):
+        return None  # the grid changed without a known op (padding, resizing...)
+    merged: Receptive | None = parents[0][0]
+    for p in parents[1:]:
+        merged = merged.union(p[0]) if merged is not None else None
+    return merged
 
 
 def layer_table(model: keras.Model) -> list[LayerInfo]:
-    """Layer name, type, output shape, parameters, receptive field and jump, from the model."""
-    ops, rows = [], []
-    size = int(model.inputs[0].shape[1])
-    spatial_done = False
-    for layer in model.layers:
-        op = _spatial_op(layer)
-        rec = None
-        if op is not None and not spatial_done:
-            ops.append(op)
-            rec = propagate(ops, size)[-1]
-        else:
-            spatial_done = True  # after Flatten every node sees the whole image
+    """Layer name, type, output shape, parameters, receptive field, jump and role, from the model.
+
+    Receptive fields follow the graph: convolution and pooling layers (any square kernel, stride,
+    dilation, ``valid``/``same``) grow them, layers that keep the grid (BatchNormalization,
+    Dropout, Activation, ReLU, LayerNormalization, ...) pass them on, a merge (Add, Concatenate)
+    takes the union of its inputs', and anything that leaves the grid (Flatten, GlobalPooling,
+    Dense) or changes it otherwise (padding, resizing, non-square kernels) ends them.
+    """
+    h, w = (int(d) for d in model.inputs[0].shape[1:3])
+    grid: dict[str, tuple[Receptive, int, int] | None] = {}  # layer name -> (field, rows, columns) of its output
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    inputs = {t._keras_history.operation.name for t in model.inputs}
+    rows = []
+    for i, layer in enumerate(layers):
         shape = tuple(int(d) for d in layer.output.shape[1:])
+        parents = [grid.get(p) if p not in inputs else (Receptive(1, 1, 0), h, w) for p in _parents(layer)]
+        rec = _field(layer, parents, shape) if len(shape) == 3 and parents and all(parents) else None
+        grid[layer.name] = (rec, shape[0], shape[1]) if rec is not None else None
+        if rec is not None and type(layer).__name__ not in _IDENTITY_AT_INFERENCE:
+            role = "map"
+        elif i == len(layers) - 1:
+            role = "output"
+        elif isinstance(layer, keras.layers.Dense) and len(shape) == 1:
+            role = "dense"
+        else:
+            role = "other"
         rows.append(LayerInfo(layer.name, type(layer).__name__, shape, int(layer.count_params()),
-                              rec.size if rec else size, rec.jump if rec else None, rec))
+                              rec.size if rec else max(h, w), rec.jump if rec else None, rec, role))
     return rows
 
 
@@ -90,21 +166,59 @@ class LoadedModel:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return CLASS_NAMES.get(self.metadata.get("dataset", "mnist"), CLASS_NAMES["mnist"])
+        """The metadata's class names, else the data set's, else "0", "1", ..."""
+        names = self.metadata.get("class_names")
+        if isinstance(names, list) and len(names) == self.num_classes:
+            return tuple(str(n) for n in names)
+        known = CLASS_NAMES.get(str(self.metadata.get("dataset", "mnist")))
+        return known if known and len(known) == self.num_classes else tuple(str(i) for i in range(self.num_classes))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of one input image."""
+        return tuple(int(d) for d in self.keras_model.inputs[0].shape[1:])  # type: ignore[return-value]
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape of one image as the engine's arrays hold it: (H, W) for one channel, (H, W, C) else."""
+        h, w, c = self.input_shape
+        return (h, w) if c == 1 else (h, w, c)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.keras_model.outputs[0].shape[-1])
 
     @functools.cached_property
     def layers(self) -> list[LayerInfo]:
         return layer_table(self.keras_model)
+
+    @property
+    def output_layer(self) -> str:
+        return self.layers[-1].name
+
+    @property
+    def dense_layers(self) -> list[str]:
+        """Hidden dense layers, input side first (the Dense page shows the last by default)."""
+        return [r.name for r in self.layers if r.role == "dense"]
 
     def layer(self, name: str) -> LayerInfo:
         """The row of layer ``name``; a clear error lists the valid names."""
         return find_layer(self.layers, name)
 
     def spatial_layer(self, name: str) -> LayerInfo:
-        """Like :meth:`layer` but only Conv2D and pooling layers are accepted."""
+        """Like :meth:`layer` but only layers of maps (a grid with a receptive field) are accepted."""
         valid = [r.name for r in self.layers if r.spatial]
         if name not in valid:
-            raise ValueError(f"Layer must be a convolution or pooling layer: {valid}. Received: layer={name!r}")
+            raise ValueError(f"Layer must be a layer of maps (a convolution, pooling or activation on the image "
+                             f"grid): {valid}. Received: layer={name!r}")
+        return self.layer(name)
+
+    def search_layer(self, name: str) -> LayerInfo:
+        """Like :meth:`layer` but only layers an OIP search can drive: maps, dense units, classes."""
+        valid = [r.name for r in self.layers if r.searchable]
+        if name not in valid:
+            raise ValueError(f"Layer must be a layer of maps, a dense layer or the output layer: {valid}. "
+                             f"Received: layer={name!r}")
         return self.layer(name)
 
 
@@ -123,7 +237,8 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
 
     Raises:
         ModelFileError: missing file, not a Keras archive, unsafe content (e.g. Lambda
-            layers), missing or invalid metadata, or an input shape other than 28x28x1.
+            layers), missing or invalid metadata, or not an image classifier (see
+            :func:`check_classifier`).
     """
     path = Path(path)
     if not path.is_file():
@@ -139,6 +254,13 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     except (ValueError, KeyError, TypeError) as e:
         raise ModelFileError(f"Metadata file {meta_file} is invalid: it needs a 'standardization' "
                              f"with 'mean' and 'std' ({type(e).__name__}: {e}).") from None
+    model = read_keras(path)
+    check_classifier(model, path.name)
+    return LoadedModel(path, model, metadata, std, file_sha256(path))
+
+
+def read_keras(path: Path) -> keras.Model:
+    """The Keras model in ``path``, loaded in safe mode; ModelFileError with one clear line if not."""
     setup_device()
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
@@ -149,13 +271,34 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
                                  "and is refused: only plain Keras layers can be loaded.") from None
         first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
         raise ModelFileError(f"{path.name} could not be loaded as a Keras model: {first[:300]}") from None
-    if tuple(model.inputs[0].shape[1:]) != (28, 28, 1):
-        raise ModelFileError(f"{path.name} takes inputs of shape {tuple(model.inputs[0].shape[1:])}; "
-                             "cnnviz needs (28, 28, 1).")
-    return LoadedModel(path, model, metadata, std, file_sha256(path))
+    if not isinstance(model, keras.Model):
+        raise ModelFileError(f"{path.name} holds a {type(model).__name__}, not a Keras model.")
+    return model
+
+
+MIN_SIDE, MAX_SIDE = 8, 512
+
+
+def check_classifier(model: keras.Model, what: str) -> None:
+    """An image classifier cnnviz can show: one input of (H, W, C) images with C = 1 or 3 and
+    sides in 8..512, one output of (classes,) with at least two classes, and a layer table.
+
+    Raises:
+        ModelFileError: what is wrong, in one line.
+    """
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelFileError(f"{what} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                             "cnnviz needs one image input and one class output.")
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) != 3 or shape[2] not in (1, 3) or any(d is None or not MIN_SIDE <= d <= MAX_SIDE for d in shape[:2]):
+        raise ModelFileError(f"{what} takes inputs of shape {shape}; cnnviz needs images (H, W, C) with C = 1 or 3 "
+                             f"and H, W in {MIN_SIDE}..{MAX_SIDE}.")
+    out = tuple(model.outputs[0].shape[1:])
+    if len(out) != 1 or out[0] is None or out[0] < 2:
+        raise ModelFileError(f"{what} has output shape {out}; cnnviz needs one output per class, (classes,).")
 
 
 def predict_classes(model: keras.Model, x: np.ndarray, batch: int = 1000) -> np.ndarray:
     """Probabilities for standardized images in batches (direct calls, no predict overhead)."""
     out = [np.asarray(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)]
-    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, int(model.outputs[0].shape[-1])), np.float32)

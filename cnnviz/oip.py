@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .model import LoadedModel
+from .model import LoadedModel, pre_softmax, score_of
 from .noise import FAMILIES, make_noise
 
 MAX_STEPS = 2000
@@ -19,7 +19,8 @@ MAX_ITEMS = 1024
 
 @dataclass(frozen=True)
 class OIPItem:
-    """One search: which map (or node) of which layer, from which noise."""
+    """One search: which map (or node) of which layer, from which noise. On a dense layer the
+    "maps" are its units; on the output layer its classes (their pre-softmax values)."""
 
     layer: str
     map: int
@@ -76,7 +77,7 @@ class OIPProgress:
     step: int
     steps: int
     frames: int  # frames recorded so far
-    images: np.ndarray  # (B, 28, 28) current images, standardized units
+    images: np.ndarray  # (B, H, W[, C]) current images, standardized units
     activation: np.ndarray  # (B,) current objective
 
 
@@ -85,19 +86,20 @@ class OIPResult:
     """Final images, evolution frames and activation trajectories of a batch of searches."""
 
     items: list[OIPItem]
-    images: np.ndarray  # (B, 28, 28) final images in standardized input units
-    frames: np.ndarray  # (F, B, 28, 28) standardized; frame 0 is the initial noise
+    images: np.ndarray  # (B, H, W) final images in standardized input units; (B, H, W, C) for colour
+    frames: np.ndarray  # (F, B, H, W[, C]) standardized; frame 0 is the initial noise
     frame_steps: np.ndarray  # (F,) step after which each frame was taken
     activation: np.ndarray  # (B, steps_done + 1); [:, 0] start, [:, -1] end
     steps_done: int
     stopped: bool
     loop_seconds: float
     extra: dict = field(default_factory=dict)
+    rgb: bool = False  # colour images: (..., H, W, 3)
 
     @property
     def display(self) -> np.ndarray:
         """Final images scaled to 0..1 per image (min-max), for showing."""
-        return to_display(self.images)
+        return to_display(self.images, self.rgb)
 
     @property
     def start_activation(self) -> np.ndarray:
@@ -112,11 +114,12 @@ class OIPResult:
         return len(self.items) * self.steps_done / max(self.loop_seconds, 1e-9)
 
 
-def to_display(images: np.ndarray) -> np.ndarray:
-    """Min-max scales each image to 0..1 (a flat image becomes 0.5)."""
+def to_display(images: np.ndarray, rgb: bool = False) -> np.ndarray:
+    """Min-max scales each image (..., H, W), or (..., H, W, 3) with ``rgb``, to 0..1 (a flat image becomes 0.5)."""
     x = np.asarray(images, np.float32)
-    lo = x.min(axis=(-2, -1), keepdims=True)
-    span = x.max(axis=(-2, -1), keepdims=True) - lo
+    axes = (-3, -2, -1) if rgb else (-2, -1)
+    lo = x.min(axis=axes, keepdims=True)
+    span = x.max(axis=axes, keepdims=True) - lo
     return np.where(span > 1e-12, (x - lo) / np.maximum(span, 1e-12), 0.5).astype(np.float32)
 
 
@@ -144,7 +147,10 @@ def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tu
     the wavelength set), so that statistics over maps count independent trials; otherwise seed
     ``s`` is the same image for every map, which is what comparing maps on one noise wants.
     """
-    info = m.spatial_layer(layer)
+    info = m.search_layer(layer)
+    if node is not None and not info.spatial:
+        raise ValueError(f"A node can be chosen on a layer of maps only; {info.name} is a {info.role} layer "
+                         f"whose units have no grid. Received: node={node}")
     idx = parse_maps(maps, info.maps) if isinstance(maps, str) else parse_maps(",".join(map(str, maps)), info.maps)
     waves = [(float(w),) if isinstance(w, (int, float, np.number)) else tuple(float(v) for v in w)
              for w in wavelengths]
@@ -157,7 +163,7 @@ def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tu
     if items:
         _masks(m, items[:1])  # checks the node against the layer's size now, not mid-run
         for w in waves:
-            make_noise(0, w)  # checks the wavelengths
+            make_noise(0, w, m.image_shape[:2])  # checks the wavelengths
     return items
 
 
@@ -193,17 +199,52 @@ def dead_fraction(result: "OIPResult", threshold: float = 1e-6) -> dict[tuple[st
     return {k: float(np.mean(v)) for k, v in groups.items()}
 
 
+def _plain_relu(layer: keras.layers.Layer) -> bool:
+    """A ReLU layer (or Activation("relu")) that is exactly max(0, x)."""
+    if isinstance(layer, keras.layers.ReLU):
+        return layer.max_value is None and not layer.negative_slope and not layer.threshold
+    return isinstance(layer, keras.layers.Activation) and layer.activation is keras.activations.relu
+
+
+def _parent(layer: keras.layers.Layer) -> str | None:
+    """The one layer feeding ``layer``, or None (an input, a merge, or a layer used twice)."""
+    from .model import _parents
+
+    names = _parents(layer)
+    return names[0] if len(names) == 1 else None
+
+
 class _Ascent:
-    """The compiled ascent for one layer of one model: a chunk of steps per call."""
+    """The compiled ascent for one layer of one model: a chunk of steps per call.
+
+    The objective is the layer's output; for a softmax layer (the classes) it is the value before
+    the softmax, as maximising a probability would only push the other classes down.
+    """
 
     def __init__(self, m: LoadedModel, layer: str):
         km = m.keras_model
-        self.sub = keras.Model(inputs=km.inputs, outputs=km.get_layer(layer).output)
-        names = [r.name for r in m.layers]
-        self.layers = [km.get_layer(n) for n in names[: names.index(layer) + 1]]
+        tensor, self.head = score_of(km.get_layer(layer))
+        self.sub = keras.Model(inputs=km.inputs, outputs=tensor)
+        self.shape = m.input_shape
+        # The chain of layers up to the target's tensor, for the hand-built forward pass that
+        # redirects ReLU gradients; None for a graph with branches (then the true gradient only).
+        chain, name = [], tensor._keras_history.operation.name
+        inputs = {t._keras_history.operation.name for t in km.inputs}
+        while name is not None and name not in inputs:
+            lay = km.get_layer(name)
+            chain.append(lay)
+            name = _parent(lay)
+        self.layers = chain[::-1] if name is not None else None
         self.chunk = tf.function(self._chunk, reduce_retracing=True)
-        self.forward = tf.function(lambda x, mask: tf.reduce_sum(self.sub(x, training=False) * mask, [1, 2, 3]),
-                                   reduce_retracing=True)
+        self.forward = tf.function(lambda x, mask: self.objective(self._out(x), mask), reduce_retracing=True)
+
+    def _out(self, x: tf.Tensor) -> tf.Tensor:
+        return pre_softmax(self.sub(x, training=False), self.head)
+
+    @staticmethod
+    def objective(acts: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        """Per image: the masked sum of the target's output (a map's mean, a node, a unit)."""
+        return tf.reduce_sum(tf.reshape(acts * mask, [tf.shape(acts)[0], -1]), 1)
 
     @staticmethod
     def _blur(x: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
@@ -212,21 +253,23 @@ class _Ascent:
         k1 = k1 / tf.reduce_sum(k1)
         kernel = tf.reshape(k1[:, None] * k1[None, :], [5, 5, 1, 1])
         padded = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="REFLECT")
-        return tf.nn.conv2d(padded, kernel, 1, "VALID")
+        channels = x.shape[-1]
+        if channels == 1:
+            return tf.nn.conv2d(padded, kernel, 1, "VALID")
+        return tf.nn.depthwise_conv2d(padded, tf.tile(kernel, [1, 1, channels, 1]), [1, 1, 1, 1], "VALID")
 
     @staticmethod
     def _shift(x: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
         """Rolls each image by its own (dy, dx): per-item jitter, independent of the batch."""
-        n = tf.shape(x)[1]
-        base = tf.range(n)[None, :]
-        rows = tf.math.floormod(base - shift[:, 0:1], n)
-        cols = tf.math.floormod(base - shift[:, 1:2], n)
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        rows = tf.math.floormod(tf.range(h)[None, :] - shift[:, 0:1], h)
+        cols = tf.math.floormod(tf.range(w)[None, :] - shift[:, 1:2], w)
         x = tf.gather(x, rows, axis=1, batch_dims=1)
         return tf.gather(x, cols, axis=2, batch_dims=1)
 
     def _forward(self, x: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
         """The layers up to the target, by hand, so that ReLU's gradient can be redirected (per image: ``on``)."""
-        for layer in self.layers:
+        for layer in self.layers or []:
             if isinstance(layer, keras.layers.Conv2D):
                 z = tf.nn.conv2d(x, layer.kernel, strides=list(layer.strides), padding=layer.padding.upper(),
                                  dilations=list(layer.dilation_rate))
@@ -236,9 +279,14 @@ class _Ascent:
                 x = tf.nn.max_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
             elif isinstance(layer, keras.layers.AveragePooling2D):
                 x = tf.nn.avg_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
+            elif isinstance(layer, keras.layers.Dense) and layer.activation is keras.activations.relu:
+                z = tf.matmul(x, layer.kernel)
+                x = _redirected_relu(z + layer.bias if layer.use_bias else z, on)
+            elif _plain_relu(layer):
+                x = _redirected_relu(x, on)
             else:
                 x = layer(x, training=False)
-        return x
+        return pre_softmax(x, self.head)
 
     def _chunk(self, x, mask, shifts, first_step, n, step_size, blur_every, sigma, use_jitter: bool,
                redirect: bool, redirect_steps, prev):
@@ -253,14 +301,13 @@ class _Ascent:
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 xs = self._shift(x, shifts[i]) if use_jitter else x
-                if redirect:
+                if redirect and self.layers is not None:
                     on = tf.logical_or(first_step + i < redirect_steps, prev <= 0)
                     # the hand-built forward only while some search needs it; Keras's otherwise
-                    acts = tf.cond(tf.reduce_any(on), lambda: self._forward(xs, on),
-                                   lambda: self.sub(xs, training=False))
+                    acts = tf.cond(tf.reduce_any(on), lambda: self._forward(xs, on), lambda: self._out(xs))
                 else:
-                    acts = self.sub(xs, training=False)
-                obj = tf.reduce_sum(acts * mask, [1, 2, 3])
+                    acts = self._out(xs)
+                obj = self.objective(acts, mask)
             prev = obj
             g = tape.gradient(obj, x)  # d(sum of objectives)/dx: per item, as items do not interact
             # RMS normalisation: the step is measured in units of the gradient's typical size,
@@ -290,15 +337,20 @@ def _ascent(m: LoadedModel, layer: str) -> _Ascent:
 
 
 def _masks(m: LoadedModel, items: Sequence[OIPItem]) -> np.ndarray:
-    info = m.spatial_layer(items[0].layer)
-    h, w, c = info.output_shape
-    mask = np.zeros((len(items), h, w, c), np.float32)
+    info = m.search_layer(items[0].layer)
+    c = info.maps
+    mask = np.zeros((len(items), *info.output_shape), np.float32)
+    h, w = info.output_shape[:2] if info.spatial else (1, 1)
     for b, it in enumerate(items):
         if it.layer != info.name:
             raise ValueError(f"All items of one call must share a layer. Received: layers={sorted({i.layer for i in items})}")
         if not 0 <= it.map < c:
             raise ValueError(f"map must be in 0..{c - 1} for {info.name}. Received: map={it.map}")
-        if it.node is None:
+        if not info.spatial:
+            if it.node is not None:
+                raise ValueError(f"{info.name} has units, not maps of nodes: no node to choose. Received: node={it.node}")
+            mask[b, it.map] = 1.0
+        elif it.node is None:
             mask[b, :, :, it.map] = 1.0 / (h * w)
         else:
             x, y = it.node
@@ -309,9 +361,10 @@ def _masks(m: LoadedModel, items: Sequence[OIPItem]) -> np.ndarray:
     return mask
 
 
-def initial_images(items: Sequence[OIPItem]) -> np.ndarray:
-    """The starting noise of each item, (B, 28, 28) in standardized units."""
-    return np.stack([make_noise(it.seed, it.wavelengths, family=it.noise) for it in items])
+def initial_images(items: Sequence[OIPItem], shape: Sequence[int] = (28, 28)) -> np.ndarray:
+    """The starting noise of each item, (B, *shape) in standardized units; ``shape`` is a model's
+    image shape, (H, W) or (H, W, C) (each channel its own noise)."""
+    return np.stack([make_noise(it.seed, it.wavelengths, tuple(shape), family=it.noise) for it in items])
 
 
 def run_oip(
@@ -336,14 +389,15 @@ def run_oip(
     if not 1 <= len(items) <= MAX_ITEMS:
         raise ValueError(f"Between 1 and {MAX_ITEMS} items per call. Received: {len(items)} items")
     mask = tf.constant(_masks(m, items))
-    x0 = initial_images(items) if start is None else np.asarray(start, np.float32).reshape(len(items), 28, 28)
+    shape = (len(items), *m.image_shape)
+    x0 = initial_images(items, m.image_shape) if start is None else np.asarray(start, np.float32).reshape(shape)
     asc = _ascent(m, items[0].layer)
     shifts = np.zeros((config.steps, len(items), 2), np.int32)
     if config.jitter:
         for b, it in enumerate(items):
             rng = np.random.default_rng([it.seed, 7919])  # per item: jitter independent of the batch
             shifts[:, b] = rng.integers(-config.jitter, config.jitter + 1, (config.steps, 2))
-    x = tf.constant(x0[..., None])
+    x = tf.constant(x0.reshape(len(items), *m.input_shape))
     frames, frame_steps = [x0], [0]
     first = asc.forward(x, mask)
     acts: list[np.ndarray] = [first.numpy()[:, None]]
@@ -360,7 +414,7 @@ def run_oip(
         a = a.numpy().T  # (B, n): objective at the start of steps step..step+n-1
         acts.append(a[:, 1:] if step == 0 else a)  # the start value was measured exactly above
         step += n
-        frames.append(x.numpy()[..., 0])
+        frames.append(x.numpy().reshape(shape))
         frame_steps.append(step)
         if on_progress is not None:
             on_progress(OIPProgress(step, config.steps, len(frames), frames[-1], a[:, -1]))
@@ -370,7 +424,7 @@ def run_oip(
     acts.append(asc.forward(x, mask).numpy()[:, None])
     loop = time.perf_counter() - t0
     return OIPResult(items, frames[-1], np.stack(frames), np.array(frame_steps), np.concatenate(acts, axis=1),
-                     step, stopped, loop)
+                     step, stopped, loop, rgb=m.input_shape[2] == 3)
 
 
 def start_objective(m: LoadedModel, items: Sequence[OIPItem], batch: int = 512) -> np.ndarray:
@@ -378,21 +432,21 @@ def start_objective(m: LoadedModel, items: Sequence[OIPItem], batch: int = 512) 
     articles define it: every ReLU of the map closed, so the gradient is zero too."""
     items = list(items)
     asc = _ascent(m, items[0].layer)
-    out = [asc.forward(tf.constant(initial_images(part)[..., None]), tf.constant(_masks(m, part))).numpy()
+    out = [asc.forward(tf.constant(initial_images(part, m.input_shape)), tf.constant(_masks(m, part))).numpy()
            for part in (items[i:i + batch] for i in range(0, len(items), batch))]
     return np.concatenate(out)
 
 
 def objective_and_gradient(m: LoadedModel, items: Sequence[OIPItem], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Objective of each item at images ``x`` (B, 28, 28) and its gradient with respect to ``x``."""
+    """Objective of each item at images ``x`` (B, *image shape) and its gradient with respect to ``x``."""
     items = list(items)
     mask = tf.constant(_masks(m, items))
-    sub = _ascent(m, items[0].layer).sub
-    xt = tf.constant(np.asarray(x, np.float32).reshape(len(items), 28, 28, 1))
+    asc = _ascent(m, items[0].layer)
+    xt = tf.constant(np.asarray(x, np.float32).reshape(len(items), *m.input_shape))
     with tf.GradientTape() as tape:
         tape.watch(xt)
-        obj = tf.reduce_sum(sub(xt, training=False) * mask, [1, 2, 3])
-    return obj.numpy(), tape.gradient(obj, xt).numpy()[..., 0]
+        obj = asc.objective(asc._out(xt), mask)
+    return obj.numpy(), tape.gradient(obj, xt).numpy().reshape(len(items), *m.image_shape)
 
 
 @dataclass(frozen=True)
@@ -433,5 +487,5 @@ def run_many(m: LoadedModel, items: Sequence[OIPItem], config: OIPConfig = OIPCo
         images.append(r.images)
         ends.append(r.end_activation)
     if not images:
-        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.float32), True
+        return np.zeros((0, *m.image_shape), np.float32), np.zeros(0, np.float32), True
     return np.concatenate(images), np.concatenate(ends), stopped

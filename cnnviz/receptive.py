@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from collections.abc import Sequence
 from typing import Any
 
-SPATIAL_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 
 
 @dataclass(frozen=True)
@@ -33,30 +32,41 @@ class Receptive:
     jump: int
     start: int
 
-    def box(self, y: int, x: int, image_size: int = 28) -> tuple[int, int, int, int]:
-        """Input rows y0..y1 and columns x0..x1 (inclusive) seen by node (y, x), clipped."""
+    def box(self, y: int, x: int, image_size: int | tuple[int, int] = 28) -> tuple[int, int, int, int]:
+        """Input rows y0..y1 and columns x0..x1 (inclusive) seen by node (y, x), clipped to the
+        image (``image_size``: a side, or (height, width))."""
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
         y0, x0 = self.start + y * self.jump, self.start + x * self.jump
-        lo = lambda v: max(v, 0)  # noqa: E731
-        hi = lambda v: min(v + self.size - 1, image_size - 1)  # noqa: E731
-        return lo(y0), hi(y0), lo(x0), hi(x0)
+        return max(y0, 0), min(y0 + self.size - 1, h - 1), max(x0, 0), min(x0 + self.size - 1, w - 1)
+
+    def union(self, other: Receptive) -> Receptive | None:
+        """The field of a node that adds (or concatenates) two nodes at the same grid position:
+        both fields together. None where the grids differ (then no single box describes it)."""
+        if other.jump != self.jump:
+            return None
+        start = min(self.start, other.start)
+        return Receptive(max(self.start + self.size, other.start + other.size) - start, self.jump, start)
+
+
+def step(rec: Receptive, op: SpatialOp, n: int) -> tuple[Receptive, int]:
+    """The field after one op applied to a grid of side ``n`` whose nodes have field ``rec``;
+    returns it with the op's output side."""
+    k = (op.kernel - 1) * op.dilation + 1
+    if op.padding == "same":
+        n_out = math.ceil(n / op.stride)
+        pad = max((n_out - 1) * op.stride + k - n, 0) // 2  # TensorFlow pads the extra pixel after
+    else:
+        n_out, pad = (n - k) // op.stride + 1, 0
+    return Receptive(rec.size + (k - 1) * rec.jump, rec.jump * op.stride, rec.start - pad * rec.jump), n_out
 
 
 def propagate(ops: list[SpatialOp], input_size: int = 28) -> list[Receptive]:
     """Receptive field after each op in ``ops``, applied in order to a square input."""
-    size, jump, start, n = 1, 1, 0, input_size
+    rec, n = Receptive(1, 1, 0), input_size
     out = []
     for op in ops:
-        k = (op.kernel - 1) * op.dilation + 1
-        if op.padding == "same":
-            n_out = math.ceil(n / op.stride)
-            pad = max((n_out - 1) * op.stride + k - n, 0) // 2
-        else:
-            n_out, pad = (n - k) // op.stride + 1, 0
-        start = start - pad * jump
-        size = size + (k - 1) * jump
-        jump = jump * op.stride
-        n = n_out
-        out.append(Receptive(size, jump, start))
+        rec, n = step(rec, op, n)
+        out.append(rec)
     return out
 
 
@@ -90,13 +100,20 @@ class LayerInfo:
     type: str
     output_shape: tuple[int, ...]  # without the batch axis
     params: int
-    receptive_field: int  # side in input pixels (28 = whole image for dense layers)
+    receptive_field: int  # side in input pixels (the image's larger side for dense layers)
     jump: int | None  # input-pixel step between neighbouring nodes (None: not spatial)
     receptive: Receptive | None = field(default=None, repr=False)
+    role: str = "other"  # "map" (a grid of maps), "dense" (hidden units), "output" (classes), "other"
 
     @property
     def spatial(self) -> bool:
-        return self.type in SPATIAL_TYPES
+        """A layer of maps on the image grid, with a known receptive field: shown on the Maps page."""
+        return self.role == "map"
+
+    @property
+    def searchable(self) -> bool:
+        """A layer whose maps (or units, or classes) an OIP search can drive."""
+        return self.role in ("map", "dense", "output")
 
     @property
     def maps(self) -> int:
@@ -104,7 +121,8 @@ class LayerInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "output_shape": list(self.output_shape),
-                "params": self.params, "receptive_field": self.receptive_field, "jump": self.jump}
+                "params": self.params, "receptive_field": self.receptive_field, "jump": self.jump,
+                "role": self.role}
 
 
 def find_layer(rows: Sequence[LayerInfo], name: str) -> LayerInfo:

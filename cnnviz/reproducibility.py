@@ -97,7 +97,7 @@ class Reproducibility:
     labels: list[str]  # per search of a map: "λ=4 · seed 1"
     score: np.ndarray  # (maps,) mean pairwise correlation after the best shift
     activation: np.ndarray  # (maps, K) activation each search reached
-    images: np.ndarray  # (maps, K, 28, 28) standardized OIPs
+    images: np.ndarray  # (maps, K, *image shape) standardized OIPs
     max_shift: int
     seconds: float
     stopped: bool = False
@@ -124,7 +124,7 @@ class Reproducibility:
 
     @property
     def best_images(self) -> np.ndarray:
-        """(maps, 28, 28) each map's OIP with the highest activation."""
+        """(maps, *image shape) each map's OIP with the highest activation."""
         return self.images[np.arange(len(self.maps)), self.activation.argmax(1)]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -168,9 +168,9 @@ def reproducibility(m: LoadedModel, layer: str, *, maps: str | Sequence[int] | N
                                      stage="searches for the score")
     if stopped:
         return Reproducibility(layer, [], labels, np.zeros(0), np.zeros((0, len(labels))),
-                               np.zeros((0, len(labels), 28, 28)), shift, time.perf_counter() - t0, True)
+                               np.zeros((0, len(labels), *m.image_shape)), shift, time.perf_counter() - t0, True)
     map_ids = list(dict.fromkeys(it.map for it in items))
-    imgs = images.reshape(len(map_ids), len(labels), 28, 28)
+    imgs = images.reshape(len(map_ids), len(labels), *m.image_shape)
     corr = shift_correlations(imgs, shift)
     iu = np.triu_indices(len(labels), 1)
     return Reproducibility(layer, map_ids, labels, corr[..., iu[0], iu[1]].mean(-1),

@@ -44,7 +44,7 @@ class SweepResult:
     wavelengths: tuple[float, ...]
     seeds: int
     activation: np.ndarray  # (maps, wavelengths, seeds) objective after the ascent
-    images: np.ndarray  # (maps, wavelengths, 28, 28) the best seed's OIP, standardized units
+    images: np.ndarray  # (maps, wavelengths, *image shape) the best seed's OIP, standardized units
     seconds: float
     stopped: bool = False
     start: np.ndarray | None = None  # (maps, wavelengths, seeds) objective on the start noise
@@ -157,12 +157,12 @@ def wavelength_sweep(m: LoadedModel, layer: str, wavelengths: Sequence[float] = 
                                          stage=stage, span=span)
         if stopped:
             return SweepResult(layer, [], waves, int(seeds), np.zeros((0, len(waves), int(seeds))),
-                               np.zeros((0, len(waves), 28, 28)), time.perf_counter() - t0, True, noise=noise,
+                               np.zeros((0, len(waves), *m.image_shape)), time.perf_counter() - t0, True, noise=noise,
                                redirect_steps=config.redirect_steps)
         results.append((images, ends))
     images, ends = results[0]
     act = ends.reshape(shape)
-    imgs = images.reshape(*shape, 28, 28)
+    imgs = images.reshape(*shape, *m.image_shape)
     best = act.argmax(axis=2)
     chosen = np.take_along_axis(imgs, best[:, :, None, None, None], axis=2)[:, :, 0]
     seed_act = results[1][1].reshape(shape) if both else act

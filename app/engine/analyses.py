@@ -68,7 +68,7 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
         return _run(analysis, h, {"maps": h.maps, "settings": h.settings, "scores": h.scores,
                                   "score_ci95": h.score_ci95, "ranks": h.ranks if len(h.maps) else np.zeros((0, 0)),
                                   "candidate": h.candidate if len(h.maps) else None,
-                                  "images": f16(h.images[:, h.candidate]) if len(h.maps) else np.zeros((0, 28, 28))})
+                                  "images": f16(h.images[:, h.candidate]) if len(h.maps) else np.zeros((0, *m.image_shape))})
     data = ops.dataset(m.metadata.get("dataset", "mnist"))
     if analysis == "exemplars":
         from cnnviz.exemplars import exemplars
@@ -114,6 +114,6 @@ def _compare(ops, ma, params: dict, data, cfg, waves, noise, progress, should_st
             return InsightRun("compare", True, r.summary(), r.rows(), out)
         per = len(items) // n
         best = ends.reshape(n, per).argmax(1)
-        out[name] = np.asarray(images.reshape(n, per, 28, 28)[np.arange(n), best], np.float16)
+        out[name] = np.asarray(images.reshape(n, per, *m.image_shape)[np.arange(n), best], np.float16)
         out[name + "_activation"] = ends.reshape(n, per).max(1)
     return _run("compare", r, out)

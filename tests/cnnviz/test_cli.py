@@ -21,9 +21,12 @@ def test_info_json(capsys):
     code, out, _ = run(capsys, "info", "--json")
     assert code == 0
     info = json.loads(out)
-    assert set(info) == {"model", "layers", "dataset", "standardization", "test_accuracy", "device"}
+    assert set(info) == {"model", "input_shape", "classes", "layers", "dataset", "standardization", "test_accuracy",
+                         "device"}
+    assert info["input_shape"] == [28, 28, 1] and info["classes"] == [str(d) for d in range(10)]
     assert info["layers"][4] == {"name": "Conv2D_3", "type": "Conv2D", "output_shape": [3, 3, 64], "params": 36928,
-                                 "receptive_field": 18, "jump": 4}
+                                 "receptive_field": 18, "jump": 4, "role": "map"}
+    assert [r["role"] for r in info["layers"]] == ["map"] * 5 + ["other", "dense", "output"]
     assert info["test_accuracy"] >= 0.99 and info["device"].startswith(("CPU", "GPU"))
 
 
@@ -50,7 +53,7 @@ def test_activations_png(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["oip", "--layer", "Conv9", "--maps", "0"], "Existing layers|convolution or pooling"),
+    (["oip", "--layer", "Conv9", "--maps", "0"], "Existing layers|layer of maps"),
     (["oip", "--layer", "Conv2D_3", "--maps", "64"], r"maps must be in 0..63"),
     (["oip", "--layer", "Conv2D_3", "--maps", "0", "--node", "3,1"], r"node must be"),
     (["oip", "--layer", "Conv2D_3", "--maps", "0", "--node", "a"], r"--node must be X,Y"),
@@ -75,10 +78,10 @@ def test_bad_arguments_give_one_line(capsys, tmp_path, argv, match):
 
 
 def test_real_entry_point_prints_one_line():
-    p = subprocess.run([sys.executable, "-m", "cnnviz", "oip", "--layer", "Dense_1", "--maps", "0", "--out", "/tmp/x"],
+    p = subprocess.run([sys.executable, "-m", "cnnviz", "oip", "--layer", "Flatten", "--maps", "0", "--out", "/tmp/x"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and "Received: layer='Dense_1'" in p.stderr
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and "Received: layer='Flatten'" in p.stderr
 
 
 def test_sweep_json_and_csv(capsys, tmp_path):
@@ -130,7 +133,7 @@ def test_compare_json(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv,match", [
     (["sweep", "--wavelengths", "1,x"], "--wavelengths must be numbers"),
-    (["sweep", "--layer", "Dense_1"], "convolution or pooling"),
+    (["sweep", "--layer", "Dense_1"], "layer of maps"),
     (["reproducibility", "--seeds", "1", "--wavelengths", "4"], "at least 2 searches"),
     (["exemplars", "--map", "99"], "map must be in 0..63"),
     (["compare", "models/default.keras", "/nonexistent/b.keras"], "Model file not found"),

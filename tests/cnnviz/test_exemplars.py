@@ -49,7 +49,7 @@ def test_node_exemplars_use_the_node(default_model, subset):
 
 
 @pytest.mark.parametrize("kw, match", [({"map": 64}, "map must be"), ({"node": (3, 3)}, "node must be"),
-                                       ({"k": 0}, "k must be"), ({"layer": "Dense_1"}, "convolution or pooling")],
+                                       ({"k": 0}, "k must be"), ({"layer": "Dense_1"}, "layer of maps")],
                          ids=["map", "node", "k", "dense"])
 def test_bad_requests(default_model, subset, kw, match):
     args = {"layer": "Conv2D_3", "map": 0, **kw}

@@ -52,7 +52,7 @@ def test_models_of_different_width_match_the_smaller(default_model, tiny_model, 
 
 
 def test_bad_requests(default_model, mnist):
-    with pytest.raises(ValueError, match="convolution or pooling"):
+    with pytest.raises(ValueError, match="layer of maps"):
         match_maps(default_model, default_model, "Dense_1", mnist.x_test[:10])
     with pytest.raises(ValueError, match="close must be"):
         match_maps(default_model, default_model, "Conv2D_3", mnist.x_test[:10], close=2)

@@ -105,5 +105,5 @@ def test_bad_metadata(tmp_path, tiny_model, meta, match):
 def test_unknown_layer_lists_valid_ones(default_model):
     with pytest.raises(ValueError, match=r"Existing layers are: \['Conv2D_1'.*Received: layer='Conv9'"):
         default_model.layer("Conv9")
-    with pytest.raises(ValueError, match="convolution or pooling"):
+    with pytest.raises(ValueError, match="layer of maps"):
         default_model.spatial_layer("Dense_1")

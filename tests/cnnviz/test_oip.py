@@ -108,7 +108,7 @@ def test_parse_maps(spec, n, expect):
     (lambda m: run_oip(m, [OIPItem("Conv2D_3", 64)]), r"map must be in 0..63"),
     (lambda m: run_oip(m, [OIPItem("Conv2D_3", 0, node=(3, 0))]), r"x in 0..2"),
     (lambda m: run_oip(m, [OIPItem("Conv2D_3", 0), OIPItem("Conv2D_2", 0)]), "share a layer"),
-    (lambda m: run_oip(m, [OIPItem("Dense_1", 0)]), "convolution or pooling"),
+    (lambda m: run_oip(m, [OIPItem("Flatten", 0)]), "layer of maps"),
     (lambda m: run_oip(m, []), "Between 1 and"),
     (lambda m: run_oip(m, [OIPItem("Conv2D_1", 0, wavelengths=(40,))]), "wavelength must be in 1..28"),
     (lambda m: OIPConfig(steps=5000), "steps must be in 1..2000"),

@@ -86,7 +86,7 @@ def test_sweep_reports_progress_and_stops(default_model):
 
 @pytest.mark.parametrize("kw, match", [({"seeds": 0}, "seeds"), ({"wavelengths": ()}, "wavelengths"),
                                        ({"wavelengths": (1, 1)}, "distinct"), ({"wavelengths": (0.5,)}, "avelength"),
-                                       ({"layer": "Dense_1"}, "convolution or pooling"), ({"maps": "70"}, "maps")],
+                                       ({"layer": "Dense_1"}, "layer of maps"), ({"maps": "70"}, "maps")],
                          ids=["seeds", "no-wave", "dup-wave", "short-wave", "dense", "map"])
 def test_bad_sweeps(default_model, kw, match):
     args = {"layer": "Conv2D_3", "wavelengths": (1,), "seeds": 1, **kw}
