@@ -22,13 +22,13 @@ def main() -> None:
 
     from cnnviz.activations import probe
     from cnnviz.data import load_dataset
-    from cnnviz.model import default_model_path, load_model
+    from cnnviz.model import default_model_path, load_model, outputs_of
 
     m = load_model(default_model_path())
     x = m.standardization.apply(load_dataset("mnist").x_test[:1])
     pr = probe(m)
     km = m.keras_model
-    sub = keras.Model(km.inputs, [km.get_layer(n).output for n in pr.layer_names])  # the same outputs
+    sub = keras.Model(km.inputs, outputs_of(km, pr.layer_names))  # the same outputs
     engine = median_ms(lambda: pr.run(x), args.repeat)
     direct = median_ms(lambda: [np.asarray(o) for o in sub(x, training=False)], args.repeat)
     predict = median_ms(lambda: sub.predict(x, verbose=0), max(20, args.repeat // 5))

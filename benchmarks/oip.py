@@ -21,8 +21,10 @@ def seed_method(m, layer: str, maps: list[int], x0: np.ndarray, steps: int, step
     import keras
     import tensorflow as tf
 
+    from cnnviz.model import outputs_of
+
     km = m.keras_model
-    sub = keras.Model(km.inputs, km.get_layer(layer).output)
+    sub = keras.Model(km.inputs, outputs_of(km, [layer])[0])
     k1 = np.exp(-0.5 * (np.arange(-2, 3) / 0.5) ** 2)
     kernel = tf.constant((np.outer(k1, k1) / k1.sum() ** 2).reshape(5, 5, 1, 1), tf.float32)
     t = time.perf_counter()

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from .data import Dataset
-from .model import LoadedModel
+from .model import LoadedModel, outputs_of
 
 
 class ActivationProbe:
@@ -22,7 +22,7 @@ class ActivationProbe:
     def __init__(self, m: LoadedModel):
         self.layer_names = [r.name for r in m.layers if r.spatial or r.role in ("dense", "output")]
         km = m.keras_model
-        sub = keras.Model(inputs=km.inputs, outputs=[km.get_layer(n).output for n in self.layer_names])
+        sub = keras.Model(inputs=km.inputs, outputs=outputs_of(km, self.layer_names))
         self.shape = m.input_shape
         self._fn = tf.function(lambda x: sub(x, training=False), reduce_retracing=True,
                                input_signature=[tf.TensorSpec([None, *self.shape], tf.float32)])
@@ -60,7 +60,7 @@ def layer_output(m: LoadedModel, layer: str, x: np.ndarray, batch: int = 500):
     key = ("layer_output", layer)
     if key not in m.cache:
         km = m.keras_model
-        sub = keras.Model(inputs=km.inputs, outputs=km.get_layer(m.layer(layer).name).output)
+        sub = keras.Model(inputs=km.inputs, outputs=outputs_of(km, [m.layer(layer).name])[0])
         m.cache[key] = tf.function(lambda v: sub(v, training=False), reduce_retracing=True,
                                    input_signature=[tf.TensorSpec([None, *m.input_shape], tf.float32)])
     fn = m.cache[key]

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .model import LoadedModel, pre_softmax, score_of
+from .model import LoadedModel, outputs_of, pre_softmax, score_of
 
 METHODS = ("saliency", "smoothgrad", "gradcam")
 SMOOTHGRAD_SAMPLES = 25
@@ -44,14 +44,14 @@ class _Attributor:
 
     def __init__(self, m: LoadedModel, layer: str | None):
         km = m.keras_model
-        score, self.head = score_of(km.get_layer(m.output_layer))
-        outputs = [score] + ([km.get_layer(layer).output] if layer else [])
+        score, self.head = score_of(km, m.output_layer)
+        outputs = [score] + (outputs_of(km, [layer]) if layer else [])
         self.sub = keras.Model(km.inputs, outputs)
         spec = [tf.TensorSpec([None, *m.input_shape], tf.float32), tf.TensorSpec([], tf.int32)]
         self.call = tf.function(self._cam if layer else self._saliency, input_signature=spec)
 
     def _logits(self, outs):
-        return pre_softmax(outs[0], self.head)
+        return pre_softmax(outs[0] if isinstance(outs, (list, tuple)) else outs, self.head)
 
     @staticmethod
     def _score(logits, cls):
@@ -70,7 +70,6 @@ class _Attributor:
         with tf.GradientTape() as tape:
             outs = self.sub(x, training=False)
             maps = outs[1]
-            tape.watch(maps)
             logits = self._logits(outs)
             score, c = self._score(logits, cls)
         g = tape.gradient(score, maps)

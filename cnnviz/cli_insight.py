@@ -59,7 +59,7 @@ def _export(args: argparse.Namespace, rows: list[dict[str, Any]], images: np.nda
         save_csv(args.csv, rows)
         written["csv"] = args.csv
     if args.png and images is not None and len(images):
-        save_oip_grid(to_display(images), args.png)
+        save_oip_grid(to_display(images, rgb=images.ndim == 4), args.png)
         written["png"] = args.png
     return written
 
@@ -122,7 +122,9 @@ def cmd_exemplars(args: argparse.Namespace) -> None:
     if args.png:
         from .images import _save_png, tile, to_uint8
 
-        _save_png(tile(np.concatenate([to_uint8(e.oip_image[None]), e.images]), cols=len(e.images) + 1), args.png, 4)
+        rgb = e.images.ndim == 4
+        _save_png(tile(np.concatenate([to_uint8(e.oip_image[None], rgb=rgb), e.images]), cols=len(e.images) + 1),
+                  args.png, 4)
         written["png"] = args.png
     _emit({**e.summary(), "written": written})
 
@@ -157,8 +159,12 @@ def cmd_hand(args: argparse.Namespace) -> None:
 
         # the candidate in every setting: plain (top row) and contrast-enhanced (bottom row), as in the articles
         shown = h.images[:, h.candidate]
-        _save_png(tile(np.concatenate([to_uint8(shown), to_uint8(contrast_enhanced(shown), per_image=False)]),
-                       cols=len(shown)), args.png, 4)
+        rgb = shown.ndim == 4
+        plain = to_uint8(shown, rgb=rgb)
+        enhanced = to_uint8(contrast_enhanced(shown.mean(-1) if rgb else shown), per_image=False)
+        if rgb:
+            enhanced = np.repeat(enhanced[..., None], 3, axis=-1)
+        _save_png(tile(np.concatenate([plain, enhanced]), cols=len(shown)), args.png, 4)
         written["png"] = args.png
     _emit({**h.summary(), "written": written})
 

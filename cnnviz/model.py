@@ -69,14 +69,45 @@ def is_softmax(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, keras.layers.Softmax) or getattr(layer, "activation", None) is keras.activations.softmax
 
 
-def score_of(layer: keras.layers.Layer) -> tuple[Any, keras.layers.Dense | None]:
-    """What an OIP search or an attribution scores on ``layer``: its output tensor, or for a softmax
-    layer the value before the softmax: its input, and the Dense layer whose pre-activation that
-    is (None where the softmax is a layer of its own). Maximising a probability would only push
-    the other classes down."""
+def graph_tensors(model: keras.Model) -> dict[str, tuple[list[Any], Any]]:
+    """{layer name: (its input tensors, its output tensor)} in the one graph that leads from
+    ``model.inputs`` to ``model.outputs``.
+
+    A layer keeps a node for every graph it was called in (a loaded Sequential holds several), and
+    ``layer.input`` / ``layer.output`` are its first node's: a sub-model made of tensors from
+    different graphs computes them separately, twice, and a gradient between them is None.
+    """
+    out: dict[str, tuple[list[Any], Any]] = {}
+    stack = list(model.outputs)
+    while stack:
+        t = stack.pop()
+        op, node_index, _ = t._keras_history
+        if op is None or op.name in out:
+            continue
+        node = op._inbound_nodes[node_index]
+        ins = list(node.input_tensors)
+        outs = node.output_tensors
+        out[op.name] = (ins, outs[0] if len(outs) == 1 else outs)
+        stack.extend(ins)
+    return out
+
+
+def score_of(model: keras.Model, name: str) -> tuple[Any, keras.layers.Dense | None]:
+    """What an OIP search or an attribution scores on layer ``name``: its output tensor, or for a
+    softmax layer the value before the softmax: its input, and the Dense layer whose pre-activation
+    that is (None where the softmax is a layer of its own). Maximising a probability would only
+    push the other classes down."""
+    layer = model.get_layer(name)
+    ins, out = graph_tensors(model)[name]
     if is_softmax(layer):
-        return layer.input, layer if isinstance(layer, keras.layers.Dense) else None
-    return layer.output, None
+        return ins[0], layer if isinstance(layer, keras.layers.Dense) else None
+    return out, None
+
+
+def outputs_of(model: keras.Model, names: list[str]) -> list[Any]:
+    """The output tensors of layers ``names`` in the model's graph (see :func:`graph_tensors`)."""
+    tensors = graph_tensors(model)
+    return [tensors[n][1] for n in names]
 
 
 def pre_softmax(t: Any, head: keras.layers.Dense | None) -> Any:
@@ -130,6 +161,10 @@ def layer_table(model: keras.Model) -> list[LayerInfo]:
     grid: dict[str, tuple[Receptive, int, int] | None] = {}  # layer name -> (field, rows, columns) of its output
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     inputs = {t._keras_history.operation.name for t in model.inputs}
+    # a Dense layer whose only use is a softmax layer of its own holds the output's scores, not hidden units
+    last = layers[-1] if layers else None
+    scores = _parents(last)[0] if last is not None and not isinstance(last, keras.layers.Dense) and is_softmax(last) \
+        and len(_parents(last)) == 1 else None
     rows = []
     for i, layer in enumerate(layers):
         shape = tuple(int(d) for d in layer.output.shape[1:])
@@ -140,6 +175,8 @@ def layer_table(model: keras.Model) -> list[LayerInfo]:
             role = "map"
         elif i == len(layers) - 1:
             role = "output"
+        elif layer.name == scores:
+            role = "scores"
         elif isinstance(layer, keras.layers.Dense) and len(shape) == 1:
             role = "dense"
         else:

@@ -223,7 +223,7 @@ class _Ascent:
 
     def __init__(self, m: LoadedModel, layer: str):
         km = m.keras_model
-        tensor, self.head = score_of(km.get_layer(layer))
+        tensor, self.head = score_of(km, layer)
         self.sub = keras.Model(inputs=km.inputs, outputs=tensor)
         self.shape = m.input_shape
         # The chain of layers up to the target's tensor, for the hand-built forward pass that

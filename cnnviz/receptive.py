@@ -103,7 +103,9 @@ class LayerInfo:
     receptive_field: int  # side in input pixels (the image's larger side for dense layers)
     jump: int | None  # input-pixel step between neighbouring nodes (None: not spatial)
     receptive: Receptive | None = field(default=None, repr=False)
-    role: str = "other"  # "map" (a grid of maps), "dense" (hidden units), "output" (classes), "other"
+    # "map" (a grid of maps), "dense" (hidden units), "output" (classes), "scores" (a Dense layer whose
+    # values a softmax layer of its own turns into the output), "other"
+    role: str = "other"
 
     @property
     def spatial(self) -> bool:

@@ -13,7 +13,7 @@ from .model import LoadedModel
 from .oip import BatchProgress, OIPConfig, items_for, run_many
 
 
-def shift_correlations(images: np.ndarray, max_shift: int) -> np.ndarray:
+def shift_correlations(images: np.ndarray, max_shift: int, rgb: bool = False) -> np.ndarray:
     """Best Pearson correlation of every pair of images over translations up to ``max_shift`` pixels.
 
     Args:
@@ -25,27 +25,31 @@ def shift_correlations(images: np.ndarray, max_shift: int) -> np.ndarray:
         image correlates 0 with everything.
     """
     x = np.asarray(images, np.float64)
-    if x.ndim < 3 or x.shape[-3] < 1:
-        raise ValueError(f"images must have shape (..., K, H, W). Received: shape={x.shape}")
+    if rgb:  # (..., K, H, W, C): the channels go with each pixel
+        x = np.moveaxis(x, -1, -3)
+    flat = 3 if rgb else 2  # the axes of one image
+    if x.ndim < flat + 1 or x.shape[-flat - 1] < 1:
+        raise ValueError(f"images must have shape (..., K, H, W{', C' if rgb else ''}). Received: shape={images.shape}")
     h, w = x.shape[-2:]
     if not 0 <= max_shift < min(h, w) // 2:
         raise ValueError(f"max_shift must be in 0..{min(h, w) // 2 - 1}. Received: max_shift={max_shift}")
-    best = np.full(x.shape[:-2] + (x.shape[-3],), -np.inf)
+    k = x.shape[-flat - 1]
+    best = np.full(x.shape[:-flat] + (k,), -np.inf)
     for dy in range(-max_shift, max_shift + 1):
         for dx in range(-max_shift, max_shift + 1):
             # pair (i, j): image i at rows y, image j at rows y + dy (the overlap only)
             a = x[..., max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
             b = x[..., max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)]
-            best = np.maximum(best, _corr(a, b))
-    k = x.shape[-3]
+            best = np.maximum(best, _corr(a, b, flat))
     best[..., np.arange(k), np.arange(k)] = 1.0
     return best
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(..., K, h, w) x (..., K, h, w) -> (..., K, K) Pearson correlation of a[i] with b[j]."""
+def _corr(a: np.ndarray, b: np.ndarray, flat: int = 2) -> np.ndarray:
+    """(..., K, h, w) x (..., K, h, w) -> (..., K, K) Pearson correlation of a[i] with b[j]; the last
+    ``flat`` axes are one image."""
     def unit(v: np.ndarray) -> np.ndarray:
-        v = v.reshape(v.shape[:-2] + (-1,))
+        v = v.reshape(v.shape[:-flat] + (-1,))
         v = v - v.mean(-1, keepdims=True)
         n = np.linalg.norm(v, axis=-1, keepdims=True)
         return np.where(n > 1e-12, v / np.maximum(n, 1e-12), 0.0)
@@ -78,9 +82,9 @@ def score_interval(correlations: np.ndarray, rounds: int = 1000, seed: int = 0,
     return lo, hi
 
 
-def reproducibility_score(images: np.ndarray, max_shift: int) -> np.ndarray:
+def reproducibility_score(images: np.ndarray, max_shift: int, rgb: bool = False) -> np.ndarray:
     """Mean pairwise shift-aligned correlation of the K images of each group: (..., K, H, W) -> (...)."""
-    c = shift_correlations(images, max_shift)
+    c = shift_correlations(images, max_shift, rgb)
     k = c.shape[-1]
     if k < 2:
         raise ValueError(f"A reproducibility score needs at least 2 images per group. Received: K={k}")
@@ -171,7 +175,7 @@ def reproducibility(m: LoadedModel, layer: str, *, maps: str | Sequence[int] | N
                                np.zeros((0, len(labels), *m.image_shape)), shift, time.perf_counter() - t0, True)
     map_ids = list(dict.fromkeys(it.map for it in items))
     imgs = images.reshape(len(map_ids), len(labels), *m.image_shape)
-    corr = shift_correlations(imgs, shift)
+    corr = shift_correlations(imgs, shift, rgb=m.input_shape[2] == 3)
     iu = np.triu_indices(len(labels), 1)
     return Reproducibility(layer, map_ids, labels, corr[..., iu[0], iu[1]].mean(-1),
                            ends.reshape(len(map_ids), len(labels)), imgs, shift, time.perf_counter() - t0,

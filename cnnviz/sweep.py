@@ -164,7 +164,7 @@ def wavelength_sweep(m: LoadedModel, layer: str, wavelengths: Sequence[float] = 
     act = ends.reshape(shape)
     imgs = images.reshape(*shape, *m.image_shape)
     best = act.argmax(axis=2)
-    chosen = np.take_along_axis(imgs, best[:, :, None, None, None], axis=2)[:, :, 0]
+    chosen = np.take_along_axis(imgs, best.reshape(*best.shape, *[1] * (imgs.ndim - 2)), axis=2)[:, :, 0]
     seed_act = results[1][1].reshape(shape) if both else act
     return SweepResult(layer, map_ids, waves, int(seeds), act, chosen, time.perf_counter() - t0, False, start,
                        seed_act, noise, config.redirect_steps)

@@ -45,3 +45,25 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture()
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def foreign(tmp_path_factory, mnist):
+    """The three foreign models of ``tests.foreign``, imported (``cnnviz.importer``) into a model folder
+    beside a copy of the default model: {"dir": folder, "data": the colour .npz, name: LoadedModel}."""
+    import shutil
+
+    from cnnviz.importer import import_model
+    from cnnviz.model import load_model
+
+    from .foreign import build_all
+
+    raw = build_all(tmp_path_factory.mktemp("foreign-raw"), mnist.x_train[:4000], mnist.y_train[:4000])
+    folder = tmp_path_factory.mktemp("foreign-models")
+    for name in ("default.keras", "default.json"):
+        shutil.copy(ROOT / "models" / name, folder / name)
+    out = {"dir": folder, "data": raw["rgb_data"]}
+    for name, dataset in (("byo", "mnist"), ("residual", "mnist"), ("rgb", str(raw["rgb_data"]))):
+        meta = import_model(raw[name], dataset, folder=folder)
+        out[name] = load_model(meta["path"])
+    return out
