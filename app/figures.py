@@ -32,16 +32,39 @@ def _tile_labels(fig: go.Figure, labels: Sequence[str], cols: int, h: int, w: in
 
 
 def _tile(images: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(N, h, w) floats -> grid with NaN gaps, plus the index of the tile under each cell (-1: gap)."""
-    n, h, w = images.shape
+    """(N, h, w) or (N, h, w, 3) floats -> grid with NaN gaps, plus the index of the tile under each cell (-1: gap)."""
+    n, h, w = images.shape[:3]
     rows = math.ceil(n / cols)
-    grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, np.float32)
-    owner = np.full(grid.shape, -1, np.int32)
+    grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, *images.shape[3:]), np.nan, np.float32)
+    owner = np.full(grid.shape[:2], -1, np.int32)
     for i, im in enumerate(images):
         r, c = divmod(i, cols)
         grid[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = im
         owner[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = i
     return grid, owner
+
+
+def _scaled(images: np.ndarray, rgb: bool) -> np.ndarray:
+    """Each image (N, h, w[, 3]) min-max scaled to 0..1 on its own."""
+    x = np.asarray(images, np.float32)
+    axes = (1, 2, 3) if rgb else (1, 2)
+    lo = x.min(axis=axes, keepdims=True)
+    return (x - lo) / np.maximum(x.max(axis=axes, keepdims=True) - lo, 1e-12)
+
+
+def _picture(grid: np.ndarray, owner: np.ndarray | None = None, hover: str | None = None,
+             zmin: float | None = None, zmax: float | None = None) -> list[dict]:
+    """Traces (plain dicts) that show a grid of pictures: a grey heatmap, or for a colour grid (H, W, 3)
+    in 0..1 an image (white gaps) under an invisible heatmap of ``owner`` that carries hover and clicks."""
+    if grid.ndim == 2:
+        trace = dict(type="heatmap", z=grid, colorscale=GRAY, showscale=False, hoverongaps=False, zmin=zmin, zmax=zmax)
+        return [trace | (dict(customdata=owner, hovertemplate=hover) if hover else dict(hoverinfo="skip"))]
+    rgb = np.round(np.clip(np.nan_to_num(grid, nan=1.0), 0, 1) * 255).astype(np.uint8)
+    traces = [dict(type="image", z=rgb, hoverinfo="skip")]
+    if hover:
+        traces.append(dict(type="heatmap", z=np.where(owner >= 0, 0.0, np.nan), customdata=owner, opacity=0,
+                           showscale=False, hoverongaps=False, hovertemplate=hover))
+    return traces
 
 
 def _image_axes(fig: go.Figure, **kw) -> go.Figure:
@@ -58,10 +81,23 @@ def empty_figure(message: str = "") -> go.Figure:
 
 
 def make_image_figure(pixels: np.ndarray, title: str = "", box: tuple[int, int, int, int] | None = None,
-                      height: int = 300) -> go.Figure:
-    """One 28x28 image (0..255 or standardized); ``box`` = (y0, y1, x0, x1) outlines a receptive field."""
-    fig = go.Figure(go.Heatmap(z=np.asarray(pixels, np.float32), colorscale=GRAY, showscale=False,
-                               hovertemplate="x=%{x} y=%{y}<br>%{z:.3f}<extra></extra>"))
+                      height: int = 300, overlay: np.ndarray | None = None) -> go.Figure:
+    """One image, grey (h, w) or colour (h, w, 3), 0..255 or standardized; ``box`` = (y0, y1, x0, x1)
+    outlines a receptive field; ``overlay`` (h, w, >= 0) lays a heat map over it (an attribution)."""
+    x = np.asarray(pixels, np.float32)
+    if x.ndim == 3:
+        fig = go.Figure(go.Image(z=np.round(_scaled(x[None], True)[0] * 255).astype(np.uint8),
+                                 hovertemplate="x=%{x} y=%{y}<extra></extra>"))
+    else:
+        fig = go.Figure(go.Heatmap(z=x, colorscale=GRAY, showscale=False,
+                                   hovertemplate="x=%{x} y=%{y}<br>%{z:.3f}<extra></extra>"))
+    if overlay is not None:
+        a = np.asarray(overlay, np.float32)
+        top = float(a.max()) or 1.0
+        fig.add_trace(go.Heatmap(z=np.where(a > 0.05 * top, a / top, np.nan), colorscale="Hot", zmin=0, zmax=1,
+                                 opacity=0.55, showscale=True, colorbar=dict(thickness=10, title="share"),
+                                 hovertemplate="x=%{x} y=%{y}<br>%{z:.2f} of the peak<extra></extra>",
+                                 hoverongaps=False))
     if box is not None:
         y0, y1, x0, x1 = box
         fig.add_shape(type="rect", x0=x0 - 0.5, x1=x1 + 0.5, y0=y0 - 0.5, y1=y1 + 0.5,
@@ -122,14 +158,20 @@ def make_map_figure(act: np.ndarray, title: str = "", height: int = 300) -> go.F
     return _image_axes(fig)
 
 
-def make_kernels_figure(kernels: np.ndarray) -> go.Figure:
-    """First-layer kernels (k, k, n) as small images, one shared colour scale around zero."""
-    k = np.moveaxis(np.asarray(kernels, np.float32), -1, 0)
-    grid, owner = _tile(k, cols=min(len(k), 16))
-    lim = float(np.nanmax(np.abs(grid))) or 1.0
-    fig = go.Figure(go.Heatmap(z=grid, customdata=owner, colorscale="RdBu", zmin=-lim, zmax=lim,
-                               hovertemplate="kernel %{customdata}<br>%{z:.3f}<extra></extra>", hoverongaps=False))
-    fig.update_layout(title="Conv2D_1 kernels", margin=MARGIN, height=220)
+def make_kernels_figure(kernels: np.ndarray, layer: str = "first layer") -> go.Figure:
+    """First-layer kernels (k, k, n) as small images, one shared colour scale around zero; colour
+    kernels (k, k, 3, n) as colour images, each scaled on its own."""
+    kernels = np.asarray(kernels, np.float32)
+    if kernels.ndim == 4 and kernels.shape[2] == 3:
+        grid, owner = _tile(_scaled(np.moveaxis(kernels, -1, 0), True), cols=min(kernels.shape[-1], 16))
+        fig = go.Figure(data=_picture(grid, owner, "kernel %{customdata}<extra></extra>"), skip_invalid=True)
+    else:
+        k = np.moveaxis(kernels.reshape(*kernels.shape[:2], -1), -1, 0)
+        grid, owner = _tile(k, cols=min(len(k), 16))
+        lim = float(np.nanmax(np.abs(grid))) or 1.0
+        fig = go.Figure(go.Heatmap(z=grid, customdata=owner, colorscale="RdBu", zmin=-lim, zmax=lim,
+                                   hovertemplate="kernel %{customdata}<br>%{z:.3f}<extra></extra>", hoverongaps=False))
+    fig.update_layout(title=f"{layer} kernels", margin=MARGIN, height=220)
     return _image_axes(fig)
 
 
@@ -184,9 +226,18 @@ def make_confusion_figure(confusion: np.ndarray, class_names: Sequence[str]) -> 
     return fig
 
 
-def make_dense_tiles_figure(patterns: dict[str, np.ndarray], shape: tuple[int, int] = (7, 10)) -> go.Figure:
-    """Dense_1 patterns (70 nodes as a 7x10 tile) side by side, one colour scale."""
+def tile_shape(units: int) -> tuple[int, int]:
+    """Rows × columns of a tile for ``units`` dense nodes: 70 as the articles' 7×10, else near square."""
+    if units == 70:
+        return 7, 10
+    cols = math.ceil(math.sqrt(units))
+    return math.ceil(units / cols), cols
+
+
+def make_dense_tiles_figure(patterns: dict[str, np.ndarray], shape: tuple[int, int] | None = None) -> go.Figure:
+    """Dense-layer patterns (70 nodes as a 7x10 tile) side by side, one colour scale."""
     names = list(patterns)
+    shape = shape or tile_shape(len(next(iter(patterns.values()))))
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.04)
     zmax = max(float(np.max(v)) for v in patterns.values()) or 1.0
     for i, name in enumerate(names):
@@ -201,10 +252,10 @@ def make_dense_tiles_figure(patterns: dict[str, np.ndarray], shape: tuple[int, i
     return _image_axes(fig)
 
 
-def make_class_means_figure(means: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+def make_class_means_figure(means: np.ndarray, class_names: Sequence[str], layer: str = "Dense_1") -> go.Figure:
     fig = go.Figure(go.Heatmap(z=means, y=list(class_names), colorscale=MAPS,
                                hovertemplate="class %{y} · node %{x}<br>%{z:.3f}<extra></extra>"))
-    fig.update_layout(title="Mean Dense_1 activation per class (test set)", margin=MARGIN, height=320,
+    fig.update_layout(title=f"Mean {layer} activation per class (test set)", margin=MARGIN, height=320,
                       xaxis_title="node", yaxis=dict(type="category", autorange="reversed"))
     return fig
 
@@ -221,13 +272,10 @@ def make_activation_curve_figure(activation: np.ndarray, labels: Sequence[str],
 
 
 def make_oip_strip_figure(images: np.ndarray, labels: Sequence[str], title: str = "") -> go.Figure:
-    """Images (B, 28, 28) side by side, each scaled to its own range."""
+    """Images (B, h, w[, 3]) side by side, each scaled to its own range."""
     x = np.asarray(images, np.float32)
-    lo = x.min(axis=(1, 2), keepdims=True)
-    span = np.maximum(x.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
-    grid, owner = _tile((x - lo) / span, cols=min(len(x), 8), gap=2)
-    fig = go.Figure(go.Heatmap(z=grid, colorscale=GRAY, showscale=False, hoverongaps=False, customdata=owner,
-                               hovertemplate="%{customdata}<extra></extra>"))
+    grid, owner = _tile(_scaled(x, x.ndim == 4), cols=min(len(x), 8), gap=2)
+    fig = go.Figure(data=_picture(grid, owner, "%{customdata}<extra></extra>"), skip_invalid=True)
     fig.update_layout(title=title, margin=MARGIN, height=260 if len(x) <= 8 else 420)
     return _image_axes(fig)
 
@@ -239,11 +287,10 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
     ``box`` (y0, y1, x0, x1) outlines a node's receptive field on every tile.
     """
     frames = np.asarray(frames, np.float32)
+    rgb = frames.ndim == 5
 
     def grid(f: np.ndarray) -> np.ndarray:
-        lo = f.min(axis=(1, 2), keepdims=True)
-        span = np.maximum(f.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
-        return _tile((f - lo) / span, cols=min(len(f), 8), gap=2)[0]
+        return _tile(_scaled(f, rgb), cols=min(len(f), 8), gap=2)[0]
 
     def caption(i: int) -> str:
         return f"step {int(frame_steps[i])}"
@@ -251,7 +298,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
     def tile_labels(i: int) -> list[dict]:
         """Each tile's own label (map, λ, seed) and its activation at this frame, above it."""
         col = min(int(frame_steps[i]), activation.shape[1] - 1)
-        h, w = frames.shape[-2:]
+        h, w = frames.shape[2:4]
         out = []
         for k, label in enumerate(labels[:n_shown]):
             r, c = divmod(k, 8)
@@ -263,8 +310,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
     n_shown = min(len(labels), frames.shape[1])
     # Plain dicts, built without plotly's per-object validation: 40 validated frames cost ~100 ms,
     # too slow for scrubbing through a layer's maps with the slider (the dicts are valid by construction).
-    heat = lambda i: dict(type="heatmap", z=grid(frames[i]), colorscale=GRAY, showscale=False,  # noqa: E731
-                          hoverinfo="skip")
+    heat = lambda i: _picture(grid(frames[i]))[0]  # noqa: E731
     fig = go.Figure(data=[heat(len(frames) - 1)],
                     frames=[dict(data=[heat(i)], name=str(i),
                                  layout=dict(title=dict(text=caption(i)), annotations=tile_labels(i)))
@@ -288,7 +334,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
                       currentvalue=dict(prefix="step "))])
     if box is not None:
         y0, y1, x0, x1 = box
-        h, w = frames.shape[-2:]
+        h, w = frames.shape[2:4]
         for i in range(min(frames.shape[1], 8 * math.ceil(frames.shape[1] / 8))):
             r, c = divmod(i, 8)
             oy, ox = r * (h + 2), c * (w + 2)  # the tiles' offsets in the grid (gap 2)
@@ -297,19 +343,15 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
     return _image_axes(fig)
 
 
-def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str) -> go.Figure:
+def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str, unit: str = "map") -> go.Figure:
     """One OIP per map of a layer as one grid; clicking a tile names its map (customdata[0])."""
     x = np.asarray(images, np.float32)
-    lo = x.min(axis=(1, 2), keepdims=True)
-    span = np.maximum(x.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
-    grid, owner = _tile((x - lo) / span, cols=8, gap=2)
-    _tile_labels(fig := go.Figure(), [f"map {i}" for i in range(len(x))], 8, x.shape[1], x.shape[2], 2, size=9)
+    grid, owner = _tile(_scaled(x, x.ndim == 4), cols=8, gap=2)
+    _tile_labels(fig := go.Figure(), [f"{unit} {i}" for i in range(len(x))], 8, x.shape[1], x.shape[2], 2, size=9)
     acts = np.where(owner >= 0, np.asarray(activation)[np.clip(owner, 0, None)], np.nan)
-    fig.add_trace(go.Heatmap(z=grid, colorscale=GRAY, showscale=False, hoverongaps=False,
-                               customdata=np.stack([owner, acts], -1),
-                               hovertemplate="map %{customdata[0]}<br>activation %{customdata[1]:.3f}"
-                                             "<extra>click to open</extra>"))
-    fig.update_layout(title=f"{layer}: each map's OIP (best seed) · click one to open it",
+    fig.add_traces(_picture(grid, np.stack([owner, acts], -1),
+                            unit + " %{customdata[0]}<br>activation %{customdata[1]:.3f}<extra>click to open</extra>"))
+    fig.update_layout(title=f"{layer}: each {unit}'s OIP (best seed) · click one to open it",
                       margin=dict(l=10, r=10, t=40, b=10), height=min(1100, 120 + 120 * math.ceil(len(x) / 8)))
     return _image_axes(fig)
 
@@ -318,7 +360,9 @@ def make_noise_figure(noise: np.ndarray, spectra: dict[str, np.ndarray], chosen:
     """The start noise (left) and the radial power spectrum of each noise family (right; chosen in bold)."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.12,
                         subplot_titles=(f"{chosen}, λ={waves}", "power by |k|"))
-    fig.add_trace(go.Heatmap(z=np.asarray(noise), colorscale=GRAY, showscale=False, hoverinfo="skip"), row=1, col=1)
+    noise = np.asarray(noise)
+    fig.add_trace(go.Heatmap(z=noise.mean(-1) if noise.ndim == 3 else noise, colorscale=GRAY, showscale=False,
+                             hoverinfo="skip"), row=1, col=1)
     for family, p in spectra.items():
         k = np.arange(1, len(p))
         fig.add_scatter(x=k, y=p[1:] / p[1:].sum(), mode="lines", name=family, row=1, col=2,

@@ -62,9 +62,15 @@ class Maps:
     MAP_SLIDER = "maps-map-slider"  # drag: one map of the layer, large
     MAP_VIEW = "maps-map-view"
     DRAW_CLEAR = "maps-draw-clear"
+    WHY = "maps-why"  # "Why this prediction": the input with its attribution map laid over it
+    WHY_METHOD = "maps-why-method"
+    WHY_CLASS = "maps-why-class"
+    WHY_LAYER = "maps-why-layer"  # Grad-CAM's layer of maps
+    WHY_NOTE = "maps-why-note"
 
 
 class Dense:
+    LAYER = "dense-layer"  # which hidden dense layer
     PATTERN = "dense-pattern"
     MEANS = "dense-means"
     SIMILARITY = "dense-similarity"
@@ -114,6 +120,7 @@ class OIP:
     SPECTRUM = "oip-spectrum"  # the start noise and the radial spectrum of each noise family
     CONTRAST = "oip-contrast"
     CONTRAST_VIEW = "oip-contrast-view"
+    PRESET = "oip-preset"  # the layer a link named (?layer=...), chosen once the model's layers are known
 
 
 class Insight:
@@ -151,3 +158,4 @@ class Insight:
     CORRELATION = "insight-correlation"  # the compare heatmap (click a cell for that pair)
     REDIRECT = "insight-redirect"
     PRESET = "insight-preset"  # the analysis a link asked for (None: plain visit)
+    PRESET_LAYER = "insight-preset-layer"  # the layer a link named, chosen once the model's layers are known

@@ -1,4 +1,6 @@
-"""Turning what the browser sends (an index, an upload, a drawing) into a 28x28 image."""
+"""Turning what the browser sends (an index, an upload, a drawing) into an image: a test image as the
+data set has it, an upload or drawing as a 28x28 digit (or a colour picture for a colour model); the
+engine fits it to the model's input (``cnnviz.images.fit_to``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import re
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnnviz.images import MAX_UPLOAD_BYTES, array_to_mnist, image_to_mnist
+from cnnviz.images import MAX_UPLOAD_BYTES, array_to_mnist, image_to_mnist, image_to_rgb
 
 from .services import dataset
 
@@ -42,14 +44,16 @@ def resolve(spec, dataset_name: str) -> tuple[np.ndarray, int | None, str]:
         return x, y, f"test image {int(spec['index'])} (label {y})"
     if spec.get("source") == "pixels":
         arr = np.asarray(spec.get("pixels"), dtype=np.float64)
-        if arr.shape != (28, 28) or not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 255:
-            raise ValueError("An image must be 28x28 values in 0..255.")
+        if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or not 8 <= min(arr.shape[:2]) \
+                or max(arr.shape[:2]) > 512 or not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 255:
+            raise ValueError("An image must be H×W (or H×W×3) values in 0..255, with sides in 8..512.")
         return arr.astype(np.uint8), None, str(spec.get("name", "image"))[:60]
     raise ValueError(f"Unknown image source. Received: source={spec.get('source')!r}")
 
 
-def decode_upload(contents: str) -> np.ndarray:
-    """A dcc.Upload data URL -> 28x28 uint8, with clear errors for anything else."""
+def decode_upload(contents: str, shape: tuple[int, ...] = (28, 28)) -> np.ndarray:
+    """A dcc.Upload data URL -> 28x28 uint8 digit, or for a colour model's ``shape`` (H, W, 3) the
+    picture resized, with clear errors for anything else."""
     if not isinstance(contents, str) or "," not in contents:
         raise ValueError("The upload is not a file.")
     header, b64 = contents.split(",", 1)
@@ -59,7 +63,7 @@ def decode_upload(contents: str) -> np.ndarray:
         raw = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("The upload is not valid base64 data.") from None
-    return image_to_mnist(raw)
+    return image_to_rgb(raw, shape) if len(shape) == 3 else image_to_mnist(raw)
 
 
 def checked_strokes(shapes) -> list[str]:

@@ -8,13 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .figures import GRAY, MARGIN, _image_axes, _tile
-
-
-def _scaled(images: np.ndarray) -> np.ndarray:
-    x = np.asarray(images, np.float32)
-    lo = x.min(axis=(-2, -1), keepdims=True)
-    return (x - lo) / np.maximum(x.max(axis=(-2, -1), keepdims=True) - lo, 1e-12)
+from .figures import MARGIN, _image_axes, _picture, _scaled, _tile
 
 
 def make_tiles_figure(images: np.ndarray, captions: Sequence[str], title: str, cols: int = 8,
@@ -23,15 +17,15 @@ def make_tiles_figure(images: np.ndarray, captions: Sequence[str], title: str, c
 
     With few tiles the captions are also written above them.
     """
-    x = _scaled(images)
+    images = np.asarray(images, np.float32)
+    x = _scaled(images, images.ndim == 4)
     cols = max(1, min(cols, len(x)))
     h = x.shape[1]
     gap = max(2, h // 7)
     grid, owner = _tile(x, cols=cols, gap=gap)
     text = np.asarray(list(captions) + [""], dtype=object)[np.where(owner >= 0, owner, len(captions))]
-    fig = go.Figure(go.Heatmap(z=grid, colorscale=GRAY, showscale=False, hoverongaps=False,
-                               customdata=np.stack([owner, text], -1),
-                               hovertemplate="%{customdata[1]}<extra></extra>"))
+    fig = go.Figure(data=_picture(grid, np.stack([owner, text], -1), "%{customdata[1]}<extra></extra>"),
+                    skip_invalid=True)
     rows = math.ceil(len(x) / cols)
     if show_captions if show_captions is not None else len(x) <= 24:
         for i, cap in enumerate(captions):

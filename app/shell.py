@@ -148,9 +148,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 @callback(Output(ids.Shell.MODEL, "options"), Output(ids.Shell.MODEL, "value"),
           Input(ids.Shell.REFRESH, "data"), State(ids.Shell.MODEL, "value"))
 def _model_options(_refresh, current):
-    names = services().models()
+    from cnnviz.catalog import import_command, unimported_models
+
+    svc = services()
+    names = svc.models()
     value = current if current in names else ("default" if "default" in names else (names[0] if names else None))
-    return [{"label": n, "value": n} for n in names], value
+    # a .keras without metadata: listed, greyed out, with the command that brings it in as its tooltip
+    folder = svc.settings.model_dir
+    pending = [{"label": html.Span(f"{n} (not imported)", title=f"Import it first: {import_command(folder, n)}"),
+                "value": f"unimported:{n}", "disabled": True, "search": n} for n in unimported_models(folder)]
+    return [{"label": n, "value": n} for n in names] + pending, value
 
 
 @callback(Output(ids.Shell.ALERT, "children"), Input(ids.Shell.HEALTH_POLL, "n_intervals"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .results import Activations, DenseStats, ModelInfo, OIPProgress, OIPRun, TrainProgress, TrainRun
+from .results import Activations, AttributionMap, DenseStats, ModelInfo, OIPProgress, OIPRun, TrainProgress, TrainRun
 
 PROGRESS_EVERY_S = 0.4  # Dash polls about twice a second; faster progress would be dropped
 LIVE_ITEMS = 8  # progress carries the first few searches' images only: the page shows no more
@@ -91,16 +91,28 @@ class Ops:
 
     def info(self, model: str) -> ModelInfo:
         m = self.models.get(model)
-        kernels = m.keras_model.get_layer(m.layers[0].name).get_weights()[0]
-        rows = tuple(m.layers)
-        return ModelInfo(m.name, m.sha256, rows, m.metadata, np.asarray(kernels[:, :, 0, :]), self.device)
+        convs = [r.name for r in m.layers if r.type == "Conv2D"]
+        kernels = (np.asarray(m.keras_model.get_layer(convs[0]).get_weights()[0]) if convs
+                   else np.zeros((0, 0, 1, 0), np.float32))
+        return ModelInfo(m.name, m.sha256, tuple(m.layers), m.metadata, kernels, self.device, m.input_shape,
+                         m.class_names, convs[0] if convs else "")
 
     def activations(self, model: str, image: np.ndarray) -> Activations:
         from cnnviz.activations import probe
+        from cnnviz.images import fit_to
 
         m = self.models.get(model)
-        acts = probe(m).run(m.standardization.apply(np.asarray(image, np.uint8)[None]))
-        return Activations({k: v[0] for k, v in acts.items()}, m.layers[-1].name)
+        acts = probe(m).run(m.standardization.apply(fit_to(image, m.image_shape)[None]))
+        return Activations({k: v[0] for k, v in acts.items()}, m.output_layer)
+
+    def attribution(self, model: str, image: np.ndarray, method: str, layer: str | None = None,
+                    cls: int | None = None) -> AttributionMap:
+        from cnnviz.attribution import attribution
+        from cnnviz.images import fit_to
+
+        m = self.models.get(model)
+        a = attribution(m, fit_to(image, m.image_shape), method, layer=layer, cls=cls)
+        return AttributionMap(a.method, a.layer, a.cls, a.predicted, a.probabilities, a.map)
 
     def class_means(self, model: str, layer: str) -> np.ndarray:
         from cnnviz.activations import class_means
@@ -112,12 +124,12 @@ class Ops:
                                lambda: class_means(m, data.x_test, data.y_test.astype(np.int64)))
         return means[layer]
 
-    def dense_stats(self, model: str) -> DenseStats:
+    def dense_stats(self, model: str, layer: str | None = None) -> DenseStats:
         from cnnviz.activations import dense_patterns
 
         m = self.models.get(model)
         data = self.dataset(m.metadata.get("dataset", "mnist"))
-        dp = self._memoized(("dense", m.sha256), lambda: dense_patterns(m, data))
+        dp = self._memoized(("dense", m.sha256, layer), lambda: dense_patterns(m, data, layer))
         return DenseStats(dp.dense_layer, dp.class_means, dp.similarity, dp.confusion, dp.predicted,
                           dp.probabilities.astype(np.float32), dp.labels)
 

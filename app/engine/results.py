@@ -20,19 +20,53 @@ class ModelInfo:
     sha256: str
     layers: tuple[LayerInfo, ...]
     metadata: dict[str, Any]
-    kernels: np.ndarray  # first layer's kernels (kh, kw, maps)
+    kernels: np.ndarray  # the first convolution's kernels (kh, kw, in channels, maps); empty if none
     device: str
+    input_shape: tuple[int, int, int] = (28, 28, 1)
+    class_names: tuple[str, ...] = tuple(str(d) for d in range(10))
+    kernels_layer: str = ""
 
     def layer(self, name: str) -> LayerInfo:
         return find_layer(self.layers, name)
 
     @property
     def spatial_layers(self) -> list[str]:
-        return [r.name for r in self.layers if r.receptive]
+        """Layers of maps on the image grid: the Maps page and the OIP lab's map layers."""
+        return [r.name for r in self.layers if r.spatial]
+
+    @property
+    def search_layers(self) -> list[str]:
+        """Layers an OIP search can drive: maps, hidden dense units, and the output's classes."""
+        return [r.name for r in self.layers if r.searchable]
+
+    @property
+    def dense_layers(self) -> list[str]:
+        return [r.name for r in self.layers if r.role == "dense"]
+
+    @property
+    def output_layer(self) -> str:
+        return self.layers[-1].name
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        h, w, c = self.input_shape
+        return (h, w) if c == 1 else (h, w, c)
 
     @property
     def dataset(self) -> str:
         return str(self.metadata.get("dataset", "mnist"))
+
+
+@dataclass(frozen=True)
+class AttributionMap:
+    """Which pixels of one image the class score depends on (``cnnviz.attribution``)."""
+
+    method: str
+    layer: str | None
+    cls: int
+    predicted: int
+    probabilities: np.ndarray
+    map: np.ndarray  # (H, W) >= 0
 
 
 @dataclass(frozen=True)
@@ -49,7 +83,7 @@ class Activations:
 
 @dataclass(frozen=True)
 class DenseStats:
-    """How the first dense layer responds to each class of the test set."""
+    """How a hidden dense layer responds to each class of the test set."""
 
     dense_layer: str
     class_means: np.ndarray  # (classes, units)

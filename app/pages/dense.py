@@ -1,4 +1,4 @@
-"""Dense page: Dense_1 patterns of an image and of each class, class similarity, confusions."""
+"""Dense page: a hidden dense layer's patterns of an image and of each class, class similarity, confusions."""
 
 from __future__ import annotations
 
@@ -13,21 +13,22 @@ from ..ids import Dense as I
 from ..ids import Shell
 from ..inputs import resolve
 from ..engine.results import DenseStats
-from ..services import services
-from ..ui import as_int, card, failure
+from ..services import dataset, services
+from ..ui import alert, as_choice, as_int, card, failure, labelled
 from .maps import _class_names, _dataset_name
 
 dash.register_page(__name__, path="/dense", name="Dense", order=3)
 
 MAX_LISTED = 200
-WAIT = figures.empty_figure("computing the class statistics over the 10,000 test images…")
-DENSE = "Dense_1"
+WAIT = figures.empty_figure("computing the class statistics over the test images…")
 
 layout = html.Div([
     dcc.Store(id=I.READY),
+    html.Div(labelled("Dense layer", dcc.Dropdown(id=I.LAYER, options=[], clearable=False, style={"width": "16rem"})),
+             className="controls"),
     html.Div(id=I.STATUS, className="small text-muted"),
     html.Div(id=I.MESSAGE),
-    card("Dense_1 pattern of the chosen image (70 nodes as a 7×10 tile)",
+    card("Pattern of the chosen image (the layer's nodes as a tile)",
          html.Div(id=I.CAPTION, className="small"),
          dcc.Loading(dcc.Graph(id=I.PATTERN, config={"displayModeBar": False}, figure=figures.empty_figure("loading…")))),
     dbc.Row([
@@ -43,50 +44,81 @@ layout = html.Div([
 ])
 
 
-def _patterns(model) -> DenseStats | None:
+def _layer(model, layer) -> str:
+    """The chosen hidden dense layer; ValueError (shown) where the model has none."""
+    info = services().info(model)
+    if not info.dense_layers:
+        raise ValueError(f"{info.name} has no hidden dense layer (its maps feed the output directly), so there are "
+                         "no dense-layer patterns to show. The Maps page and the OIP lab's output classes apply.")
+    return as_choice(layer or info.dense_layers[-1], "dense layer", info.dense_layers)
+
+
+def _patterns(model, layer) -> DenseStats | None:
     svc = services()
-    return svc.results.get(svc.key("dense_stats", model, {}))
+    return svc.results.get(svc.key("dense_stats", model, {"layer": layer}))
 
 
-@callback(Output(I.READY, "data"), Input(Shell.MODEL, "value"), background=True,
-          running=[(Output(I.STATUS, "children"), "Computing the Dense_1 patterns of all 10,000 test images…", "")])
-def compute(model):
+@callback(Output(I.LAYER, "options"), Output(I.LAYER, "value"), Input(Shell.MODEL, "value"))
+def layer_options(model):
+    """The model's hidden dense layers; the last (nearest the output) first chosen."""
+    try:
+        names = services().info(model).dense_layers
+    except Exception:  # noqa: BLE001 - no model: the views say why
+        names = []
+    return [{"label": n, "value": n} for n in names], (names[-1] if names else None)
+
+
+@callback(Output(I.READY, "data"), Input(Shell.MODEL, "value"), Input(I.LAYER, "value"), background=True,
+          running=[(Output(I.STATUS, "children"), "Computing the dense patterns of every test image…", "")])
+def compute(model, layer):
     """Dense patterns over the test set: a background job, cached on disk by model hash."""
     if model is None:
         return no_update
+    try:
+        layer = _layer(model, layer)
+    except ValueError:
+        return no_update  # the views say why
     svc = services()
-    svc.cached("dense_stats", model, {}, lambda: svc.engine.call("dense_stats", model=model))
-    return {"model": model}
+    svc.cached("dense_stats", model, {"layer": layer}, lambda: svc.engine.call("dense_stats", model=model, layer=layer))
+    return {"model": model, "layer": layer}
 
 
 @callback(Output(I.MEANS, "figure"), Output(I.SIMILARITY, "figure"), Output(I.CONFUSION, "figure"),
-          Output(I.MESSAGE, "children"), Input(I.READY, "data"), Input(Shell.MODEL, "value"))
-def show_classes(_ready, model):
+          Output(I.MESSAGE, "children"), Input(I.READY, "data"), Input(Shell.MODEL, "value"), Input(I.LAYER, "value"))
+def show_classes(_ready, model, layer):
     try:
-        dp = _patterns(model)
+        layer = _layer(model, layer)
+        dp = _patterns(model, layer)
         if dp is None:
             return WAIT, WAIT, WAIT, None
         names = _class_names(model)
-        return (figures.make_class_means_figure(dp.class_means, names),
+        return (figures.make_class_means_figure(dp.class_means, names, layer),
                 figures.make_matrix_figure(dp.similarity, names, "", "class", "class", "Viridis", ".2f"),
                 figures.make_confusion_figure(dp.confusion, names), None)
+    except ValueError as e:  # no hidden dense layer: a note, not an error
+        empty = figures.empty_figure("not applicable to this model")
+        return empty, empty, empty, alert(str(e), "info")
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 4)
 
 
 @callback(Output(I.PATTERN, "figure"), Output(I.CAPTION, "children"), Output(I.MESSAGE, "children", allow_duplicate=True),
-          Input(Shell.IMAGE, "data"), Input(I.READY, "data"), Input(Shell.MODEL, "value"),
+          Input(Shell.IMAGE, "data"), Input(I.READY, "data"), Input(Shell.MODEL, "value"), Input(I.LAYER, "value"),
           prevent_initial_call="initial_duplicate")
-def show_image(spec, _ready, model):
+def show_image(spec, _ready, model, layer):
     try:
+        try:
+            layer = _layer(model, layer)
+        except ValueError:
+            return figures.empty_figure("not applicable to this model"), None, no_update
         svc = services()
         pixels, label, caption = resolve(spec, _dataset_name(model))
         acts = svc.engine.call("activations", model=model, image=pixels)
         names = _class_names(model)
         probs = acts.probabilities
         pred = int(np.argmax(probs))
-        tiles = {f"image ({caption})": acts.layers[DENSE]}
-        dp = _patterns(model)
+        tiles = {f"image ({caption})": acts.layers[layer]}
+        dp = _patterns(model, layer)
         if dp is not None:
             if label is not None:
                 tiles[f"mean of true class {names[label]}"] = dp.class_means[label]
@@ -99,13 +131,13 @@ def show_image(spec, _ready, model):
 
 
 @callback(Output(I.CELL, "children"), Output(I.PICK, "options"), Output(I.PICK, "value"),
-          Input(I.CONFUSION, "clickData"), State(Shell.MODEL, "value"), prevent_initial_call=True)
-def list_cell(click, model):
+          Input(I.CONFUSION, "clickData"), State(Shell.MODEL, "value"), State(I.LAYER, "value"), prevent_initial_call=True)
+def list_cell(click, model, layer):
     try:
         names = _class_names(model)
         point = click_point(click)
         true, pred = names.index(str(point.y)), names.index(str(point.x))
-        dp = _patterns(model)
+        dp = _patterns(model, _layer(model, layer))
         idx = dp.confused(true, pred)
         text = f"{len(idx)} test images of class {names[true]} predicted as {names[pred]}" + \
             (f" (first {MAX_LISTED} listed)" if len(idx) > MAX_LISTED else "")
@@ -116,11 +148,12 @@ def list_cell(click, model):
 
 
 @callback(Output(Shell.IMAGE, "data", allow_duplicate=True), Output(I.MESSAGE, "children", allow_duplicate=True),
-          Input(I.PICK, "value"), prevent_initial_call=True)
-def pick(index):
+          Input(I.PICK, "value"), State(Shell.MODEL, "value"), prevent_initial_call=True)
+def pick(index, model):
     if index is None:
         return no_update, no_update
     try:
-        return {"source": "test", "index": as_int(index, "index", 0, 9999)}, None
+        n = len(dataset(_dataset_name(model)).x_test)
+        return {"source": "test", "index": as_int(index, "index", 0, n - 1)}, None
     except Exception as e:  # noqa: BLE001 - shown in the page
         return failure(e, 2)

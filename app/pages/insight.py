@@ -25,7 +25,6 @@ from ..ui import alert, as_choice, as_int, card, failure, labelled
 
 dash.register_page(__name__, path="/insight", name="Insight", order=5)
 
-SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
 WAVELENGTHS = [1, 2, 4, 7, 14, 28]
 MAX_SEEDS, MAX_STEPS, MAX_K, MAX_SEARCHES = 8, 500, 32, 4096
 REDIRECT_STEPS = 20
@@ -73,6 +72,7 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
         dcc.Store(id=I.KEY),
         dcc.Store(id=I.FOUND),
         dcc.Store(id=I.PRESET, data=preset),
+        dcc.Store(id=I.PRESET_LAYER, data=str(layer)[:64] if layer else None),
         dcc.Download(id=I.DOWNLOAD),
         dbc.Row([
             dbc.Col(card("Analysis",
@@ -83,8 +83,7 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
                 dbc.RadioItems(id=I.ANALYSIS, value=analysis,
                                options=[{"label": name, "value": k} for k, (name, _) in ANALYSES.items()]),
                 html.P(id=I.HELP, className="small text-muted mt-2"),
-                labelled("Layer", dcc.Dropdown(id=I.LAYER, options=SPATIAL, clearable=False,
-                                               value=layer if layer in SPATIAL else "Conv2D_3")),
+                labelled("Layer", dcc.Dropdown(id=I.LAYER, options=[], clearable=False)),
                 html.Div(id=I.TARGET, children=[
                     labelled("Map", dbc.Input(id=I.MAP, type="number", min=0, step=1, value=max(0, _int(map, 0)))),
                     dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=bool(node)),
@@ -124,6 +123,20 @@ def show_controls(analysis):
     show = lambda on: {} if on else {"display": "none"}  # noqa: E731
     return (ANALYSES.get(analysis, ("", ""))[1], show(analysis == "exemplars"), show(analysis == "exemplars"),
             show(analysis == "compare"))
+
+
+@callback(Output(I.LAYER, "options"), Output(I.LAYER, "value"), Input(Shell.MODEL, "value"), State(I.LAYER, "value"),
+          State(I.PRESET_LAYER, "data"))
+def layer_options(model, current, preset):
+    """The model's layers of maps; the layer a link named, else the last one."""
+    try:
+        names = services().info(model).spatial_layers
+    except Exception:  # noqa: BLE001 - no model: the run says why
+        return [], None
+    for choice in (current, preset):
+        if choice in names:
+            return names, choice
+    return names, names[-1] if names else None
 
 
 @callback(Output(I.MODEL_B, "options"), Output(I.MODEL_B, "value"), Input(Shell.MODEL, "value"),

@@ -8,19 +8,30 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
+from cnnviz.images import fit_to
+
 from .. import figures
 from ..clicks import click_point
 from ..ids import Maps as I
 from ..ids import Shell
 from ..inputs import MAX_PATH_CHARS, MAX_STROKES, checked_strokes, decode_upload, rasterize_drawing, resolve
 from ..services import dataset, services
-
 from ..ui import alert, as_choice, card, failure, labelled, slider_choice
 
 dash.register_page(__name__, path="/maps", name="Maps", order=2)
 
-SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
 HIDDEN = {"display": "none"}
+METHODS = [{"label": "saliency", "value": "saliency"}, {"label": "SmoothGrad", "value": "smoothgrad"},
+           {"label": "Grad-CAM", "value": "gradcam"}]
+
+
+def _spatial(model) -> list[str]:
+    """The model's layers of maps, input side first: the layer slider's marks."""
+    return services().info(model).spatial_layers
+
+
+def layer_marks(names: list[str]) -> dict:
+    return {i: {"label": n.replace("_", " "), "style": {"fontSize": "0.7rem"}} for i, n in enumerate(names)}
 
 
 def _draw_figure() -> go.Figure:
@@ -43,7 +54,7 @@ layout = html.Div([
                                          {"label": "upload", "value": "upload"},
                                          {"label": "draw", "value": "draw"}]),
                  html.Div([
-                     labelled("Test image index (0–9999)", dbc.Input(id=I.INDEX, type="number", min=0, max=9999,
+                     labelled("Test image index", dbc.Input(id=I.INDEX, type="number", min=0, max=9999,
                                                                       step=1, debounce=True)),
                      labelled("…or the next image of class", dcc.Dropdown(id=I.CLASS, options=[], placeholder="class")),
                  ], id="maps-test-box"),
@@ -59,9 +70,8 @@ layout = html.Div([
                           id="maps-draw-box", style={"display": "none"}),
                  html.Div(id=I.MESSAGE)),
             card("View",
-                 labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=len(SPATIAL) - 1, step=1, value=0, included=False,
-                                              marks={i: {"label": n.replace("_", " "), "style": {"fontSize": "0.7rem"}}
-                                                     for i, n in enumerate(SPATIAL)}, allow_direct_input=False)),
+                 labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=1, step=1, value=0, included=False,
+                                              marks=None, allow_direct_input=False)),
                  labelled("Map (drag: shown large beside the input)",
                           dcc.Slider(id=I.MAP_SLIDER, min=0, max=31, step=1, value=0, updatemode="drag", marks=None,
                                      tooltip={"placement": "bottom"}, allow_direct_input=True)),
@@ -81,6 +91,18 @@ layout = html.Div([
             html.Div(id=I.VIEW_MESSAGE),
             html.Div(id=I.RF_NOTE, className="small text-muted"),
             dcc.Loading(dcc.Graph(id=I.GRID, clear_on_unhover=True), delay_show=300),
+            card("Why this prediction",
+                 dbc.Row([
+                     dbc.Col(dcc.Graph(id=I.WHY, config={"displayModeBar": False}), md=5),
+                     dbc.Col([
+                         labelled("Method", dbc.RadioItems(id=I.WHY_METHOD, inline=True, value="gradcam",
+                                                           options=METHODS)),
+                         labelled("Class to explain", dcc.Dropdown(id=I.WHY_CLASS, options=[],
+                                                                   placeholder="the predicted class")),
+                         labelled("Grad-CAM layer", dcc.Dropdown(id=I.WHY_LAYER, options=[], clearable=False)),
+                         html.Div(id=I.WHY_NOTE, className="small text-muted"),
+                     ], md=7),
+                 ])),
         ], lg=9),
     ]),
 ])
@@ -94,10 +116,20 @@ def show_source(source):
             show if source == "draw" else hide)
 
 
-@callback(Output(I.CLASS, "options"), Input(Shell.MODEL, "value"))
-def class_options(model):
-    names = _class_names(model)
-    return [{"label": n, "value": i} for i, n in enumerate(names)]
+@callback(Output(I.CLASS, "options"), Output(I.WHY_CLASS, "options"), Output(I.WHY_CLASS, "value"),
+          Output(I.WHY_LAYER, "options"), Output(I.WHY_LAYER, "value"), Output(I.LAYER, "marks"), Output(I.LAYER, "max"),
+          Output(I.LAYER, "value"), Output(I.INDEX, "max"), Input(Shell.MODEL, "value"), State(I.LAYER, "value"))
+def model_controls(model, layer):
+    """Every control whose choices come from the model: classes, layers, the test-image range."""
+    try:
+        names, layers = _class_names(model), _spatial(model)
+        n_test = len(dataset(_dataset_name(model)).x_test)
+    except Exception:  # noqa: BLE001 - no model: the views say why
+        return [], [], None, [], None, None, 0, 0, 0
+    classes = [{"label": n, "value": i} for i, n in enumerate(names)]
+    position = layer if isinstance(layer, int) and 0 <= layer < len(layers) else 0
+    return (classes, classes, None, [{"label": n, "value": n} for n in layers], layers[-1] if layers else None,
+            layer_marks(layers), max(len(layers) - 1, 0), position, n_test - 1)
 
 
 def _next_of_class(cls, index, model) -> int | None:
@@ -131,9 +163,11 @@ def choose_image(_mounted, index, cls, upload, _draw, spec, filename, shapes, mo
                 return no_update, no_update, no_update
             return {"source": "test", "index": found}, found, None
         if trigger == I.UPLOAD:
-            pixels = decode_upload(upload)
+            shape = services().info(model).image_shape
+            pixels = decode_upload(upload, shape)
+            what = "a 28×28 digit" if pixels.ndim == 2 else f"a {shape[0]}×{shape[1]} colour picture"
             return ({"source": "pixels", "pixels": pixels.tolist(), "name": f"upload {str(filename)[:40]}"}, no_update,
-                    alert(f"Loaded {str(filename)[:60]} as a 28×28 digit.", "success"))
+                    alert(f"Loaded {str(filename)[:60]} as {what}.", "success"))
         pixels = rasterize_drawing(shapes)
         return {"source": "pixels", "pixels": pixels.tolist(), "name": "drawing"}, no_update, None
     except Exception as e:  # noqa: BLE001 - shown in the page
@@ -178,12 +212,7 @@ def _dataset_name(model) -> str:
 
 
 def _class_names(model) -> list[str]:
-    from cnnviz.data import CLASS_NAMES
-
-    try:
-        return list(CLASS_NAMES[_dataset_name(model)])
-    except Exception:  # noqa: BLE001 - unknown model: digits as labels
-        return list(CLASS_NAMES["mnist"])
+    return list(services().info(model).class_names)
 
 
 @callback(Output(I.MEANS_READY, "data"), Input(I.MODE, "value"), Input(Shell.MODEL, "value"),
@@ -194,7 +223,7 @@ def compute_class_means(mode, model):
     if mode != "average" or model is None:
         return no_update
     svc = services()
-    for layer in SPATIAL:
+    for layer in _spatial(model):
         svc.cached("class_means", model, {"layer": layer},
                    lambda layer=layer: svc.engine.call("class_means", model=model, layer=layer))
     return {"model": model}
@@ -207,13 +236,14 @@ def compute_class_means(mode, model):
 def render(spec, layer, scale, mode, cls, model, _ready):
     try:
         svc = services()
-        layer = as_choice(slider_choice(layer, SPATIAL), "layer", SPATIAL)
+        layers = _spatial(model)
+        layer = as_choice(slider_choice(layer, layers), "layer", layers)
         scale = as_choice(scale, "scale", ["map", "layer"])
         mode = as_choice(mode, "mode", ["image", "average"])
         names = _class_names(model)
         if mode == "average":
             c = int(cls) if cls is not None else resolve(spec, _dataset_name(model))[1]
-            if c is None or not 0 <= c < 10:
+            if c is None or not 0 <= c < len(names):
                 raise ValueError("Choose a class for the class average.")
             key = svc.key("class_means", model, {"layer": layer})
             means = svc.results.get(key)
@@ -223,7 +253,7 @@ def render(spec, layer, scale, mode, cls, model, _ready):
                     None, HIDDEN)
         pixels, _, caption = resolve(spec, _dataset_name(model))
         acts = svc.engine.call("activations", model=model, image=pixels).layers
-        return (figures.make_probs_figure(acts[svc.info(model).layers[-1].name], names),
+        return (figures.make_probs_figure(acts[svc.info(model).output_layer], names),
                 figures.make_map_grid_figure(acts[layer], scale, f"{layer}: {acts[layer].shape[-1]} maps · {caption}"),
                 None, {})
     except Exception as e:  # noqa: BLE001 - shown in the page
@@ -248,8 +278,9 @@ def show_input(spec, click, layer, model, mode, cls):
         point = click_point(click) if ctx.triggered_id == I.GRID else None
         if point is not None and len(point.customdata) >= 3:
             m, x, y = (int(float(v)) for v in point.customdata[:3])
-            row = services().info(model).layer(slider_choice(layer, SPATIAL))
-            box = row.receptive.box(y, x) if m >= 0 and row.receptive else None
+            info = services().info(model)
+            row = info.layer(slider_choice(layer, info.spatial_layers))
+            box = row.receptive.box(y, x, info.input_shape[:2]) if m >= 0 and row.receptive else None
             note = (f"{row.name} map {m}, node x={x} y={y}: receptive field {row.receptive_field}×"
                     f"{row.receptive_field} input pixels (jump {row.jump})." if box else note)
         return figures.make_image_figure(pixels, caption, box), note
@@ -261,7 +292,7 @@ def show_input(spec, click, layer, model, mode, cls):
 def map_range(layer, model):
     """The map slider's range follows the layer."""
     try:
-        return services().info(model).layer(slider_choice(layer, SPATIAL)).maps - 1
+        return services().info(model).layer(slider_choice(layer, _spatial(model))).maps - 1
     except Exception:  # noqa: BLE001 - leave it; the view validates again
         return no_update
 
@@ -273,7 +304,8 @@ def show_map(map_, spec, layer, mode, cls, model, _ready):
     """The slider's map, large: of this image, or of the class average."""
     try:
         svc = services()
-        layer = as_choice(slider_choice(layer, SPATIAL), "layer", SPATIAL)
+        layers = _spatial(model)
+        layer = as_choice(slider_choice(layer, layers), "layer", layers)
         if mode == "average":
             c = int(cls) if cls is not None else resolve(spec, _dataset_name(model))[1]
             acts = svc.results.get(svc.key("class_means", model, {"layer": layer}))
@@ -287,3 +319,31 @@ def show_map(map_, spec, layer, mode, cls, model, _ready):
         return figures.make_map_figure(acts[..., m], f"{layer} map {m}")
     except Exception as e:  # noqa: BLE001 - the grid's callback shows the message
         return figures.empty_figure(str(e)[:80])
+
+
+@callback(Output(I.WHY, "figure"), Output(I.WHY_NOTE, "children"), Input(Shell.IMAGE, "data"),
+          Input(I.WHY_METHOD, "value"), Input(I.WHY_CLASS, "value"), Input(I.WHY_LAYER, "value"),
+          Input(Shell.MODEL, "value"))
+def explain(spec, method, cls, layer, model):
+    """The chosen image with its attribution map for the predicted (or chosen) class laid over it."""
+    try:
+        info = services().info(model)
+        method = as_choice(method, "method", [m["value"] for m in METHODS])
+        pixels, _, caption = resolve(spec, info.dataset)
+        if cls is not None and not (isinstance(cls, int) and 0 <= cls < len(info.class_names)):
+            raise ValueError(f"Class must be one of 0..{len(info.class_names) - 1}.")
+        if method == "gradcam":
+            layer = as_choice(layer, "Grad-CAM layer", info.spatial_layers)
+        a = services().engine.call("attribution", model=model, image=pixels, method=method,
+                                   layer=layer if method == "gradcam" else None, cls=cls)
+        names = info.class_names
+        shown = fit_to(pixels, info.image_shape)  # what the model saw
+        title = f"{dict((m['value'], m['label']) for m in METHODS)[method]} for class {names[a.cls]}"
+        note = (f"{caption}: predicted {names[a.predicted]} ({a.probabilities[a.predicted]:.1%}). The overlay shows "
+                f"how much each pixel drives the score of class {names[a.cls]} (its value before the softmax)"
+                + (f", from the maps of {a.layer}." if a.layer else "."))
+        if shown.shape != np.shape(pixels):
+            note += f" The picture was fitted to the model's {'×'.join(map(str, info.input_shape))} input."
+        return figures.make_image_figure(shown, title, overlay=a.map, height=320), note
+    except Exception as e:  # noqa: BLE001 - shown in the page
+        return figures.empty_figure(str(e)[:120]), None

@@ -24,10 +24,16 @@ from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled, sl
 
 dash.register_page(__name__, path="/oip", name="OIP lab", order=4)
 
-SPATIAL = ["Conv2D_1", "MaxPool_1", "Conv2D_2", "MaxPool_2", "Conv2D_3"]
 WAVELENGTHS = [1, 2, 4, 7, 14, 28]
 MAX_SEEDS, MAX_STEPS, MAX_ITEMS, MAX_FRAMES = 8, 500, 1024, 40
 LIVE = 8  # searches shown live
+UNIT = {"map": "map", "dense": "unit", "output": "class"}  # what one search drives, by the layer's role
+
+
+def _layers(model) -> list[str]:
+    """The layers the lab offers, input side first: every layer of maps, the hidden dense layers
+    (their units) and the output (its classes)."""
+    return services().info(model).search_layers
 
 def _preset_int(text, default: int) -> int:
     try:
@@ -38,12 +44,12 @@ def _preset_int(text, default: int) -> int:
 
 def layout(layer: str | None = None, map: str | None = None, node: str | None = None, **_query):
     """The lab; ``?layer=Conv2D_3&map=13&node=1,1`` (links from the Insight page) presets it."""
-    li = SPATIAL.index(layer) if layer in SPATIAL else len(SPATIAL) - 1
     m = _preset_int(map, 0)
     xy = [_preset_int(v, 1) for v in str(node).split(",")[:2]] if node else [1, 1]
     xy = xy if len(xy) == 2 else [1, 1]
     return html.Div([
     dcc.Interval(id=I.POLL, interval=2000, disabled=True),
+    dcc.Store(id=I.PRESET, data=str(layer)[:64] if layer else None),
     dcc.Store(id=I.KEY),
     dcc.Store(id=I.FOUND),
     dcc.Download(id=I.DOWNLOAD),
@@ -53,9 +59,7 @@ def layout(layer: str | None = None, map: str | None = None, node: str | None = 
                                        dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
                       dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
                       html.Div(id=I.MESSAGE)], className="action-bar"),
-            labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=len(SPATIAL) - 1, step=1, value=li,
-                                         marks={i: {"label": n.replace("_", " "), "style": {"fontSize": "0.7rem"}}
-                                                for i, n in enumerate(SPATIAL)}, included=False,
+            labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=1, step=1, value=None, marks=None, included=False,
                                          allow_direct_input=False)),
             labelled("Map (drag to scrub through a whole-layer result)",
                      dbc.Row([dbc.Col(dcc.Slider(id=I.MAP_SLIDER, min=0, max=63, step=1, value=m, updatemode="drag",
@@ -110,11 +114,16 @@ def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps
             noise="lowpass") -> dict:
     """Checks every control (a crafted request can send anything) and returns the run's parameters."""
     info = services().info(model)
-    layer = as_choice(layer_name(layer), "layer", info.spatial_layers)
-    h, w, c = info.layer(layer).output_shape
+    layer = as_choice(layer_name(layer, model), "layer", info.search_layers)
+    row = info.layer(layer)
+    c = row.maps
+    unit = UNIT[row.role]
+    if node_on and not row.spatial:
+        raise ValueError(f"{layer} has {unit}s, not maps of nodes: untick “one node”.")
+    h, w = row.output_shape[:2] if row.spatial else (1, 1)
     waves = wavelengths(waves)
     p = {
-        "layer": layer, "maps": list(range(c)) if whole else [as_int(map_, "map", 0, c - 1)],
+        "layer": layer, "unit": unit, "maps": list(range(c)) if whole else [as_int(map_, unit, 0, c - 1)],
         "node": [as_int(nx, "node x", 0, w - 1), as_int(ny, "node y", 0, h - 1)] if node_on else None,
         "wavelength_sets": [sorted(waves)] if mix else [[v] for v in sorted(waves)],
         "seeds": as_int(seeds, "seeds", 1, MAX_SEEDS), "whole": bool(whole),
@@ -130,9 +139,9 @@ def _params(model, layer, map_, whole, node_on, nx, ny, waves, mix, seeds, steps
     return p
 
 
-def layer_name(value) -> str | None:
+def layer_name(value, model) -> str | None:
     """The layer slider's position as a layer name (a name passes through)."""
-    return slider_choice(value, SPATIAL)
+    return slider_choice(value, _layers(model))
 
 
 def wavelengths(value) -> list[int]:
@@ -155,7 +164,8 @@ def _items(p: dict) -> list[dict]:
 
 
 def _labels(p: dict) -> list[str]:
-    return [f"map {it['map']} · λ={'+'.join(str(v) for v in it['wavelengths'])} · seed {it['seed']}" for it in _items(p)]
+    unit = p.get("unit", "map")
+    return [f"{unit} {it['map']} · λ={'+'.join(str(v) for v in it['wavelengths'])} · seed {it['seed']}" for it in _items(p)]
 
 
 STATE = [State(Shell.MODEL, "value"), State(I.LAYER, "value"), State(I.MAP, "value"), State(I.WHOLE, "value"),
@@ -164,15 +174,37 @@ STATE = [State(Shell.MODEL, "value"), State(I.LAYER, "value"), State(I.MAP, "val
          State(I.BLUR, "value"), State(I.SIGMA, "value"), State(I.JITTER, "value"), State(I.NOISE, "value")]
 
 
-@callback(Output(I.MAP, "max"), Output(I.MAP_SLIDER, "max"), Output(I.NODE_X, "max"), Output(I.NODE_Y, "max"),
-          Input(I.LAYER, "value"), Input(Shell.MODEL, "value"))
-def limits(layer, model):
-    """The map slider's range (and the node boxes') follow the layer."""
+@callback(Output(I.LAYER, "marks"), Output(I.LAYER, "max"), Output(I.LAYER, "value"), Input(Shell.MODEL, "value"),
+          State(I.LAYER, "value"), State(I.PRESET, "data"))
+def layer_choices(model, position, preset):
+    """The layer slider's marks are the model's layers; the layer a link named, or the last layer of
+    maps, is chosen first."""
+    from .maps import layer_marks
+
     try:
-        h, w, c = services().info(model).layer(layer_name(layer)).output_shape
-        return c - 1, c - 1, w - 1, h - 1
+        info = services().info(model)
+    except Exception:  # noqa: BLE001 - no model: the run says why
+        return None, 0, 0
+    names = info.search_layers
+    if isinstance(position, int) and 0 <= position < len(names):
+        value = position
+    elif preset in names:
+        value = names.index(preset)
+    else:
+        value = names.index(info.spatial_layers[-1]) if info.spatial_layers else len(names) - 1
+    return layer_marks(names), max(len(names) - 1, 0), value
+
+
+@callback(Output(I.MAP, "max"), Output(I.MAP_SLIDER, "max"), Output(I.NODE_X, "max"), Output(I.NODE_Y, "max"),
+          Output(I.NODE_ON, "disabled"), Input(I.LAYER, "value"), Input(Shell.MODEL, "value"))
+def limits(layer, model):
+    """The map slider's range (and the node boxes') follow the layer; a dense layer has no nodes."""
+    try:
+        row = services().info(model).layer(layer_name(layer, model))
+        h, w = row.output_shape[:2] if row.spatial else (1, 1)
+        return row.maps - 1, row.maps - 1, w - 1, h - 1, not row.spatial
     except Exception:  # noqa: BLE001 - leave the limits; the run validates again
-        return no_update, no_update, no_update, no_update
+        return no_update, no_update, no_update, no_update, no_update
 
 
 @callback(Output(I.MAP, "value"), Output(I.MAP_SLIDER, "value"), Input(I.MAP, "value"), Input(I.MAP_SLIDER, "value"),
@@ -190,19 +222,19 @@ def sync_map(box, slider):
 
 @callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.SCRUB, "children"),
           Input(I.MAP_SLIDER, "value"), State(I.LAYER, "value"), State(I.KEY, "data"), State(Shell.OIP_LAST, "data"),
-          prevent_initial_call=True)
-def scrub(map_, layer, key, last):
+          State(Shell.MODEL, "value"), prevent_initial_call=True)
+def scrub(map_, layer, key, last, model):
     """With a whole-layer result on screen, the map slider shows each map's OIPs and their evolution
     straight from that result (no new run), so a layer's maps can be scrubbed like frames."""
     if not isinstance(last, dict) or last.get("key") != key or not isinstance(map_, int | float):
         raise PreventUpdate
     p = last["params"]
-    if not p.get("whole") or p.get("layer") != layer_name(layer) or not 0 <= int(map_) < len(p["maps"]):
+    if not p.get("whole") or p.get("layer") != layer_name(layer, model) or not 0 <= int(map_) < len(p["maps"]):
         raise PreventUpdate
     res = services().result(key)
     if res is None:
         raise PreventUpdate
-    return _map_view(res, p, int(map_), last.get("model", "default")), f"map {int(map_)} of {p['layer']}"
+    return _map_view(res, p, int(map_), last.get("model", "default")), f"{p.get('unit', 'map')} {int(map_)} of {p['layer']}"
 
 
 def _map_view(res: OIPRun, p: dict, m: int, model: str) -> list:
@@ -215,13 +247,18 @@ def _map_view(res: OIPRun, p: dict, m: int, model: str) -> list:
 
 
 @callback(Output(I.LINKS, "children"), Input(I.LAYER, "value"), Input(I.MAP, "value"), Input(I.NODE_ON, "value"),
-          Input(I.NODE_X, "value"), Input(I.NODE_Y, "value"))
-def insight_links(layer, map_, node_on, nx, ny):
-    """Links to the Insight page's analyses of the chosen layer, map or node."""
-    layer = layer_name(layer)
-    query = urlencode({"layer": layer or "Conv2D_3", "map": map_ if map_ is not None else 0,
+          Input(I.NODE_X, "value"), Input(I.NODE_Y, "value"), Input(Shell.MODEL, "value"))
+def insight_links(layer, map_, node_on, nx, ny, model):
+    """Links to the Insight page's analyses of the chosen layer, map or node (layers of maps only)."""
+    try:
+        layer = layer_name(layer, model)
+        if layer not in services().info(model).spatial_layers:
+            return "The Insight analyses study layers of maps; a dense layer's units and the classes are searched here."
+    except Exception:  # noqa: BLE001 - no model yet
+        return None
+    query = urlencode({"layer": layer, "map": map_ if map_ is not None else 0,
                        **({"node": f"{nx},{ny}"} if node_on and nx is not None and ny is not None else {})})
-    layer_q = urlencode({"layer": layer or "Conv2D_3"})
+    layer_q = urlencode({"layer": layer})
     return ["Insight: ", dcc.Link("this map beside real digits", href=f"/insight?analysis=exemplars&{query}"), " · ",
             dcc.Link("how well its OIPs are defined", href=f"/insight?analysis=reproducibility&{layer_q}"), " · ",
             dcc.Link("wavelength sweep of the layer", href=f"/insight?analysis=sweep&{layer_q}")]
@@ -247,7 +284,8 @@ def _node_box(p: dict, model: str) -> tuple[int, int, int, int] | None:
     """The receptive field (y0, y1, x0, x1) of the run's node, or None for a map-mean run."""
     if not p.get("node"):
         return None
-    return services().info(model).layer(p["layer"]).receptive.box(p["node"][1], p["node"][0])
+    info = services().info(model)
+    return info.layer(p["layer"]).receptive.box(p["node"][1], p["node"][0], info.input_shape[:2])
 
 
 def _result_view(res: OIPRun, p: dict, model: str) -> list:
@@ -274,7 +312,8 @@ def _per_map(p: dict) -> int:
 
 
 def _outputs(res: OIPRun, p: dict, key: str, model: str):
-    gallery = figures.make_gallery_figure(*res.best_per_map(_per_map(p)), p["layer"]) if p["whole"] else no_update
+    gallery = (figures.make_gallery_figure(*res.best_per_map(_per_map(p)), p["layer"], p.get("unit", "map"))
+               if p["whole"] else no_update)
     steps = p["config"]["steps"]
     message = (alert(f"Stopped at step {res.steps_done}/{steps}: showing what was reached.", "warning") if res.stopped
                else alert(f"Done: {res.steps_done} steps, {len(res.images)} searches, {res.loop_seconds:.1f} s.",
@@ -345,8 +384,8 @@ jobs.add_job_callbacks(
 
 @callback(Output(I.RESULT, "children", allow_duplicate=True), Output(I.LAYER, "value"),
           Output(I.MAP_SLIDER, "value", allow_duplicate=True), Input(I.GALLERY, "clickData"), State(I.KEY, "data"),
-          State(Shell.OIP_LAST, "data"), prevent_initial_call=True)
-def open_from_gallery(click, key, last):
+          State(Shell.OIP_LAST, "data"), State(Shell.MODEL, "value"), prevent_initial_call=True)
+def open_from_gallery(click, key, last, model):
     """A gallery tile opens that map: its evolution from the gallery run, and the sliders set to it
     (the map slider then scrubs on through the same result)."""
     m = custom_int(click)
@@ -354,7 +393,9 @@ def open_from_gallery(click, key, last):
     res = services().result(key) if p and last.get("key") == key else None
     if res is None or m is None or m >= len(p["maps"]):
         raise PreventUpdate
-    return _map_view(res, p, m, last.get("model", "default")), SPATIAL.index(p["layer"]), m
+    layers = _layers(model)
+    return _map_view(res, p, m, last.get("model", "default")), (layers.index(p["layer"]) if p["layer"] in layers
+                                                                else no_update), m
 
 
 @callback(Output(I.DOWNLOAD, "data"), Input(I.GIF, "n_clicks"), Input(I.PNG, "n_clicks"), State(I.KEY, "data"),
@@ -363,24 +404,28 @@ def download(_gif, _png, key):
     res = services().result(key)
     if res is None:
         return no_update
+    rgb = res.images.ndim == 4
     if ctx.triggered_id == I.GIF:
-        return dcc.send_bytes(gif_bytes(np.asarray(res.frames, np.float32)), "oip-evolution.gif")
-    grid = tile(to_uint8(res.images), cols=min(8, len(res.images)))
+        return dcc.send_bytes(gif_bytes(np.asarray(res.frames, np.float32), rgb=rgb), "oip-evolution.gif")
+    grid = tile(to_uint8(res.images, rgb=rgb), cols=min(8, len(res.images)))
     return dcc.send_bytes(png_bytes(grid, scale=4), "oip-final.png")
 
 
-@callback(Output(I.SPECTRUM, "figure"), Input(I.NOISE, "value"), Input(I.WAVES, "value"), Input(I.MIX, "value"))
-def show_noise(noise, waves, mix):
-    """The start noise of seed 0 and the radial power spectrum of each family, for the chosen wavelengths."""
+@callback(Output(I.SPECTRUM, "figure"), Input(I.NOISE, "value"), Input(I.WAVES, "value"), Input(I.MIX, "value"),
+          Input(Shell.MODEL, "value"))
+def show_noise(noise, waves, mix, model):
+    """The start noise of seed 0 and the radial power spectrum of each family, for the chosen wavelengths,
+    at the model's image size."""
     try:
+        shape = services().info(model).image_shape
         chosen = wavelengths(waves)
         sets = [chosen] if mix else [[w] for w in chosen]
         noise = noise if noise in FAMILIES else "lowpass"
-        spectra = {f: np.mean([radial_spectrum(make_noise(s, ws, family=f)) for s in range(12) for ws in sets], axis=0)
-                   for f in FAMILIES}
-        return figures.make_noise_figure(make_noise(0, sets[-1], family=noise), spectra, noise,
+        spectra = {f: np.mean([radial_spectrum(make_noise(s, ws, shape[:2], family=f)) for s in range(12)
+                               for ws in sets], axis=0) for f in FAMILIES}
+        return figures.make_noise_figure(make_noise(0, sets[-1], shape, family=noise), spectra, noise,
                                          "+".join(f"{w:g}" for w in sets[-1]))
-    except ValueError as e:
+    except (ValueError, KeyError) as e:
         return figures.empty_figure(str(e)[:60])
 
 
@@ -392,7 +437,9 @@ def show_contrast(on, key, last):
     if res is None or not isinstance(last, dict) or last.get("key") != key:
         return None
     p = last["params"]
-    images, labels = (res.best_per_map(_per_map(p))[0], [f"map {m}" for m in p["maps"]]) if p["whole"] else \
-        (res.images, _labels(p))
+    images, labels = (res.best_per_map(_per_map(p))[0], [f"{p.get('unit', 'map')} {m}" for m in p["maps"]]) \
+        if p["whole"] else (res.images, _labels(p))
+    images = np.asarray(images, np.float32)
+    images = images.mean(-1) if images.ndim == 4 else images  # colour: the contrast of its brightness
     return dcc.Graph(figure=figures.make_contrast_figure(contrast_enhanced(images), labels[:len(images)]),
                      config={"displayModeBar": False})

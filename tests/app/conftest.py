@@ -116,3 +116,16 @@ def celery_server(tmp_path_factory):
     for proc in (aproc, wproc, rproc):
         stop_process(proc)
     _no_tracebacks(alog)
+
+
+@pytest.fixture(scope="session")
+def foreign_server(foreign, tmp_path_factory):
+    """The dashboard on a model folder holding the default model, the three foreign models (tests/foreign.py)
+    and one ``.keras`` file without metadata, as a user starts it."""
+    shutil.copy(foreign["byo"].path, foreign["dir"] / "mine.keras")  # not imported: listed greyed out
+    env = {**os.environ, "CNNVIZ_MODEL_DIR": str(foreign["dir"]),
+           "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("foreign-cache"))}
+    url, proc, log = _app(env, tmp_path_factory)
+    yield url
+    stop_process(proc)
+    _no_tracebacks(log)

@@ -66,7 +66,8 @@ def test_oip_params(services):
 
 
 @pytest.mark.parametrize("change,match", [
-    ({"layer": "Dense_1"}, "layer must be one of"),
+    ({"layer": "Flatten"}, "layer must be one of"),
+    ({"layer": "Dense_1", "node_on": True}, "untick"),
     ({"map_": 64}, r"map must be in 0..63"),
     ({"map_": "x"}, "whole number"),
     ({"node_on": True, "nx": 3}, r"node x must be in 0..2"),
@@ -77,7 +78,7 @@ def test_oip_params(services):
     ({"step_size": float("nan")}, "step size"),
     ({"jitter": 5}, "jitter"),
     ({"model": "nope"}, "No such model"),
-], ids=["layer", "map", "map-type", "node", "wavelength", "no-wavelength", "seeds", "steps", "step-size", "jitter",
+], ids=["layer", "dense-node", "map", "map-type", "node", "wavelength", "no-wavelength", "seeds", "steps", "step-size", "jitter",
         "model"])
 def test_oip_params_refuse_bad_input(services, change, match):
     from app.pages.oip import _params

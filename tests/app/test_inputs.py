@@ -79,11 +79,12 @@ def test_drawing_is_rasterised():
 @pytest.mark.parametrize("spec,match", [
     ({"source": "test", "index": 10000}, "0..9999"),
     ({"source": "test", "index": "x"}, "whole number"),
-    ({"source": "pixels", "pixels": [[0] * 27] * 28}, "28x28"),
+    ({"source": "pixels", "pixels": [[0] * 7] * 28}, "sides in 8..512"),
+    ({"source": "pixels", "pixels": [[[0] * 4] * 28] * 28}, "H×W×3"),
     ({"source": "pixels", "pixels": [[300] * 28] * 28}, "0..255"),
     ({"source": "file", "path": "/etc/passwd"}, "Unknown image source"),
     ("junk", "No image chosen"),
-], ids=["index", "index-type", "shape", "range", "source", "junk"])
+], ids=["index", "index-type", "shape", "channels", "range", "source", "junk"])
 def test_image_specs_are_checked(spec, match):
     with pytest.raises(ValueError, match=match):
         resolve(spec, "mnist")
