@@ -122,6 +122,25 @@ class Services:
     def models(self) -> list[str]:
         return list_models(self.settings.model_dir)
 
+    def datasets(self) -> list[str]:
+        """Data sets one may train on: MNIST, Fashion-MNIST, and the ``.npz`` data sets of one's own that
+        the model folder holds or its imported models name (only paths the server knows, never typed)."""
+        import json
+
+        from cnnviz.catalog import metadata_path
+        from cnnviz.data import DATASETS
+
+        folder = self.settings.model_dir
+        found = {str(p.resolve()) for p in folder.glob("*.npz")} if folder.is_dir() else set()
+        for name in self.models():
+            try:
+                spec = json.loads(metadata_path(folder / f"{name}.keras").read_text()).get("dataset")
+            except (OSError, ValueError):
+                continue
+            if isinstance(spec, str) and spec.endswith(".npz") and Path(spec).is_file():
+                found.add(spec)
+        return list(DATASETS) + sorted(found)
+
     def model_file(self, name: str) -> Path:
         """The file of a model by name; raises ValueError for names outside the model folder."""
         return model_path(self.settings.model_dir, name)

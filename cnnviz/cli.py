@@ -99,8 +99,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "subset", "batch_size", "learning_rate",
                                                 "momentum", "l2", "optimizer", "schedule", "seed")
                  if getattr(args, k) is not None}
+    if str(overrides.get("dataset", "")).endswith(".npz"):  # the metadata names it wherever the model goes
+        overrides["dataset"] = str(Path(overrides["dataset"]).resolve())
     config = TrainConfig(**overrides)
-    out = Path(args.out or f"models/{config.dataset}.keras")
+    out = Path(args.out or f"models/{Path(config.dataset).stem}.keras")
     if out.suffix != ".keras":
         raise CLIError(f"--out must end in .keras. Received: --out={out}")
     bar = None
@@ -275,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("train", help="train the CNN and save <out>.keras and <out>.json")
-    s.add_argument("--dataset", choices=["mnist", "fashion-mnist"])
+    s.add_argument("--dataset", help="mnist (default), fashion-mnist, or an .npz of one's own (see `import`)")
     s.add_argument("--epochs", type=int)
     s.add_argument("--subset", type=int, help="train on the first K training images")
     s.add_argument("--batch-size", type=int)

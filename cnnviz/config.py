@@ -38,7 +38,8 @@ class TrainConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        _check(self.dataset in DATASETS, f"dataset must be one of {list(DATASETS)}", "dataset", self.dataset)
+        _check(self.dataset in DATASETS or str(self.dataset).endswith(".npz"),
+               f"dataset must be one of {list(DATASETS)} or a path to an .npz file", "dataset", self.dataset)
         _check(len(self.filters) == 3 and all(1 <= int(f) <= 512 for f in self.filters),
                "filters needs three counts in 1..512", "filters", self.filters)
         _check(len(self.kernel_sizes) == 3 and all(k in (1, 2, 3, 4, 5) for k in self.kernel_sizes),

@@ -25,14 +25,15 @@ class ModelFileError(ValueError):
     """A model file (or its metadata) that cannot be opened safely."""
 
 
-def build_model(config: TrainConfig) -> keras.Model:
-    """Conv2D_1 -> MaxPool_1 -> Conv2D_2 -> MaxPool_2 -> Conv2D_3 -> Flatten -> Dense_1 -> Dense_2."""
+def build_model(config: TrainConfig, input_shape: tuple[int, int, int] = (28, 28, 1), classes: int = 10) -> keras.Model:
+    """Conv2D_1 -> MaxPool_1 -> Conv2D_2 -> MaxPool_2 -> Conv2D_3 -> Flatten -> Dense_1 -> Dense_2, for
+    images of ``input_shape`` (MNIST's by default) and ``classes`` outputs."""
     setup_device()
     keras.utils.set_random_seed(config.seed)
     reg = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
     f, k = config.filters, config.kernel_sizes
     layers = [
-        keras.Input((28, 28, 1), name="Input"),
+        keras.Input(tuple(input_shape), name="Input"),
         keras.layers.Conv2D(f[0], k[0], activation="relu", kernel_regularizer=reg, name="Conv2D_1"),
         keras.layers.MaxPooling2D(2, name="MaxPool_1"),
         keras.layers.Conv2D(f[1], k[1], activation="relu", kernel_regularizer=reg, name="Conv2D_2"),
@@ -40,7 +41,7 @@ def build_model(config: TrainConfig) -> keras.Model:
         keras.layers.Conv2D(f[2], k[2], activation="relu", kernel_regularizer=reg, name="Conv2D_3"),
         keras.layers.Flatten(name="Flatten"),
         keras.layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg, name="Dense_1"),
-        keras.layers.Dense(10, activation="softmax", name="Dense_2"),
+        keras.layers.Dense(classes, activation="softmax", name="Dense_2"),
     ]
     return keras.Sequential(layers, name="cnnviz")
 

@@ -128,11 +128,12 @@ def _split(data: Dataset, config: TrainConfig) -> tuple[np.ndarray, ...]:
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """Accuracy, mean cross-entropy and the 10x10 confusion matrix (rows: true class)."""
+    """Accuracy, mean cross-entropy and the classes×classes confusion matrix (rows: true class)."""
     probs = predict_classes(model, x)
     pred = probs.argmax(1)
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
-    confusion = np.zeros((10, 10), np.int64)
+    k = probs.shape[1]
+    confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (y.astype(np.int64), pred), 1)
     return float((pred == y).mean()), loss, confusion
 
@@ -176,7 +177,9 @@ def train(
             history, start_epoch = state["history"], state["epochs_completed"]
             elapsed_before = state.get("wall_time_s", 0.0)
     if model is None:
-        model = build_model(config)
+        shape = data.x_train.shape[1:]
+        classes = max(int(data.y_train.max()) + 1, len(data.class_names))
+        model = build_model(config, input_shape=shape if len(shape) == 3 else (*shape, 1), classes=classes)
         model.compile(optimizer=_optimizer(config, batches), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
     keras.utils.set_random_seed(config.seed + start_epoch)
@@ -207,6 +210,7 @@ def train(
     acc, loss, confusion = evaluate(model, std.apply(data.x_test), data.y_test)
     metadata = {
         "dataset": config.dataset,
+        "class_names": list(data.class_names),
         "standardization": std.as_dict(),
         "test_accuracy": acc,
         "test_loss": loss,

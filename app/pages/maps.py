@@ -118,8 +118,8 @@ def show_source(source):
 
 @callback(Output(I.CLASS, "options"), Output(I.WHY_CLASS, "options"), Output(I.WHY_CLASS, "value"),
           Output(I.WHY_LAYER, "options"), Output(I.WHY_LAYER, "value"), Output(I.LAYER, "marks"), Output(I.LAYER, "max"),
-          Output(I.LAYER, "value"), Output(I.INDEX, "max"), Input(Shell.MODEL, "value"), State(I.LAYER, "value"))
-def model_controls(model, layer):
+          Output(I.LAYER, "value"), Output(I.INDEX, "max"), Input(Shell.MODEL, "value"))
+def model_controls(model):
     """Every control whose choices come from the model: classes, layers, the test-image range."""
     try:
         names, layers = _class_names(model), _spatial(model)
@@ -127,9 +127,8 @@ def model_controls(model, layer):
     except Exception:  # noqa: BLE001 - no model: the views say why
         return [], [], None, [], None, None, 0, 0, 0
     classes = [{"label": n, "value": i} for i, n in enumerate(names)]
-    position = layer if isinstance(layer, int) and 0 <= layer < len(layers) else 0
     return (classes, classes, None, [{"label": n, "value": n} for n in layers], layers[-1] if layers else None,
-            layer_marks(layers), max(len(layers) - 1, 0), position, n_test - 1)
+            layer_marks(layers), max(len(layers) - 1, 0), 0, n_test - 1)
 
 
 def _next_of_class(cls, index, model) -> int | None:

@@ -175,8 +175,8 @@ STATE = [State(Shell.MODEL, "value"), State(I.LAYER, "value"), State(I.MAP, "val
 
 
 @callback(Output(I.LAYER, "marks"), Output(I.LAYER, "max"), Output(I.LAYER, "value"), Input(Shell.MODEL, "value"),
-          State(I.LAYER, "value"), State(I.PRESET, "data"))
-def layer_choices(model, position, preset):
+          State(I.PRESET, "data"))
+def layer_choices(model, preset):
     """The layer slider's marks are the model's layers; the layer a link named, or the last layer of
     maps, is chosen first."""
     from .maps import layer_marks
@@ -186,9 +186,7 @@ def layer_choices(model, position, preset):
     except Exception:  # noqa: BLE001 - no model: the run says why
         return None, 0, 0
     names = info.search_layers
-    if isinstance(position, int) and 0 <= position < len(names):
-        value = position
-    elif preset in names:
+    if preset in names:
         value = names.index(preset)
     else:
         value = names.index(info.spatial_layers[-1]) if info.spatial_layers else len(names) - 1

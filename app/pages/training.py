@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
@@ -23,9 +25,7 @@ layout = dbc.Row([
         html.Div(dbc.ButtonGroup([dbc.Button("Start", id=I.START, color="primary"),
                                   dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
                  className="action-bar mb-2"),
-        labelled("Dataset", dcc.Dropdown(id=I.DATASET, value="mnist", clearable=False,
-                                         options=[{"label": "MNIST digits", "value": "mnist"},
-                                                  {"label": "Fashion-MNIST", "value": "fashion-mnist"}])),
+        labelled("Dataset", dcc.Dropdown(id=I.DATASET, value="mnist", clearable=False, options=[])),
         labelled("Epochs (1–50)", dbc.Input(id=I.EPOCHS, type="number", min=1, max=50, step=1, value=2)),
         labelled("Batch size (8–1024)", dbc.Input(id=I.BATCH, type="number", min=8, max=1024, step=1, value=64)),
         labelled("Learning rate", dbc.Input(id=I.LR, type="number", min=0.0001, max=1, step=0.0001, value=0.02)),
@@ -47,6 +47,13 @@ layout = dbc.Row([
 ])
 
 
+@callback(Output(I.DATASET, "options"), Input(I.DATASET, "id"))
+def dataset_options(_mounted):
+    """MNIST, Fashion-MNIST, and the .npz data sets of one's own that the server knows of."""
+    labels = {"mnist": "MNIST digits", "fashion-mnist": "Fashion-MNIST"}
+    return [{"label": labels.get(d, Path(d).name), "value": d, "title": d} for d in services().datasets()]
+
+
 def _config(dataset, epochs, batch, lr, schedule, momentum, l2, subset, name) -> tuple[dict, str]:
     if not isinstance(name, str) or not NAME_RE.match(name.strip()) or name.strip().startswith("."):
         raise ValueError("Model name: 1–64 letters, digits, '_', '.' or '-', starting with a letter or digit.")
@@ -56,7 +63,7 @@ def _config(dataset, epochs, batch, lr, schedule, momentum, l2, subset, name) ->
     subset = as_int(subset if subset not in (None, "") else 0, "training images", 0, 55000)
     if 0 < subset < 100:
         raise ValueError("Training images must be 0 (all) or at least 100.")
-    cfg = {"dataset": as_choice(dataset, "dataset", ["mnist", "fashion-mnist"]),
+    cfg = {"dataset": as_choice(dataset, "dataset", services().datasets()),
            "epochs": as_int(epochs, "epochs", 1, 50), "batch_size": as_int(batch, "batch size", 8, 1024),
            "learning_rate": as_float(lr, "learning rate", 1e-4, 1.0),
            "schedule": as_choice(schedule, "schedule", ["constant", "exponential", "step"]),

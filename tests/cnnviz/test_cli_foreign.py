@@ -118,3 +118,17 @@ def test_a_model_without_metadata_is_listed_with_its_import_command(foreign, tmp
     (tmp_path / "mine.keras").write_bytes(foreign["byo"].path.read_bytes())
     assert list_models(tmp_path) == [] and unimported_models(tmp_path) == ["mine"]
     assert import_command(tmp_path, "mine").startswith(f"python -m cnnviz import {tmp_path / 'mine.keras'} --dataset")
+
+
+def test_the_articles_cnn_trains_on_an_npz_data_set(foreign, capsys, tmp_path):
+    """Training on a colour data set of one's own: the seed's CNN with the data's input shape and classes."""
+    out = tmp_path / "blobs-cnn.keras"
+    code, stdout, err = run(capsys, "train", "--dataset", str(foreign["data"]), "--epochs", "2", "--out", str(out))
+    assert code == 0, err[-2000:]
+    assert json.loads(stdout.strip().splitlines()[-1])["test_accuracy"] > 0.5  # 4 classes: chance is 0.25
+    info = _json(capsys, "info", "--model", str(out), "--json")
+    assert info["input_shape"] == [32, 32, 3] and info["classes"] == ["red", "green", "blue", "white"]
+    assert info["dataset"] == str(foreign["data"].resolve())
+    res = _json(capsys, "oip", "--model", str(out), "--layer", "Dense_2", "--maps", "1", "--steps", "5",
+                "--out", str(tmp_path / "o"), "--json")
+    assert res["layer_role"] == "output"
