@@ -31,6 +31,7 @@ _EXPORTS = {
     "exemplars": "exemplars", "Exemplars": "exemplars",
     "match_maps": "matching", "map_correlation": "matching", "Matching": "matching",
     "setup_device": "device",
+    "attribution": "attribution", "Attribution": "attribution", "import_model": "importer", "load_npz": "data",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

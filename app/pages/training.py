@@ -25,7 +25,8 @@ layout = dbc.Row([
         html.Div(dbc.ButtonGroup([dbc.Button("Start", id=I.START, color="primary"),
                                   dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
                  className="action-bar mb-2"),
-        labelled("Dataset", dcc.Dropdown(id=I.DATASET, value="mnist", clearable=False, options=[])),
+        labelled("Dataset", dcc.Dropdown(id=I.DATASET, value="mnist", clearable=False, options=[
+            {"label": "MNIST digits", "value": "mnist"}, {"label": "Fashion-MNIST", "value": "fashion-mnist"}])),
         labelled("Epochs (1–50)", dbc.Input(id=I.EPOCHS, type="number", min=1, max=50, step=1, value=2)),
         labelled("Batch size (8–1024)", dbc.Input(id=I.BATCH, type="number", min=8, max=1024, step=1, value=64)),
         labelled("Learning rate", dbc.Input(id=I.LR, type="number", min=0.0001, max=1, step=0.0001, value=0.02)),
