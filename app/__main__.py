@@ -7,7 +7,7 @@ exits; if this process is killed outright, the engines notice (their stdin close
 import signal
 import sys
 
-from .settings import SetupError, Settings
+from .settings import Settings, SetupError
 
 
 def main() -> None:

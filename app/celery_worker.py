@@ -9,8 +9,8 @@ import os
 
 os.environ.setdefault("CNNVIZ_JOBS", "celery")
 
-from .services import services  # noqa: E402
-from .shell import create_app  # noqa: E402
+from .services import services
+from .shell import create_app
 
 dash_app = create_app()
 celery_app = services().manager.handle

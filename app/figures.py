@@ -212,7 +212,8 @@ def make_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: str, x_
                                text=m, texttemplate="%{text:" + fmt + "}",
                                hovertemplate=f"{y_title} %{{y}} · {x_title} %{{x}}<br>%{{z:{fmt}}}<extra></extra>"))
     fig.update_layout(title=title, margin=MARGIN, height=420,
-                      xaxis=dict(title=x_title, type="category"), yaxis=dict(title=y_title, type="category", autorange="reversed"))
+                      xaxis=dict(title=x_title, type="category"),
+                      yaxis=dict(title=y_title, type="category", autorange="reversed"))
     return fig
 
 
@@ -310,7 +311,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
     n_shown = min(len(labels), frames.shape[1])
     # Plain dicts, built without plotly's per-object validation: 40 validated frames cost ~100 ms,
     # too slow for scrubbing through a layer's maps with the slider (the dicts are valid by construction).
-    heat = lambda i: _picture(grid(frames[i]))[0]  # noqa: E731
+    heat = lambda i: _picture(grid(frames[i]))[0]
     fig = go.Figure(data=[heat(len(frames) - 1)],
                     frames=[dict(data=[heat(i)], name=str(i),
                                  layout=dict(title=dict(text=caption(i)), annotations=tile_labels(i)))

@@ -44,7 +44,7 @@ def resolve(spec, dataset_name: str) -> tuple[np.ndarray, int | None, str]:
         return x, y, f"test image {int(spec['index'])} (label {y})"
     if spec.get("source") == "pixels":
         arr = np.asarray(spec.get("pixels"), dtype=np.float64)
-        if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or not 8 <= min(arr.shape[:2]) \
+        if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or not min(arr.shape[:2]) >= 8 \
                 or max(arr.shape[:2]) > 512 or not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 255:
             raise ValueError("An image must be H×W (or H×W×3) values in 0..255, with sides in 8..512.")
         return arr.astype(np.uint8), None, str(spec.get("name", "image"))[:60]

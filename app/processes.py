@@ -22,7 +22,7 @@ def free_port() -> int:
 def start_process(cmd: list[str], env: dict[str, str], log_path: str | os.PathLike[str],
                   cwd: Path = ROOT) -> tuple[subprocess.Popen, IO[str]]:
     """Starts ``cmd`` in its own process group, stdout and stderr to ``log_path`` (returned open, for reading)."""
-    log = open(log_path, "w+")
+    log = open(log_path, "w+")  # noqa: SIM115 - handed to the caller, who reads and closes it
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, log
 

@@ -85,7 +85,7 @@ def _guard_callbacks(app: Dash) -> None:
             return view()
         except dash.exceptions.PreventUpdate:
             raise
-        except Exception as e:  # noqa: BLE001 - the pages catch their own errors: what is left is a bad request
+        except Exception as e:  # the pages catch their own errors: what is left is a bad request
             if getattr(e, "code", None):  # an HTTP error raised on purpose (413, 204…)
                 raise
             log.warning("cnnviz: refused a callback request %s (%s: %s)", body.get("output", "")[:80],

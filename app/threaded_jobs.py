@@ -60,7 +60,7 @@ class ThreadedDiskcacheManager(UniqueKeys, DiskcacheManager):
         def target() -> None:
             try:
                 job_fn(key, self._make_progress_key(key), args, context)
-            except Exception:  # noqa: BLE001 - e.g. a cache that cannot take the result: logged, not silent
+            except Exception:  # e.g. a cache that cannot take the result: logged, not silent
                 log.exception("cnnviz: background job %s failed", job)
             finally:
                 finished.set()

@@ -61,8 +61,8 @@ def main() -> None:
     image = load_dataset("mnist").x_test[0]
     out: dict = {**machine()}
     for method in ("saliency", "gradcam", "smoothgrad"):
-        engine = median_ms(lambda: attribution(m, image, method), args.repeat)
-        base = median_ms(lambda: eager(m, image, method), args.repeat)
+        engine = median_ms(lambda method=method: attribution(m, image, method), args.repeat)
+        base = median_ms(lambda method=method: eager(m, image, method), args.repeat)
         out[f"{method}_engine_ms"] = engine
         out[f"{method}_eager_tape_ms"] = base
         out[f"{method}_eager_over_engine"] = base / engine

@@ -74,7 +74,8 @@ def _load(url: str) -> list[threading.Thread]:
     oip = {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": "Conv2D_3", "oip-map.value": 0,
            "oip-whole.value": True, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
            "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": 4, "oip-steps.value": 500,
-           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0, "oip-noise.value": "lowpass",
+           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
+           "oip-noise.value": "lowpass",
            "shell-session.data": secrets.token_hex(16)}
     jobs = [lambda: DashClient(url, "/oip").background("oip-result.children", oip, "oip-run.n_clicks", timeout=900),
             lambda: DashClient(url, "/dense").background("dense-ready.data", {"shell-model.value": "default"},
@@ -97,7 +98,8 @@ def _scrub(url: str, repeat: int) -> list[float]:
     oip = {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": 4, "oip-map.value": 0,
            "oip-whole.value": True, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
            "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": 2, "oip-steps.value": 60,
-           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0, "oip-noise.value": "lowpass",
+           "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
+           "oip-noise.value": "lowpass",
            "shell-session.data": session}
     client = DashClient(url, "/oip")
     last = client.call("shell-oip-last.data", oip, "oip-run.n_clicks")["shell-oip-last"]["data"]
@@ -201,7 +203,7 @@ def main() -> None:
     finally:
         if proc is not None:
             stop_process(proc)
-    q = lambda xs, f: sorted(xs)[min(len(xs) - 1, int(f * len(xs)))]  # noqa: E731
+    q = lambda xs, f: sorted(xs)[min(len(xs) - 1, int(f * len(xs)))]
     res = {**machine(), "maps_layer_switch_median_ms": statistics.median(layer), "maps_layer_switch_p90_ms": q(layer, 0.9),
            "maps_image_change_median_ms": statistics.median(image), "maps_image_change_p90_ms": q(image, 0.9),
            "maps_idle_p90_ms": q(layer + image, 0.9),

@@ -43,7 +43,7 @@ def _run(n_workers: int, args, tmp: Path, redis_url: str) -> dict:
         from celery import Celery
 
         client = Celery("cnnviz", broker=redis_url, backend=redis_url)
-        items = lambda seed: [{"layer": "Conv2D_3", "map": m, "seed": seed, "wavelengths": (4,), "node": None}  # noqa: E731
+        items = lambda seed: [{"layer": "Conv2D_3", "map": m, "seed": seed, "wavelengths": (4,), "node": None}
                               for m in range(args.maps)]
         config = {"steps": args.steps, "frame_every": 10}
         # warm each worker's engine (first compile) before timing

@@ -48,7 +48,7 @@ def main() -> None:
                           shuffle=True, verbose=0)
                 bare.append(time.perf_counter() - t)
 
-            def run_engine() -> None:
+            def run_engine(r: int = r) -> None:
                 res = train(cfg, Path(tmp) / f"b{r}.keras", data=data, on_progress=calls.append,
                             should_stop=lambda: False, resume=False)
                 engine.append(res.metadata["fit_seconds"])

@@ -85,7 +85,7 @@ def class_means(m: LoadedModel, images: np.ndarray, labels: np.ndarray, batch: i
         for n, a in acts.items():
             s = np.tensordot(onehot, a.astype(np.float64), axes=(0, 0))
             sums[n] = sums[n] + s if n in sums else s
-    shape = lambda n: (k,) + (1,) * (sums[n].ndim - 1)  # noqa: E731
+    shape = lambda n: (k,) + (1,) * (sums[n].ndim - 1)
     return {n: (s / np.maximum(counts, 1).reshape(shape(n))).astype(np.float32) for n, s in sums.items()}
 
 

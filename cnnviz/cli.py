@@ -129,7 +129,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_activations(args: argparse.Namespace) -> None:
     from .activations import probe
-    from .data import load_dataset
     from .images import save_map_grid
 
     m = _load(args.model)
@@ -169,9 +168,8 @@ def cmd_attribution(args: argparse.Namespace) -> None:
     a = attribution(m, data.x_test[args.image_index], args.method, layer=args.layer, cls=args.cls)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "attribution.npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, map=a.map, grid=a.grid, probabilities=a.probabilities)
+    with atomic_path(out / "attribution.npz") as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, map=a.map, grid=a.grid, probabilities=a.probabilities)
     summary = {**a.to_dict(), "image_index": args.image_index, "label": int(data.y_test[args.image_index]),
                "out": str(out / "attribution.npz")}
     if args.json:
@@ -216,8 +214,8 @@ def cmd_oip(args: argparse.Namespace) -> None:
     import numpy as np
     from tqdm import tqdm
 
-    from .oip import OIPConfig, items_for, run_oip
     from .images import save_oip_gif, save_oip_grid
+    from .oip import OIPConfig, items_for, run_oip
 
     if not 1 <= args.steps <= MAX_STEPS:
         raise CLIError(f"--steps must be in 1..{MAX_STEPS}. Received: --steps={args.steps}")
@@ -240,10 +238,9 @@ def cmd_oip(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     from .store import atomic_path
 
-    with atomic_path(out / "oip.npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, images=result.images, frames=result.frames, activation=result.activation,
-                                frame_steps=result.frame_steps)
+    with atomic_path(out / "oip.npz") as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, images=result.images, frames=result.frames, activation=result.activation,
+                            frame_steps=result.frame_steps)
     save_oip_grid(result.display, out / "oip.png")
     save_oip_gif(result, out / "oip.gif")
     kind = m.layer(args.layer).role
@@ -253,15 +250,17 @@ def cmd_oip(args: argparse.Namespace) -> None:
                    "wavelength": list(it.wavelengths) if len(it.wavelengths) > 1 else it.wavelengths[0],
                    "start_activation": float(result.activation[i, 0]),
                    "end_activation": float(result.activation[i, -1])} for i, it in enumerate(items)],
-        "loop_seconds": result.loop_seconds,
+        "loop_seconds": result.loop_seconds,  # the ascent alone
         "image_steps_per_second": result.image_steps_per_second,
+        "compile_seconds": result.compile_seconds,  # tracing the compiled steps, once per process
     }
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
         ends = result.activation[:, -1]
         print(f"{len(items)} OIPs of {args.layer}, {result.steps_done} steps in {result.loop_seconds:.2f} s "
-              f"({result.image_steps_per_second:.0f} image-steps/s); end activation mean {ends.mean():.3f}, "
+              f"({result.image_steps_per_second:.0f} image-steps/s, after {result.compile_seconds:.2f} s of tracing); "
+              f"end activation mean {ends.mean():.3f}, "
               f"max {ends.max():.3f}; wrote {out}/oip.npz, oip.png, oip.gif")
 
 

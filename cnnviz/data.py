@@ -148,7 +148,7 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files if k in (*_FILES, "class_names")}
-    except Exception as e:  # zip, format and pickle errors all mean the same to the user
+    except Exception as e:  # noqa: BLE001 - zip, format and pickle errors all mean the same to the user
         raise ValueError(f"{path} is not a readable .npz file without pickled objects ({type(e).__name__}: "
                          f"{str(e)[:200]}).") from None
     missing = [k for k in _FILES if k not in arrays]
@@ -211,7 +211,7 @@ def load_dataset(name: str = "mnist", *, allow_download: bool = True) -> Dataset
     if allow_download:
         try:
             return _read_keras(name)
-        except Exception as e:  # no network, proxy, corrupt cache: all mean "not there"
+        except Exception as e:  # noqa: BLE001 - no network, proxy, corrupt cache: all mean "not there"
             tried.append(f"keras.datasets download ({type(e).__name__}: {e})")
     raise FileNotFoundError(
         f"Dataset {name!r} not found. Tried: " + "; ".join(tried) + ". Provide it by setting "

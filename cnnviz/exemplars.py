@@ -54,7 +54,8 @@ class Exemplars:
                     "node_x": int(n[0]), "node_y": int(n[1])} for r, (i, n, a) in
                    enumerate(zip(self.patch_indices, self.patch_nodes, self.patch_activation))]
         oip = [{"kind": "oip", "rank": 0, "test_index": None, "label": None, "activation": self.oip_activation,
-                "node_x": None if self.node is None else self.node[0], "node_y": None if self.node is None else self.node[1]}]
+                "node_x": None if self.node is None else self.node[0],
+                "node_y": None if self.node is None else self.node[1]}]
         return oip + images + patches
 
     def summary(self) -> dict[str, Any]:

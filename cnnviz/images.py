@@ -136,7 +136,7 @@ def _open_checked(data: bytes) -> Image.Image:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError("Image refused: its decoded size is too large (decompression bomb).") from None
-    except Exception as e:  # Pillow raises many types for broken files
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types for broken files
         raise ValueError(f"Not a readable PNG or JPEG image ({type(e).__name__}).") from None
     return img
 

@@ -75,7 +75,7 @@ def import_model(src: str | os.PathLike[str], dataset: str, *, mean: float | Non
         "class_names": names[:classes],
         "input_shape": [h, w, c],
         "imported_from": str(src.resolve()),
-        "imported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     if dest.resolve() != src.resolve():
         with atomic_path(dest) as tmp:

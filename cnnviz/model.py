@@ -302,7 +302,7 @@ def read_keras(path: Path) -> keras.Model:
     setup_device()
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:  # Keras raises ValueError, TypeError, KeyError, OSError...
+    except Exception as e:  # noqa: BLE001 - Keras raises ValueError, TypeError, KeyError, OSError...
         msg = str(e)
         if "unsafe" in msg.lower() or "lambda" in msg.lower():
             raise ModelFileError(f"{path.name} needs unsafe deserialization (e.g. a Lambda layer) "

@@ -92,9 +92,10 @@ class OIPResult:
     activation: np.ndarray  # (B, steps_done + 1); [:, 0] start, [:, -1] end
     steps_done: int
     stopped: bool
-    loop_seconds: float
+    loop_seconds: float  # the ascent itself, without tracing
     extra: dict = field(default_factory=dict)
     rgb: bool = False  # colour images: (..., H, W, 3)
+    compile_seconds: float = 0.0  # tracing the compiled steps (0 when this model and layer ran before)
 
     @property
     def display(self) -> np.ndarray:
@@ -191,7 +192,7 @@ def _redirected_relu(z: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
     return relu(z)
 
 
-def dead_fraction(result: "OIPResult", threshold: float = 1e-6) -> dict[tuple[str, tuple[float, ...]], float]:
+def dead_fraction(result: OIPResult, threshold: float = 1e-6) -> dict[tuple[str, tuple[float, ...]], float]:
     """Fraction of searches whose objective ends at (or below) ``threshold``, per layer and wavelength set."""
     groups: dict[tuple[str, tuple[float, ...]], list[bool]] = {}
     for it, end in zip(result.items, result.end_activation):
@@ -288,45 +289,64 @@ class _Ascent:
                 x = layer(x, training=False)
         return pre_softmax(x, self.head)
 
-    def _chunk(self, x, mask, shifts, first_step, n, step_size, blur_every, sigma, use_jitter: bool,
+    def _redirected(self, x, mask, shift, stuck, g, use_jitter: bool) -> tf.Tensor:
+        """``g`` with the rows of the ``stuck`` searches replaced by their redirected-ReLU gradient."""
+        idx = tf.where(stuck)[:, 0]
+        sub = tf.gather(x, idx)
+        with tf.GradientTape() as tape:
+            tape.watch(sub)
+            xs = self._shift(sub, tf.gather(shift, idx)) if use_jitter else sub
+            obj = self.objective(self._forward(xs, tf.ones_like(idx, tf.bool)), tf.gather(mask, idx))
+        return tf.tensor_scatter_nd_update(g, idx[:, None], tape.gradient(obj, sub))
+
+    def _chunk(self, x, mask, shifts, first_step, n, frame_every, step_size, blur_every, sigma, use_jitter: bool,
                redirect: bool, redirect_steps, prev):
-        """``n`` ascent steps; returns the new images and the objective at each step's start.
+        """``n`` ascent steps in one compiled call; returns the new images, the objective at each step's
+        start, and the images after every ``frame_every`` steps (and after the last).
 
         With ``redirect``, closed ReLUs pass gradient during the first ``redirect_steps`` steps,
         and after that for the images whose objective was still zero at the previous step
         (``prev``: the objective at the start of the step before the chunk's first).
         """
         trajectory = tf.TensorArray(tf.float32, size=n)
-        for i in tf.range(n):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                xs = self._shift(x, shifts[i]) if use_jitter else x
+        n_frames = (n + frame_every - 1) // frame_every
+        frames = tf.TensorArray(tf.float32, size=n_frames)
+        for f in tf.range(n_frames):
+            for j in tf.range(tf.minimum(frame_every, n - f * frame_every)):
+                i = f * frame_every + j
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    xs = self._shift(x, shifts[i]) if use_jitter else x
+                    obj = self.objective(self._out(xs), mask)
+                g = tape.gradient(obj, x)  # d(sum of objectives)/dx: per item, as items do not interact
+                zero = tf.reduce_max(tf.abs(g), [1, 2, 3]) == 0  # per search: no gradient at all
                 if redirect and self.layers is not None:
-                    on = tf.logical_or(first_step + i < redirect_steps, prev <= 0)
-                    # the hand-built forward only while some search needs it; Keras's otherwise
-                    acts = tf.cond(tf.reduce_any(on), lambda: self._forward(xs, on), lambda: self._out(xs))
-                else:
-                    acts = self._out(xs)
-                obj = self.objective(acts, mask)
-            prev = obj
-            g = tape.gradient(obj, x)  # d(sum of objectives)/dx: per item, as items do not interact
-            # RMS normalisation: the step is measured in units of the gradient's typical size,
-            # so tiny gradients still move the image and huge ones do not blow it up.
-            g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), [1, 2, 3], keepdims=True)) + 1e-8)
-            x = x + step_size * g
-            if blur_every > 0 and (first_step + i + 1) % blur_every == 0:
-                # Damp high frequencies that lead to side maxima. Not on a search whose gradient is
-                # all zero (dead, or redirected and still closed): repeated blurring is a growing
-                # low-pass filter that would wake it by itself and confound the dead count, and it
-                # would undo the small push of a redirected step.
-                still = tf.logical_or(tf.reduce_max(tf.abs(g), [1, 2, 3]) == 0, tf.logical_and(redirect, obj <= 0))
-                x = tf.where(tf.reshape(still, [-1, 1, 1, 1]), x, self._blur(x, sigma))
-            # Re-standardize each image: the network only knows inputs with the statistics of
-            # standardized training images (mean 0, std 1); without this the ascent drifts away.
-            mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
-            x = (x - mean) / (tf.sqrt(var) + 1e-8)
-            trajectory = trajectory.write(i, obj)
-        return x, trajectory.stack()
+                    # The redirected gradient differs from the true one only where the true one is exactly
+                    # zero (some layer passes nothing back): only those searches take the hand-built pass.
+                    stuck = tf.logical_and(zero, tf.logical_or(first_step + i < redirect_steps, prev <= 0))
+                    g = tf.cond(tf.reduce_any(stuck),
+                                lambda: self._redirected(x, mask, shifts[i], stuck, g, use_jitter),  # noqa: B023
+                                lambda: g)  # noqa: B023
+                    zero = tf.logical_and(zero, tf.logical_not(stuck))
+                prev = obj
+                # RMS normalisation: the step is measured in units of the gradient's typical size,
+                # so tiny gradients still move the image and huge ones do not blow it up.
+                g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), [1, 2, 3], keepdims=True)) + 1e-8)
+                x = x + step_size * g
+                if blur_every > 0 and (first_step + i + 1) % blur_every == 0:
+                    # Damp high frequencies that lead to side maxima. Not on a search whose gradient is
+                    # all zero (dead, or redirected and still closed): repeated blurring is a growing
+                    # low-pass filter that would wake it by itself and confound the dead count, and it
+                    # would undo the small push of a redirected step.
+                    still = tf.logical_or(zero, tf.logical_and(redirect, obj <= 0))
+                    x = tf.where(tf.reshape(still, [-1, 1, 1, 1]), x, self._blur(x, sigma))
+                # Re-standardize each image: the network only knows inputs with the statistics of
+                # standardized training images (mean 0, std 1); without this the ascent drifts away.
+                mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
+                x = (x - mean) / (tf.sqrt(var) + 1e-8)
+                trajectory = trajectory.write(i, obj)
+            frames = frames.write(f, x)
+        return x, trajectory.stack(), frames.stack()
 
 
 def _ascent(m: LoadedModel, layer: str) -> _Ascent:
@@ -343,7 +363,8 @@ def _masks(m: LoadedModel, items: Sequence[OIPItem]) -> np.ndarray:
     h, w = info.output_shape[:2] if info.spatial else (1, 1)
     for b, it in enumerate(items):
         if it.layer != info.name:
-            raise ValueError(f"All items of one call must share a layer. Received: layers={sorted({i.layer for i in items})}")
+            raise ValueError("All items of one call must share a layer. "
+                             f"Received: layers={sorted({i.layer for i in items})}")
         if not 0 <= it.map < c:
             raise ValueError(f"map must be in 0..{c - 1} for {info.name}. Received: map={it.map}")
         if not info.spatial:
@@ -399,23 +420,34 @@ def run_oip(
             shifts[:, b] = rng.integers(-config.jitter, config.jitter + 1, (config.steps, 2))
     x = tf.constant(x0.reshape(len(items), *m.input_shape))
     frames, frame_steps = [x0], [0]
+    # One compiled call per frame while someone watches (live frames, Cancel); else all steps in one.
+    per_call = config.frame_every if on_progress is not None or should_stop is not None else config.steps
+    n0 = min(per_call, config.steps)
+    every = tf.constant(config.frame_every)
+    args = (tf.constant(config.step_size, tf.float32), tf.constant(config.blur_every),
+            tf.constant(config.blur_sigma, tf.float32), bool(config.jitter), config.redirect_steps > 0,
+            tf.constant(config.redirect_steps))
+    # Tracing happens here, once per model, layer and batch shape, and is timed apart from the loop.
+    tc = time.perf_counter()
     first = asc.forward(x, mask)
+    asc.chunk.get_concrete_function(x, mask, tf.constant(shifts[:n0]), tf.constant(0), tf.constant(n0), every, *args,
+                                    first)
+    compile_seconds = time.perf_counter() - tc
     acts: list[np.ndarray] = [first.numpy()[:, None]]
     prev = first
     step, stopped = 0, False
     t0 = time.perf_counter()
     while step < config.steps:
-        n = min(config.frame_every, config.steps - step)
-        x, a = asc.chunk(x, mask, tf.constant(shifts[step:step + n]), tf.constant(step), tf.constant(n),
-                         tf.constant(config.step_size, tf.float32), tf.constant(config.blur_every),
-                         tf.constant(config.blur_sigma, tf.float32), bool(config.jitter),
-                         config.redirect_steps > 0, tf.constant(config.redirect_steps), prev)
+        n = min(per_call, config.steps - step)
+        x, a, shots = asc.chunk(x, mask, tf.constant(shifts[step:step + n]), tf.constant(step), tf.constant(n),
+                                every, *args, prev)
         prev = a[-1]
         a = a.numpy().T  # (B, n): objective at the start of steps step..step+n-1
         acts.append(a[:, 1:] if step == 0 else a)  # the start value was measured exactly above
+        for k, shot in enumerate(shots.numpy()):
+            frames.append(shot.reshape(shape))
+            frame_steps.append(step + min((k + 1) * config.frame_every, n))
         step += n
-        frames.append(x.numpy().reshape(shape))
-        frame_steps.append(step)
         if on_progress is not None:
             on_progress(OIPProgress(step, config.steps, len(frames), frames[-1], a[:, -1]))
         if should_stop is not None and should_stop() and step < config.steps:
@@ -424,7 +456,7 @@ def run_oip(
     acts.append(asc.forward(x, mask).numpy()[:, None])
     loop = time.perf_counter() - t0
     return OIPResult(items, frames[-1], np.stack(frames), np.array(frame_steps), np.concatenate(acts, axis=1),
-                     step, stopped, loop, rgb=m.input_shape[2] == 3)
+                     step, stopped, loop, rgb=m.input_shape[2] == 3, compile_seconds=compile_seconds)
 
 
 def start_objective(m: LoadedModel, items: Sequence[OIPItem], batch: int = 512) -> np.ndarray:

@@ -93,8 +93,8 @@ class SweepResult:
         end, end_ci = _fractions(self.dead_end)
         red, red_ci = _fractions(self.dead)
         key = [f"{w:g}" for w in self.wavelengths]
-        ci = lambda a: {k: [round(float(lo), 4), round(float(hi), 4)] for k, (lo, hi) in zip(key, a)}  # noqa: E731
-        val = lambda a: {k: float(v) for k, v in zip(key, a)}  # noqa: E731
+        ci = lambda a: {k: [round(float(lo), 4), round(float(hi), 4)] for k, (lo, hi) in zip(key, a)}
+        val = lambda a: {k: float(v) for k, v in zip(key, a)}
         out = {"searches": {k: len(self.maps) * self.seeds for k in key},
                "dead_at_start": val(start), "dead_at_start_ci95": ci(start_ci),
                "dead_at_end": val(end), "dead_at_end_ci95": ci(end_ci)}

@@ -52,7 +52,8 @@ def test_compose_file_has_gpu_passthrough_and_a_scale_out_profile():
         dev = svc["deploy"]["resources"]["reservations"]["devices"][0]
         assert dev["driver"] == "nvidia" and dev["capabilities"] == ["gpu"]
     assert "profiles" not in web and worker["profiles"] == ["scale"] and redis["profiles"] == ["scale"]
-    assert worker["environment"]["CNNVIZ_JOBS"] == "celery" and worker["command"][:3] == ["celery", "-A", "app.celery_worker"]
+    assert worker["environment"]["CNNVIZ_JOBS"] == "celery"
+    assert worker["command"][:3] == ["celery", "-A", "app.celery_worker"]
     assert all(p.startswith("127.0.0.1:") for p in web["ports"])  # published on loopback only
     assert (ROOT / "app" / "celery_worker.py").is_file()
 
@@ -76,9 +77,11 @@ def test_the_dockerfile_command_serves_the_app_with_auth(tmp_path):
     cmd[cmd.index("--bind") + 1] = f"127.0.0.1:{port}"
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     models = tmp_path / "models"  # empty: the entrypoint seeds it with the default model
-    env = {**os.environ, "CNNVIZ_HOME": str(ROOT), "CNNVIZ_MODEL_DIR": str(models), "CNNVIZ_CACHE_DIR": str(tmp_path / "cache"),
+    env = {**os.environ, "CNNVIZ_HOME": str(ROOT), "CNNVIZ_MODEL_DIR": str(models),
+           "CNNVIZ_CACHE_DIR": str(tmp_path / "cache"),
            "CNNVIZ_AUTH_USER": "ada", "CNNVIZ_AUTH_PASSWORD": "s3cret"}
-    proc, log = start_process(["sh", str(ROOT / "docker" / "entrypoint.sh"), gunicorn, *cmd[1:]], env, tmp_path / "gunicorn.log")
+    proc, log = start_process(["sh", str(ROOT / "docker" / "entrypoint.sh"), gunicorn, *cmd[1:]], env,
+                              tmp_path / "gunicorn.log")
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, log)

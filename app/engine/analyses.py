@@ -42,7 +42,7 @@ def run(ops, model: str, analysis: str, params: dict, *, report, should_stop) ->
     cfg = _config(params)
     waves = tuple(float(w) for w in params["wavelengths"])
     noise = str(params.get("noise", "lowpass"))
-    f16 = lambda a: np.asarray(a, np.float16)  # noqa: E731 - images for display: half the cache
+    f16 = lambda a: np.asarray(a, np.float16)
     if analysis == "sweep":
         from cnnviz.sweep import wavelength_sweep
 

@@ -20,8 +20,19 @@ from multiprocessing.connection import Client
 from pathlib import Path
 from typing import Any
 
-from .protocol import (HEARTBEAT_S, INTERACTIVE, JOBS, LANES, Done, Failed, Heartbeat, Progress, Request,
-                       client_handshake, lane_of)
+from .protocol import (
+    HEARTBEAT_S,
+    INTERACTIVE,
+    JOBS,
+    LANES,
+    Done,
+    Failed,
+    Heartbeat,
+    Progress,
+    Request,
+    client_handshake,
+    lane_of,
+)
 
 log = logging.getLogger("cnnviz.engine")
 

@@ -92,7 +92,7 @@ def _digest(authkey: bytes, nonce: bytes) -> bytes:
 
 def _recv_bytes(conn: Connection, timeout: float) -> bytes:
     if not conn.poll(timeout):
-        raise TimeoutError("no answer within %.0f s" % timeout)
+        raise TimeoutError(f"no answer within {timeout:.0f} s")
     return conn.recv_bytes(MAX_HANDSHAKE_BYTES)
 
 

@@ -105,7 +105,7 @@ class Registry:
                 job.finish(run(job))
             except (UserError, ValueError, FileNotFoundError, KeyError, TypeError) as e:
                 job.finish(error=str(e) or type(e).__name__)
-            except Exception as e:  # noqa: BLE001 - the engine must survive any one job
+            except Exception as e:  # the engine must survive any one job
                 log.exception("job %s failed", key)
                 job.finish(error=f"Internal error in the engine ({type(e).__name__}); see the server log.",
                            user_error=False)

@@ -24,8 +24,20 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from .protocol import (HEARTBEAT_S, JOB_OPS, JOBS, LANES, QUICK_OPS, Done, Failed, Heartbeat, Progress, Request,
-                       cancel_flag, server_handshake)
+from .protocol import (
+    HEARTBEAT_S,
+    JOB_OPS,
+    JOBS,
+    LANES,
+    QUICK_OPS,
+    Done,
+    Failed,
+    Heartbeat,
+    Progress,
+    Request,
+    cancel_flag,
+    server_handshake,
+)
 from .registry import Job, Registry, UserError
 
 log = logging.getLogger("cnnviz.engine")
@@ -76,7 +88,7 @@ class Server:
             pass  # the client went away; a job it streamed goes on
         except USER_ERRORS as e:
             _send(conn, Failed(str(e) or type(e).__name__))
-        except Exception as e:  # noqa: BLE001 - the engine must survive any one request
+        except Exception as e:  # the engine must survive any one request
             log.exception("engine request failed")
             _send(conn, Failed(f"Internal error in the engine ({type(e).__name__}); see the server log.", user=False))
         finally:
@@ -99,7 +111,7 @@ class Server:
         seen = 0
         while True:
             with job.cond:
-                job.cond.wait_for(lambda: job.seq != seen or job.done, timeout=HEARTBEAT_S)
+                job.cond.wait_for(lambda seen=seen: job.seq != seen or job.done, timeout=HEARTBEAT_S)
                 seq, latest, done = job.seq, job.latest, job.done
                 left = req.watcher in job.detached and not job.stop.is_set()
             if done:
@@ -156,7 +168,7 @@ def _stop_flag(job: Job, cache_dir: str | None):
                 try:
                     if cache.get(cancel_flag(job.key, w)):
                         job.detach(w)
-                except Exception:  # noqa: BLE001, S110 - an unreadable flag is no cancel
+                except Exception:  # noqa: BLE001 - an unreadable flag is no cancel
                     pass
         return job.stop.is_set()
 

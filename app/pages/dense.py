@@ -9,10 +9,10 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from .. import figures
 from ..clicks import click_point
+from ..engine.results import DenseStats
 from ..ids import Dense as I
 from ..ids import Shell
 from ..inputs import resolve
-from ..engine.results import DenseStats
 from ..services import dataset, services
 from ..ui import alert, as_choice, as_int, card, failure, labelled
 from .maps import _class_names, _dataset_name

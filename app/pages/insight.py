@@ -17,9 +17,9 @@ from cnnviz.store import csv_text
 from .. import insight_figures as fig
 from .. import jobs
 from ..clicks import click_point, custom_int
+from ..engine.results import InsightRun
 from ..ids import Insight as I
 from ..ids import Shell
-from ..engine.results import InsightRun
 from ..services import services
 from ..ui import alert, as_choice, as_int, card, failure, labelled
 
@@ -88,7 +88,8 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
                     labelled("Map", dbc.Input(id=I.MAP, type="number", min=0, step=1, value=max(0, _int(map, 0)))),
                     dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=bool(node)),
                     dbc.Row([dbc.Col(labelled("node x", dbc.Input(id=I.NODE_X, type="number", min=0, step=1, value=xy[0]))),
-                             dbc.Col(labelled("node y", dbc.Input(id=I.NODE_Y, type="number", min=0, step=1, value=xy[1])))]),
+                             dbc.Col(labelled("node y", dbc.Input(id=I.NODE_Y, type="number", min=0, step=1,
+                                                                  value=xy[1])))]),
                 ]),
                 html.Div(id=I.TOPK, children=labelled("Top images (k)", dbc.Input(id=I.K, type="number", min=1,
                                                                                   max=MAX_K, step=1, value=9))),
@@ -120,7 +121,7 @@ def layout(analysis: str | None = None, layer: str | None = None, map: str | Non
 @callback(Output(I.HELP, "children"), Output(I.TARGET, "style"), Output(I.TOPK, "style"), Output(I.OTHER, "style"),
           Input(I.ANALYSIS, "value"))
 def show_controls(analysis):
-    show = lambda on: {} if on else {"display": "none"}  # noqa: E731
+    show = lambda on: {} if on else {"display": "none"}
     return (ANALYSES.get(analysis, ("", ""))[1], show(analysis == "exemplars"), show(analysis == "exemplars"),
             show(analysis == "compare"))
 
@@ -343,7 +344,8 @@ def _outputs(res: InsightRun, p: dict, key: str, model: str):
 
 
 @callback(Output(I.RESULT, "children"), Output(I.KEY, "data"), Output(I.CSV, "disabled"), Output(I.PNG, "disabled"),
-          Output(I.PROGRESS, "color"), Output(I.MESSAGE, "children"), Input(I.RUN, "n_clicks"), *STATE, State(Shell.SESSION, "data"),
+          Output(I.PROGRESS, "color"), Output(I.MESSAGE, "children"), Input(I.RUN, "n_clicks"), *STATE,
+          State(Shell.SESSION, "data"),
           background=True, interval=500, prevent_initial_call=True,
           # No Dash cancel: Cancel detaches this user from the engine job, and the run ends here saying so.
           running=[(Output(I.RUN, "disabled"), True, False), (Output(I.CANCEL, "disabled"), False, True)],

@@ -53,7 +53,8 @@ def _meta(info) -> html.Div:
              ("optimizer", f"{cfg.get('optimizer', '?')} lr {cfg.get('learning_rate', '?')}, "
                            f"momentum {cfg.get('momentum', '?')}, {cfg.get('schedule', '?')} schedule"),
              ("L2", cfg.get("l2", "?")), ("batch size", cfg.get("batch_size", "?")),
-             ("training time", f"{meta['wall_time_s']:.0f} s on {meta.get('device', '?')}" if "wall_time_s" in meta else "?"),
+             ("training time",
+              f"{meta['wall_time_s']:.0f} s on {meta.get('device', '?')}" if "wall_time_s" in meta else "?"),
              ("sha256", info.sha256[:16] + "…"), ("served by", info.device)]
     if "imported_from" in meta:  # a model of one's own: how it was trained is not known here
         items = items[:4] + [("imported from", meta["imported_from"]), ("imported at", meta.get("imported_at", "?"))] \

@@ -16,9 +16,9 @@ from cnnviz.receptive import change_inside_outside
 
 from .. import figures, jobs
 from ..clicks import custom_int
+from ..engine.results import OIPProgress, OIPRun
 from ..ids import OIP as I
 from ..ids import Shell
-from ..engine.results import OIPProgress, OIPRun
 from ..services import services
 from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled, slider_choice
 
@@ -63,7 +63,8 @@ def layout(layer: str | None = None, map: str | None = None, node: str | None = 
                                          allow_direct_input=False)),
             labelled("Map (drag to scrub through a whole-layer result)",
                      dbc.Row([dbc.Col(dcc.Slider(id=I.MAP_SLIDER, min=0, max=63, step=1, value=m, updatemode="drag",
-                                                 marks=None, tooltip={"placement": "bottom"}, allow_direct_input=False), width=9),
+                                                 marks=None, tooltip={"placement": "bottom"},
+                                                 allow_direct_input=False), width=9),
                               dbc.Col(dbc.Input(id=I.MAP, type="number", min=0, max=63, step=1, value=m, size="sm"),
                                       width=3)], className="g-1 align-items-center")),
             dbc.Checkbox(id=I.WHOLE, label="whole layer (every map, gallery)", value=False),
@@ -86,7 +87,8 @@ def layout(layer: str | None = None, map: str | None = None, node: str | None = 
                                          tooltip={"placement": "bottom", "always_visible": False})),
             labelled("Step size", dbc.Input(id=I.STEP_SIZE, type="number", min=0.01, max=10, step=0.01, value=0.1)),
             labelled("High-frequency suppression: blur every k steps (0 = off)",
-                     dcc.Slider(id=I.BLUR, min=0, max=20, step=1, value=4, marks={0: "off", 4: "4", 10: "10", 20: "20"}, allow_direct_input=True,
+                     dcc.Slider(id=I.BLUR, min=0, max=20, step=1, value=4,
+                                marks={0: "off", 4: "4", 10: "10", 20: "20"}, allow_direct_input=True,
                                          tooltip={"placement": "bottom", "always_visible": False})),
             labelled("Blur sigma (pixels)", dbc.Input(id=I.SIGMA, type="number", min=0.1, max=3, step=0.1, value=0.5)),
             labelled("Jitter (pixels)", dcc.Slider(id=I.JITTER, min=0, max=4, step=1, value=0, allow_direct_input=True,

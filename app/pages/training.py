@@ -12,9 +12,9 @@ from dash.exceptions import PreventUpdate
 from cnnviz.catalog import NAME_RE
 
 from .. import figures
+from ..engine.results import TrainProgress
 from ..ids import Shell
 from ..ids import Train as I
-from ..engine.results import TrainProgress
 from ..services import services
 from ..ui import alert, as_choice, as_float, as_int, card, failure, labelled
 

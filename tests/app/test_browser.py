@@ -75,7 +75,7 @@ def graph_title(dash_duo, graph_id):
 def test_page_loads_without_console_errors(dash_duo, server, path, text):
     open_page(dash_duo, server, path)
     dash_duo.wait_for_contains_text("body", text, timeout=30)
-    dash_duo.wait_for_contains_text(f"#shell-model", "default", timeout=30)
+    dash_duo.wait_for_contains_text("#shell-model", "default", timeout=30)
     time.sleep(2)  # let the page's first callbacks finish
     assert dash_duo.find_elements(".dash-fe-error__title") == []
     no_console_errors(dash_duo)

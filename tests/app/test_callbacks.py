@@ -78,7 +78,8 @@ def test_oip_params(services):
     ({"step_size": float("nan")}, "step size"),
     ({"jitter": 5}, "jitter"),
     ({"model": "nope"}, "No such model"),
-], ids=["layer", "dense-node", "map", "map-type", "node", "wavelength", "no-wavelength", "seeds", "steps", "step-size", "jitter",
+], ids=["layer", "dense-node", "map", "map-type", "node", "wavelength", "no-wavelength", "seeds", "steps", "step-size",
+        "jitter",
         "model"])
 def test_oip_params_refuse_bad_input(services, change, match):
     from app.pages.oip import _params

@@ -20,11 +20,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from app.processes import start_process, stop_process
+from app.http_client import DashClient
+from app.processes import stop_process
 
 from ..conftest import ROOT
 from .conftest import _app, get_json
-from app.http_client import DashClient
 from .test_browser import graph_title, js_click, no_console_errors, open_page, set_input, start_run, wait_until
 
 
@@ -73,7 +73,8 @@ def oip_values(session: str, map_: int, steps: int, seeds: int = 1, whole: bool 
     return {"oip-run.n_clicks": 1, "shell-model.value": "default", "oip-layer.value": "Conv2D_3", "oip-map.value": map_,
             "oip-whole.value": whole, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
             "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": seeds, "oip-steps.value": steps,
-            "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0, "oip-noise.value": "lowpass",
+            "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
+           "oip-noise.value": "lowpass",
             "shell-session.data": session}
 
 
@@ -130,7 +131,7 @@ def test_eight_users_press_run_at_the_same_instant(app_proc):
         barrier = threading.Barrier(len(clients))
         out: dict[int, object] = {}
 
-        def user(i: int) -> None:
+        def user(i: int, rnd: int = rnd, barrier: threading.Barrier = barrier, out: dict = out) -> None:
             values = oip_values(sessions[i], map_=i % 4 + 4 * rnd, steps=20 + rnd)
             body_client = clients[i]
             barrier.wait()

@@ -44,8 +44,9 @@ def test_animation_has_one_frame_per_recorded_step(rng):
     lambda r: figures.make_dense_tiles_figure({"a": r.random(70), "b": r.random(70)}),
     lambda r: figures.make_class_means_figure(r.random((10, 70)), [str(i) for i in range(10)]),
     lambda r: figures.make_gallery_figure(r.standard_normal((64, 28, 28)), r.random(64), "Conv2D_3"),
-    lambda r: figures.make_train_curves_figure([{"x": 0.5, "loss": 1, "accuracy": 0.5}, {"x": 1, "loss": 0.5, "accuracy": 0.8,
-                                                                                        "val_loss": 0.4, "val_accuracy": 0.9}]),
+    lambda r: figures.make_train_curves_figure([{"x": 0.5, "loss": 1, "accuracy": 0.5},
+                                                {"x": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4,
+                                                 "val_accuracy": 0.9}]),
     lambda r: figures.make_activation_curve_figure(r.random((2, 10)), ["a", "b"]),
     lambda r: figures.make_oip_strip_figure(r.standard_normal((3, 28, 28)), ["a", "b", "c"]),
 ], ids=["image", "probs", "kernels", "history", "confusion", "dense", "means", "gallery", "curves", "activation", "strip"])

@@ -10,8 +10,17 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
 from .conftest import get_json
-from .test_browser import (annotations, click_plot, graph_title, js_click, no_console_errors, open_page, set_input,
-                           start_run, wait_until)
+from .test_browser import (
+    annotations,
+    click_plot,
+    graph_title,
+    js_click,
+    no_console_errors,
+    open_page,
+    set_input,
+    start_run,
+    wait_until,
+)
 
 LAPTOP = (1366, 768)
 

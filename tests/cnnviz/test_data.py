@@ -1,5 +1,6 @@
 import gzip
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,7 +60,7 @@ def test_corrupt_file_in_data_dir_is_named(tmp_path, monkeypatch):
     folder = tmp_path / "mnist"
     folder.mkdir()
     for name in os.listdir(os.path.join(src, "mnist")):
-        (folder / name).write_bytes(open(os.path.join(src, "mnist", name), "rb").read())
+        (folder / name).write_bytes(Path(src, "mnist", name).read_bytes())
     data = (folder / "t10k-labels-idx1-ubyte.gz").read_bytes()
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(data[: len(data) // 2])
     monkeypatch.setenv("CNNVIZ_DATA_DIR", str(tmp_path))

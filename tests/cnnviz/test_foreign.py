@@ -102,7 +102,7 @@ def test_the_output_oip_maximises_the_pre_softmax_score(foreign):
     """On the output layer the objective is the class's logit, not its probability."""
     import keras
 
-    from cnnviz.oip import objective_and_gradient, items_for
+    from cnnviz.oip import items_for, objective_and_gradient
 
     for name in ("byo", "residual"):
         m = foreign[name]

@@ -58,7 +58,8 @@ def test_gradient_matches_finite_differences(tiny_model, rng):
         xp, xm = x.copy(), x.copy()
         xp[0, y, xx] += eps
         xm[0, y, xx] -= eps
-        fd = (objective_and_gradient(tiny_model, [item], xp)[0][0] - objective_and_gradient(tiny_model, [item], xm)[0][0]) / (2 * eps)
+        fd = (objective_and_gradient(tiny_model, [item], xp)[0][0]
+              - objective_and_gradient(tiny_model, [item], xm)[0][0]) / (2 * eps)
         assert fd == pytest.approx(g[0, y, xx], rel=0.05, abs=1e-4)
 
 
@@ -78,7 +79,7 @@ def test_blur_damps_high_frequencies(default_model):
     item = OIPItem("Conv2D_1", 0, seed=1)
     sharp = run_oip(default_model, [item], OIPConfig(steps=12, blur_every=0)).images[0]
     smooth = run_oip(default_model, [item], OIPConfig(steps=12, blur_every=2, blur_sigma=1.0)).images[0]
-    hi = lambda im: radial_spectrum(im)[10:].sum() / radial_spectrum(im)[1:].sum()  # noqa: E731
+    hi = lambda im: radial_spectrum(im)[10:].sum() / radial_spectrum(im)[1:].sum()
     assert hi(smooth) < 0.5 * hi(sharp)
 
 
@@ -123,8 +124,10 @@ def test_dead_fraction_is_exact_and_redirected_relu_wakes_the_dead_map(dead_unit
     from cnnviz.oip import dead_fraction
 
     # map 0's mean is live; one node of map 1 (closed everywhere on noise) is dead
-    items = [OIPItem("Conv2D_1", 0, seed=s) for s in (0, 1)] + [OIPItem("Conv2D_1", 1, seed=s, node=(13, 13)) for s in (0, 1)]
-    plain = run_oip(dead_unit_model, items, OIPConfig(steps=30, blur_every=0, redirect_steps=0))  # no blur: only the gradient moves it
+    items = [OIPItem("Conv2D_1", 0, seed=s) for s in (0, 1)] + [OIPItem("Conv2D_1", 1, seed=s, node=(13, 13))
+                                                                 for s in (0, 1)]
+    # no blur: only the gradient moves it
+    plain = run_oip(dead_unit_model, items, OIPConfig(steps=30, blur_every=0, redirect_steps=0))
     assert plain.start_activation[2:].max() == 0 and plain.end_activation[2:].max() == 0  # no gradient: stuck
     assert dead_fraction(plain) == {("Conv2D_1", (1.0,)): 0.5}
     woken = run_oip(dead_unit_model, items, OIPConfig(steps=30, blur_every=0, redirect_steps=10))
@@ -153,3 +156,19 @@ def test_node_oip_changes_only_inside_its_receptive_field(default_model):
     blurred = run_oip(default_model, [item], OIPConfig(steps=40))
     inside_b, out_b = change_inside_outside(blurred.frames[0, 0], blurred.frames[-1, 0], box)
     assert out_b > 10 * out and inside_b > out_b  # the blur changes the outside too, less than the ascent inside
+
+
+def test_one_compiled_call_equals_one_call_per_frame(default_model):
+    """Without a watcher the engine runs all steps in one call; with one (live frames, Cancel), one call
+    per frame. Both give the same frames, trajectory and images, and tracing is reported apart."""
+    items = items_for(default_model, "Conv2D_3", "0-5", wavelengths=[(1.0,)])  # pixel noise: some start dead
+    config = OIPConfig(steps=23, frame_every=5, redirect_steps=10)
+    whole = run_oip(default_model, items, config)
+    seen = []
+    framed = run_oip(default_model, items, config, on_progress=seen.append)
+    np.testing.assert_array_equal(whole.frame_steps, [0, 5, 10, 15, 20, 23])
+    np.testing.assert_array_equal(whole.frame_steps, framed.frame_steps)
+    np.testing.assert_allclose(whole.frames, framed.frames, atol=1e-5)
+    np.testing.assert_allclose(whole.activation, framed.activation, atol=1e-5)
+    assert [p.step for p in seen] == [5, 10, 15, 20, 23]
+    assert whole.compile_seconds >= 0 and framed.compile_seconds >= 0 and whole.loop_seconds > 0

@@ -22,7 +22,7 @@ def test_bootstrap_interval_shrinks_with_more_units():
     widths = []
     for n in (10, 40, 160):
         x = rng.normal(size=n)
-        lo, hi = bootstrap_ci(lambda idx: x[idx].mean(), n, rounds=400)
+        lo, hi = bootstrap_ci(lambda idx, x=x: x[idx].mean(), n, rounds=400)
         assert lo < x.mean() < hi
         widths.append(hi - lo)
     assert widths[0] > widths[1] > widths[2]

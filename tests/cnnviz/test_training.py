@@ -38,7 +38,7 @@ def test_stop_keeps_the_checkpoint_and_resume_continues(tmp_path, mnist):
     cfg = TrainConfig(**{**SMALL, "epochs": 3})
     out = tmp_path / "run.keras"
     seen = []
-    stop_at = lambda: len(seen) >= 1 and seen[-1].epoch == 2 and seen[-1].batch >= 5  # noqa: E731
+    stop_at = lambda: len(seen) >= 1 and seen[-1].epoch == 2 and seen[-1].batch >= 5
     r1 = train(cfg, out, data=mnist, on_progress=seen.append, should_stop=stop_at, progress_every=5)
     assert r1.stopped and r1.path is None and r1.epochs_completed == 1
     assert not out.exists() and checkpoint_path(out).is_file()
