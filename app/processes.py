@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -10,6 +11,13 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
+_LOGS: list[IO[str]] = []  # every log handed out, closed when this process exits
+
+
+@atexit.register
+def _close_logs() -> None:
+    for log in _LOGS:
+        log.close()
 
 
 def free_port() -> int:
@@ -21,8 +29,10 @@ def free_port() -> int:
 
 def start_process(cmd: list[str], env: dict[str, str], log_path: str | os.PathLike[str],
                   cwd: Path = ROOT) -> tuple[subprocess.Popen, IO[str]]:
-    """Starts ``cmd`` in its own process group, stdout and stderr to ``log_path`` (returned open, for reading)."""
-    log = open(log_path, "w+")  # noqa: SIM115 - handed to the caller, who reads and closes it
+    """Starts ``cmd`` in its own process group, stdout and stderr to ``log_path`` (returned open, for reading
+    while the caller runs; closed when this process exits)."""
+    log = open(log_path, "w+")  # noqa: SIM115 - handed to the caller; closed at exit
+    _LOGS.append(log)
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, log
 

@@ -107,8 +107,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     svc = init(settings, engine, results, secret)
     manager = _job_manager(settings)
     svc.manager = manager
-    app = Dash("app", use_pages=True, pages_folder="pages", background_callback_manager=manager,
-               assets_folder=str(Path(__file__).resolve().parent.parent / "assets"),
+    # `app` in a checkout, `cnnviz_dashboard` when installed; the stylesheets lie beside the package then
+    here = Path(__file__).resolve().parent
+    assets = here / "assets" if (here / "assets").is_dir() else here.parent / "assets"
+    app = Dash(__package__, use_pages=True, pages_folder="pages", background_callback_manager=manager,
+               assets_folder=str(assets),
                suppress_callback_exceptions=True, title="cnnviz")
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     if settings.auth:

@@ -41,8 +41,13 @@ def import_command(folder: str | os.PathLike[str], name: str) -> str:
 
 
 def model_dir() -> Path:
-    """``$CNNVIZ_MODEL_DIR``, else the committed ``models/`` folder."""
-    return Path(os.environ.get("CNNVIZ_MODEL_DIR") or Path(__file__).resolve().parent.parent / "models")
+    """``$CNNVIZ_MODEL_DIR``, else the checkout's ``models/`` folder, else (an installed copy) the
+    package's own ``cnnviz/models`` with the default model."""
+    if os.environ.get("CNNVIZ_MODEL_DIR"):
+        return Path(os.environ["CNNVIZ_MODEL_DIR"])
+    here = Path(__file__).resolve().parent
+    packaged = here / "models"
+    return packaged if (packaged / "default.keras").is_file() else here.parent / "models"
 
 
 def default_model_path() -> Path:

@@ -28,6 +28,9 @@ def _quiet_tf() -> None:
     descriptor 2 is pointed at a temporary file during the import; if the import fails
     its output is shown after all.
     """
+    if os.environ.get("CNNVIZ_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):
+        import tensorflow  # with CNNVIZ_DEBUG=1, TensorFlow says all it has to say
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # a CLI prints its own errors
     import tempfile
 
@@ -345,6 +348,11 @@ def _parser() -> argparse.ArgumentParser:
 
     add_commands(sub, model_help)
     return p
+
+
+def entry() -> None:
+    """The ``cnnviz`` console script."""
+    sys.exit(main())
 
 
 def main(argv: list[str] | None = None) -> int:

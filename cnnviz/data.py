@@ -146,7 +146,7 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
     if path.stat().st_size > MAX_NPZ_BYTES:
         raise ValueError(f"{path} is over {MAX_NPZ_BYTES >> 30} GiB; cnnviz reads a data set into memory whole.")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files if k in (*_FILES, "class_names")}
     except Exception as e:  # noqa: BLE001 - zip, format and pickle errors all mean the same to the user
         raise ValueError(f"{path} is not a readable .npz file without pickled objects ({type(e).__name__}: "

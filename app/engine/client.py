@@ -74,7 +74,7 @@ class _Lane:
         folder = tempfile.mkdtemp(prefix=f"cnnviz-engine-{self.name}-")  # mode 0700: nobody else reaches the socket
         address, authkey = os.path.join(folder, "engine.sock"), secrets.token_bytes(32)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-        proc = subprocess.Popen([sys.executable, "-m", "app.engine.server", "--lane", self.name, "--models",
+        proc = subprocess.Popen([sys.executable, "-m", f"{__package__}.server", "--lane", self.name, "--models",
                                  self.model_folder, "--socket", address], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, env=env, cwd=str(ROOT))
         if proc.stdin is None or proc.stdout is None:  # both are pipes: only a broken Popen gets here

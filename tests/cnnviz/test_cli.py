@@ -37,19 +37,21 @@ def test_oip_json_and_files(capsys, tmp_path):
     res = json.loads(out)
     assert [(i["map"], i["seed"]) for i in res["items"]] == [(3, 0), (3, 1), (5, 0), (5, 1)]
     assert res["items"][0]["wavelength"] == [2.0, 7.0] and res["image_steps_per_second"] > 0
-    npz = np.load(tmp_path / "oip.npz")
-    assert npz["images"].shape == (4, 28, 28) and npz["activation"].shape == (4, 13)
-    assert npz["frames"].shape[1:] == (4, 28, 28)
-    np.testing.assert_allclose(npz["activation"][:, -1], [i["end_activation"] for i in res["items"]], rtol=1e-6)
-    gif = Image.open(tmp_path / "oip.gif")
-    assert gif.n_frames == len(npz["frames"])
-    assert Image.open(tmp_path / "oip.png").format == "PNG"
+    with np.load(tmp_path / "oip.npz") as npz:
+        assert npz["images"].shape == (4, 28, 28) and npz["activation"].shape == (4, 13)
+        assert npz["frames"].shape[1:] == (4, 28, 28)
+        np.testing.assert_allclose(npz["activation"][:, -1], [i["end_activation"] for i in res["items"]], rtol=1e-6)
+        with Image.open(tmp_path / "oip.gif") as gif:
+            assert gif.n_frames == len(npz["frames"])
+    with Image.open(tmp_path / "oip.png") as png:
+        assert png.format == "PNG"
 
 
 def test_activations_png(capsys, tmp_path):
     code, out, _ = run(capsys, "activations", "--image-index", "0", "--layer", "Conv2D_2", "--out", str(tmp_path / "a.png"))
     assert code == 0 and json.loads(out)["label"] == 7
-    assert Image.open(tmp_path / "a.png").size[0] > 28
+    with Image.open(tmp_path / "a.png") as png:
+        assert png.size[0] > 28
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -100,7 +102,8 @@ def test_sweep_json_and_csv(capsys, tmp_path):
     code, out, _ = run(capsys, "sweep", "--maps", "0", "--wavelengths", "4", "--seeds", "1", "--steps", "5",
                        "--noise", "bandpass")
     assert code == 0 and json.loads(out)["noise"] == "bandpass"
-    assert Image.open(tmp_path / "s.png").format == "PNG"
+    with Image.open(tmp_path / "s.png") as png:
+        assert png.format == "PNG"
 
 
 def test_reproducibility_json_is_sorted_by_score(capsys):
