@@ -253,7 +253,7 @@ def make_dense_tiles_figure(patterns: dict[str, np.ndarray], shape: tuple[int, i
     return _image_axes(fig)
 
 
-def make_class_means_figure(means: np.ndarray, class_names: Sequence[str], layer: str = "Dense_1") -> go.Figure:
+def make_class_means_figure(means: np.ndarray, class_names: Sequence[str], layer: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=means, y=list(class_names), colorscale=MAPS,
                                hovertemplate="class %{y} · node %{x}<br>%{z:.3f}<extra></extra>"))
     fig.update_layout(title=f"Mean {layer} activation per class (test set)", margin=MARGIN, height=320,

@@ -42,7 +42,7 @@ def test_animation_has_one_frame_per_recorded_step(rng):
     lambda r: figures.make_history_figure([{"loss": 1.0, "accuracy": 0.5, "val_loss": 0.9, "val_accuracy": 0.6}] * 3),
     lambda r: figures.make_confusion_figure(r.integers(0, 50, (10, 10)), [str(i) for i in range(10)]),
     lambda r: figures.make_dense_tiles_figure({"a": r.random(70), "b": r.random(70)}),
-    lambda r: figures.make_class_means_figure(r.random((10, 70)), [str(i) for i in range(10)]),
+    lambda r: figures.make_class_means_figure(r.random((10, 70)), [str(i) for i in range(10)], "Dense_1"),
     lambda r: figures.make_gallery_figure(r.standard_normal((64, 28, 28)), r.random(64), "Conv2D_3"),
     lambda r: figures.make_train_curves_figure([{"x": 0.5, "loss": 1, "accuracy": 0.5},
                                                 {"x": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4,
