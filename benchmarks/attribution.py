@@ -33,7 +33,7 @@ def eager(m, image: np.ndarray, method: str, samples: int = 25) -> np.ndarray:
     sub, head = m.cache[key]
     x = tf.constant(m.standardization.apply(image[None]))
     if method == "smoothgrad":
-        noise = np.random.default_rng(0).normal(0, 0.15 * float(x.numpy().ptp()), (samples, *x.shape[1:]))
+        noise = np.random.default_rng(0).normal(0, 0.15 * float(np.ptp(x.numpy())), (samples, *x.shape[1:]))
         x = tf.constant(x.numpy() + noise.astype(np.float32))
     with tf.GradientTape() as tape:
         tape.watch(x)

@@ -104,7 +104,8 @@ def _scrub(url: str, repeat: int) -> list[float]:
     client = DashClient(url, "/oip")
     last = client.call("shell-oip-last.data", oip, "oip-run.n_clicks")["shell-oip-last"]["data"]
     res = client.background("oip-result.children", oip, "oip-run.n_clicks", timeout=600)
-    values = {"oip-layer.value": 4, "oip-key.data": res["oip-key"]["data"], "shell-oip-last.data": last}
+    values = {"oip-layer.value": 4, "oip-key.data": res["oip-key"]["data"], "shell-oip-last.data": last,
+              "shell-model.value": "default"}
     times = []
     for i in range(repeat + 3):
         t = time.perf_counter()
