@@ -28,7 +28,7 @@ def eager(m, image: np.ndarray, method: str, samples: int = 25) -> np.ndarray:
     if key not in m.cache:
         km = m.keras_model
         score, head = score_of(km, m.output_layer)
-        last = [r.name for r in m.layers if r.spatial][-1]
+        last = m.spatial_layers[-1]
         m.cache[key] = (keras.Model(km.inputs, [score, outputs_of(km, [last])[0]]), head)
     sub, head = m.cache[key]
     x = tf.constant(m.standardization.apply(image[None]))

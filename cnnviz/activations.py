@@ -133,7 +133,7 @@ def dense_patterns(m: LoadedModel, data: Dataset, dense_layer: str | None = None
     dense_layer = dense_layer or m.dense_layers[-1]
     if dense_layer not in m.dense_layers:
         raise ValueError(f"dense_layer must be one of {m.dense_layers}. Received: dense_layer={dense_layer!r}")
-    maps = [r.name for r in m.layers if r.spatial]
+    maps = m.spatial_layers
     if not maps:
         raise ValueError(f"{m.name} has no layer of maps.")
     conv = maps[-1]

@@ -111,7 +111,7 @@ def attribution(m: LoadedModel, image: np.ndarray, method: str = "saliency", *, 
         raise ValueError(f"The image must have shape {m.image_shape} for {m.name}. Received: shape={x.shape}")
     x = m.standardization.apply(x[None]).reshape(1, *m.input_shape)
     if method == "gradcam":
-        maps = [r.name for r in m.layers if r.spatial]
+        maps = m.spatial_layers
         layer = layer or (maps[-1] if maps else None)
         if layer not in maps:
             raise ValueError(f"Grad-CAM needs a layer of maps: {maps}. Received: layer={layer!r}")

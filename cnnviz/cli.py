@@ -144,7 +144,7 @@ def cmd_activations(args: argparse.Namespace) -> None:
 
 
 def _map_layers(m) -> list[str]:
-    names = [r.name for r in m.layers if r.spatial]
+    names = m.spatial_layers
     if not names:
         raise CLIError(f"{m.name} has no layer of maps (a convolution or pooling layer on the image grid).")
     return names

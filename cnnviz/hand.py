@@ -74,7 +74,7 @@ def hand_of_mnist(m: LoadedModel, layer: str | None = None, *, noises: Sequence[
                   config: OIPConfig = OIPConfig(), on_progress: Callable[[BatchProgress], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> HandOfMnist:
     """Reproducibility of every map of ``layer`` in every setting, and the map that ranks well in all."""
-    layer = layer or [r.name for r in m.layers if r.spatial][-1]
+    layer = layer or m.spatial_layers[-1]
     # λ = 1 is pixel noise in every family: one setting, not one per family
     settings = [(n, float(w), int(r)) for n in noises for w in wavelengths for r in redirect
                 if float(w) > 1 or n == noises[0]]

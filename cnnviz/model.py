@@ -17,7 +17,15 @@ from .catalog import default_model_path, list_models, metadata_path  # noqa: F40
 from .config import TrainConfig
 from .data import CLASS_NAMES, Standardization
 from .device import setup_device
-from .receptive import LayerInfo, Receptive, SpatialOp, find_layer, propagate, step  # noqa: F401 (re-exported)
+from .receptive import (  # noqa: F401 (re-exported)
+    LayerInfo,
+    LayerRoles,
+    Receptive,
+    SpatialOp,
+    find_layer,
+    propagate,
+    step,
+)
 from .store import atomic_path, file_sha256, save_json
 
 
@@ -188,7 +196,7 @@ def layer_table(model: keras.Model) -> list[LayerInfo]:
 
 
 @dataclass
-class LoadedModel:
+class LoadedModel(LayerRoles):
     """A trained model, its metadata and standardization, and the file's content hash."""
 
     path: Path
@@ -212,40 +220,21 @@ class LoadedModel:
         return known if known and len(known) == self.num_classes else tuple(str(i) for i in range(self.num_classes))
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
+    def input_shape(self) -> tuple[int, int, int]:  # type: ignore[override]
         """(height, width, channels) of one input image."""
         return tuple(int(d) for d in self.keras_model.inputs[0].shape[1:])  # type: ignore[return-value]
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        """The shape of one image as the engine's arrays hold it: (H, W) for one channel, (H, W, C) else."""
-        h, w, c = self.input_shape
-        return (h, w) if c == 1 else (h, w, c)
 
     @property
     def num_classes(self) -> int:
         return int(self.keras_model.outputs[0].shape[-1])
 
     @functools.cached_property
-    def layers(self) -> list[LayerInfo]:
+    def layers(self) -> list[LayerInfo]:  # type: ignore[override]
         return layer_table(self.keras_model)
-
-    @property
-    def output_layer(self) -> str:
-        return self.layers[-1].name
-
-    @property
-    def dense_layers(self) -> list[str]:
-        """Hidden dense layers, input side first (the Dense page shows the last by default)."""
-        return [r.name for r in self.layers if r.role == "dense"]
-
-    def layer(self, name: str) -> LayerInfo:
-        """The row of layer ``name``; a clear error lists the valid names."""
-        return find_layer(self.layers, name)
 
     def spatial_layer(self, name: str) -> LayerInfo:
         """Like :meth:`layer` but only layers of maps (a grid with a receptive field) are accepted."""
-        valid = [r.name for r in self.layers if r.spatial]
+        valid = self.spatial_layers
         if name not in valid:
             raise ValueError(f"Layer must be a layer of maps (a convolution, pooling or activation on the image "
                              f"grid): {valid}. Received: layer={name!r}")

@@ -126,6 +126,43 @@ class LayerInfo:
                 "role": self.role}
 
 
+class LayerRoles:
+    """The layers by role, for anything with ``layers`` (rows of :class:`LayerInfo`) and ``input_shape``
+    (H, W, C): the engine's loaded model and the dashboard's model info alike."""
+
+    layers: Sequence[LayerInfo]
+    input_shape: tuple[int, int, int]
+
+    @property
+    def spatial_layers(self) -> list[str]:
+        """Layers of maps on the image grid, input side first."""
+        return [r.name for r in self.layers if r.spatial]
+
+    @property
+    def search_layers(self) -> list[str]:
+        """Layers an OIP search can drive: maps, hidden dense units, and the output's classes."""
+        return [r.name for r in self.layers if r.searchable]
+
+    @property
+    def dense_layers(self) -> list[str]:
+        """Hidden dense layers, input side first."""
+        return [r.name for r in self.layers if r.role == "dense"]
+
+    @property
+    def output_layer(self) -> str:
+        return self.layers[-1].name
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """One image as the arrays hold it: (H, W) for one channel, (H, W, C) else."""
+        h, w, c = self.input_shape
+        return (h, w) if c == 1 else (h, w, c)
+
+    def layer(self, name: str) -> LayerInfo:
+        """The row of layer ``name``; a clear error lists the valid names."""
+        return find_layer(self.layers, name)
+
+
 def find_layer(rows: Sequence[LayerInfo], name: str) -> LayerInfo:
     """The row of layer ``name``; a clear error lists the valid names."""
     for row in rows:

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz.receptive import LayerInfo, find_layer  # TF-free, like everything here
+from cnnviz.receptive import LayerInfo, LayerRoles  # TF-free, like everything here
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(LayerRoles):
     name: str
     sha256: str
     layers: tuple[LayerInfo, ...]
@@ -25,32 +25,6 @@ class ModelInfo:
     input_shape: tuple[int, int, int] = (28, 28, 1)
     class_names: tuple[str, ...] = tuple(str(d) for d in range(10))
     kernels_layer: str = ""
-
-    def layer(self, name: str) -> LayerInfo:
-        return find_layer(self.layers, name)
-
-    @property
-    def spatial_layers(self) -> list[str]:
-        """Layers of maps on the image grid: the Maps page and the OIP lab's map layers."""
-        return [r.name for r in self.layers if r.spatial]
-
-    @property
-    def search_layers(self) -> list[str]:
-        """Layers an OIP search can drive: maps, hidden dense units, and the output's classes."""
-        return [r.name for r in self.layers if r.searchable]
-
-    @property
-    def dense_layers(self) -> list[str]:
-        return [r.name for r in self.layers if r.role == "dense"]
-
-    @property
-    def output_layer(self) -> str:
-        return self.layers[-1].name
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        h, w, c = self.input_shape
-        return (h, w) if c == 1 else (h, w, c)
 
     @property
     def dataset(self) -> str:
