@@ -7,6 +7,7 @@ name that needs it), so ``import cnnviz`` stays cheap and fork-safe for the dash
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 __version__ = "0.1.0"
@@ -38,7 +39,13 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        # Every export of every loaded module becomes the package's attribute now: importing a submodule
+        # named like its function (cnnviz.attribution, cnnviz.reproducibility) leaves the module there else.
+        for n, m in _EXPORTS.items():
+            if f"{__name__}.{m}" in sys.modules:
+                globals()[n] = getattr(sys.modules[f"{__name__}.{m}"], n)
+        return globals()[name]
     raise AttributeError(f"module 'cnnviz' has no attribute {name!r}")
 
 

@@ -9,6 +9,8 @@ def test_public_api_is_importable_and_pure():
         "import sys, cnnviz\n"
         "assert 'tensorflow' not in sys.modules, 'import cnnviz must stay light'\n"
         "for name in cnnviz.__all__: getattr(cnnviz, name)\n"
+        "import cnnviz.attribution, cnnviz.reproducibility\n"
+        "assert callable(cnnviz.attribution) and callable(cnnviz.reproducibility), 'a module shadows its function'\n"
         "assert 'tensorflow' in sys.modules\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('dash', 'plotly', 'flask')]\n"
         "assert not bad, bad\n"
