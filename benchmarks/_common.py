@@ -23,6 +23,15 @@ def machine() -> dict:
             "processor": platform.processor() or platform.machine()}
 
 
+def default_model_and_image():
+    """The committed default model and the first MNIST test image (uint8 28×28): what the
+    one-image benchmarks time."""
+    from cnnviz.data import load_dataset
+    from cnnviz.model import default_model_path, load_model
+
+    return load_model(default_model_path()), load_dataset("mnist").x_test[0]
+
+
 def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()

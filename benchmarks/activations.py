@@ -9,7 +9,7 @@ import argparse
 
 import numpy as np
 
-from ._common import machine, median_ms, report
+from ._common import default_model_and_image, machine, median_ms, report
 
 
 def main() -> None:
@@ -21,11 +21,10 @@ def main() -> None:
     import keras
 
     from cnnviz.activations import probe
-    from cnnviz.data import load_dataset
-    from cnnviz.model import default_model_path, load_model, outputs_of
+    from cnnviz.model import outputs_of
 
-    m = load_model(default_model_path())
-    x = m.standardization.apply(load_dataset("mnist").x_test[:1])
+    m, image = default_model_and_image()
+    x = m.standardization.apply(image[None])
     pr = probe(m)
     km = m.keras_model
     sub = keras.Model(km.inputs, outputs_of(km, pr.layer_names))  # the same outputs

@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from ._common import machine, median_ms, report
+from ._common import default_model_and_image, machine, median_ms, report
 
 TARGET_MS = {"saliency": 50.0, "gradcam": 50.0, "smoothgrad": 200.0}
 
@@ -54,11 +54,8 @@ def main() -> None:
     args = p.parse_args()
 
     from cnnviz.attribution import attribution
-    from cnnviz.data import load_dataset
-    from cnnviz.model import default_model_path, load_model
 
-    m = load_model(default_model_path())
-    image = load_dataset("mnist").x_test[0]
+    m, image = default_model_and_image()
     out: dict = {**machine()}
     for method in ("saliency", "gradcam", "smoothgrad"):
         engine = median_ms(lambda method=method: attribution(m, image, method), args.repeat)
