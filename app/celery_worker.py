@@ -18,9 +18,13 @@ celery_app = services().manager.handle
 
 @celery_app.task(name="cnnviz.oip")
 def oip_task(model: str, items: list[dict], config: dict, key: str) -> dict:
-    """An OIP search as a plain Celery task (for scripts and benchmarks): summary, result cached by ``key``."""
+    """An OIP search as a plain Celery task (for scripts and benchmarks): ``items`` and ``config`` are the fields of
+    :class:`cnnviz.search.OIPItem` and :class:`~cnnviz.search.OIPConfig` (JSON); the summary is returned and the
+    result cached by ``key``."""
+    from cnnviz.search import OIPConfig, OIPItem
+
     svc = services()
     res = svc.engine.stream("oip", None, key=key, watcher="celery-task", cache=svc.results.directory, model=model,
-                            items=items, config=config)
+                            items=[OIPItem(**it) for it in items], config=OIPConfig(**config))
     return {"steps_done": res.steps_done, "stopped": res.stopped,
             "end_activation": [float(a) for a in res.activation[:, -1]], "loop_seconds": res.loop_seconds}

@@ -10,7 +10,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-GRAY = "gray"
+# Colour scales as plotly.js knows them: an explicit scale, or a name plotly.js has (a plotly.py-only name such as
+# "gray" reaches plotly.js unchanged in figures that skip validation, and plotly.js then draws its default scale).
+GRAY = [[0.0, "rgb(0,0,0)"], [1.0, "rgb(255,255,255)"]]
 MAPS = "Viridis"
 MARGIN = dict(l=10, r=10, t=30, b=10)
 
@@ -19,9 +21,9 @@ pio.templates["cnnviz"] = go.layout.Template(layout=dict(modebar=dict(orientatio
 pio.templates.default = "plotly+cnnviz"
 
 
-def _tile_labels(fig: go.Figure, labels: Sequence[str], cols: int, h: int, w: int, gap: int,
+def tile_labels(fig: go.Figure, labels: Sequence[str], cols: int, h: int, w: int, gap: int,
                  size: int = 10) -> None:
-    """Writes each tile's label in its top-left corner (a grid of tiles made by :func:`_tile`).
+    """Writes each tile's label in its top-left corner (a grid of tiles made by :func:`tile_grid`).
 
     One layout update with plain dicts: ``add_annotation`` validates each call and costs about 5 ms,
     which for 64 tiles was most of a Maps callback."""
@@ -31,7 +33,7 @@ def _tile_labels(fig: go.Figure, labels: Sequence[str], cols: int, h: int, w: in
     fig.update_layout(annotations=list(fig.layout.annotations) + notes)
 
 
-def _tile(images: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def tile_grid(images: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(N, h, w) or (N, h, w, 3) floats -> grid with NaN gaps, plus the index of the tile under each cell (-1: gap)."""
     n, h, w = images.shape[:3]
     rows = math.ceil(n / cols)
@@ -44,7 +46,7 @@ def _tile(images: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.n
     return grid, owner
 
 
-def _scaled(images: np.ndarray, rgb: bool) -> np.ndarray:
+def scaled(images: np.ndarray, rgb: bool) -> np.ndarray:
     """Each image (N, h, w[, 3]) min-max scaled to 0..1 on its own."""
     x = np.asarray(images, np.float32)
     axes = (1, 2, 3) if rgb else (1, 2)
@@ -52,22 +54,24 @@ def _scaled(images: np.ndarray, rgb: bool) -> np.ndarray:
     return (x - lo) / np.maximum(x.max(axis=axes, keepdims=True) - lo, 1e-12)
 
 
-def _picture(grid: np.ndarray, owner: np.ndarray | None = None, hover: str | None = None,
-             zmin: float | None = None, zmax: float | None = None) -> list[dict]:
-    """Traces (plain dicts) that show a grid of pictures: a grey heatmap, or for a colour grid (H, W, 3)
-    in 0..1 an image (white gaps) under an invisible heatmap of ``owner`` that carries hover and clicks."""
+def picture(grid: np.ndarray, owner: np.ndarray | None = None, hover: str | None = None,
+            custom: np.ndarray | None = None) -> list[dict]:
+    """Traces (plain dicts) that show a grid of pictures: a grey heatmap, or for a colour grid (H, W, 3) in 0..1
+    an image (white gaps) under an invisible heatmap over the tiles (``owner`` >= 0) that carries hover and
+    clicks. ``custom`` (default: ``owner``) is each cell's customdata for ``hover``."""
+    custom = owner if custom is None else custom
     if grid.ndim == 2:
-        trace = dict(type="heatmap", z=grid, colorscale=GRAY, showscale=False, hoverongaps=False, zmin=zmin, zmax=zmax)
-        return [trace | (dict(customdata=owner, hovertemplate=hover) if hover else dict(hoverinfo="skip"))]
+        trace = dict(type="heatmap", z=grid, colorscale=GRAY, showscale=False, hoverongaps=False)
+        return [trace | (dict(customdata=custom, hovertemplate=hover) if hover else dict(hoverinfo="skip"))]
     rgb = np.round(np.clip(np.nan_to_num(grid, nan=1.0), 0, 1) * 255).astype(np.uint8)
     traces = [dict(type="image", z=rgb, hoverinfo="skip")]
-    if hover:
-        traces.append(dict(type="heatmap", z=np.where(owner >= 0, 0.0, np.nan), customdata=owner, opacity=0,
-                           showscale=False, hoverongaps=False, hovertemplate=hover))
+    if hover and owner is not None:
+        traces.append(dict(type="heatmap", z=np.where(np.asarray(owner) >= 0, 0.0, np.nan), customdata=custom,
+                           opacity=0, showscale=False, hoverongaps=False, hovertemplate=hover))
     return traces
 
 
-def _image_axes(fig: go.Figure, **kw) -> go.Figure:
+def image_axes(fig: go.Figure, **kw) -> go.Figure:
     fig.update_xaxes(visible=False, constrain="domain", **kw)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain", **kw)
     return fig
@@ -86,7 +90,7 @@ def make_image_figure(pixels: np.ndarray, title: str = "", box: tuple[int, int, 
     outlines a receptive field; ``overlay`` (h, w, >= 0) lays a heat map over it (an attribution)."""
     x = np.asarray(pixels, np.float32)
     if x.ndim == 3:
-        fig = go.Figure(go.Image(z=np.round(_scaled(x[None], True)[0] * 255).astype(np.uint8),
+        fig = go.Figure(go.Image(z=np.round(scaled(x[None], True)[0] * 255).astype(np.uint8),
                                  hovertemplate="x=%{x} y=%{y}<extra></extra>"))
     else:
         fig = go.Figure(go.Heatmap(z=x, colorscale=GRAY, showscale=False,
@@ -103,7 +107,7 @@ def make_image_figure(pixels: np.ndarray, title: str = "", box: tuple[int, int, 
         fig.add_shape(type="rect", x0=x0 - 0.5, x1=x1 + 0.5, y0=y0 - 0.5, y1=y1 + 0.5,
                       line=dict(color="red", width=2))
     fig.update_layout(title=title, margin=MARGIN, height=height)
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
 def make_probs_figure(probs: np.ndarray, class_names: Sequence[str]) -> go.Figure:
@@ -133,8 +137,8 @@ def make_map_grid_figure(acts: np.ndarray, scale: str = "map", title: str = "") 
         bar = "relative"
     else:
         shown, bar = maps, "activation"
-    grid, owner = _tile(shown, cols)
-    raw, _ = _tile(maps, cols)
+    grid, owner = tile_grid(shown, cols)
+    raw, _ = tile_grid(maps, cols)
     gy, gx = np.indices(grid.shape)
     gap = 1
     node_y, node_x = gy % (h + gap), gx % (w + gap)
@@ -144,10 +148,10 @@ def make_map_grid_figure(acts: np.ndarray, scale: str = "map", title: str = "") 
         hovertemplate="map %{customdata[0]} · x=%{customdata[1]} y=%{customdata[2]}<br>"
                       "value %{customdata[3]:.4f}<extra></extra>", hoverongaps=False))
     rows = math.ceil(c / cols)
-    _tile_labels(fig, [str(i) for i in range(c)], cols, h, w, gap, size=9)
+    tile_labels(fig, [str(i) for i in range(c)], cols, h, w, gap, size=9)
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10),
                       height=max(260, min(900, 70 + rows * (h + 1) * 640 / (cols * (w + 1)))))
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
 def make_map_figure(act: np.ndarray, title: str = "", height: int = 300) -> go.Figure:
@@ -155,7 +159,7 @@ def make_map_figure(act: np.ndarray, title: str = "", height: int = 300) -> go.F
     fig = go.Figure(go.Heatmap(z=np.asarray(act, np.float32), colorscale=MAPS, colorbar=dict(thickness=10),
                                hovertemplate="x=%{x} y=%{y}<br>%{z:.4f}<extra></extra>"))
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), height=height)
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
 def make_kernels_figure(kernels: np.ndarray, layer: str = "first layer") -> go.Figure:
@@ -163,16 +167,16 @@ def make_kernels_figure(kernels: np.ndarray, layer: str = "first layer") -> go.F
     kernels (k, k, 3, n) as colour images, each scaled on its own."""
     kernels = np.asarray(kernels, np.float32)
     if kernels.ndim == 4 and kernels.shape[2] == 3:
-        grid, owner = _tile(_scaled(np.moveaxis(kernels, -1, 0), True), cols=min(kernels.shape[-1], 16))
-        fig = go.Figure(data=_picture(grid, owner, "kernel %{customdata}<extra></extra>"), skip_invalid=True)
+        grid, owner = tile_grid(scaled(np.moveaxis(kernels, -1, 0), True), cols=min(kernels.shape[-1], 16))
+        fig = go.Figure(data=picture(grid, owner, "kernel %{customdata}<extra></extra>"), skip_invalid=True)
     else:
         k = np.moveaxis(kernels.reshape(*kernels.shape[:2], -1), -1, 0)
-        grid, owner = _tile(k, cols=min(len(k), 16))
+        grid, owner = tile_grid(k, cols=min(len(k), 16))
         lim = float(np.nanmax(np.abs(grid))) or 1.0
         fig = go.Figure(go.Heatmap(z=grid, customdata=owner, colorscale="RdBu", zmin=-lim, zmax=lim,
                                    hovertemplate="kernel %{customdata}<br>%{z:.3f}<extra></extra>", hoverongaps=False))
     fig.update_layout(title=f"{layer} kernels", margin=MARGIN, height=220)
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
 def make_history_figure(history: Sequence[dict]) -> go.Figure:
@@ -250,7 +254,7 @@ def make_dense_tiles_figure(patterns: dict[str, np.ndarray], shape: tuple[int, i
         fig.add_trace(go.Heatmap(z=z, customdata=nodes, zmin=0, zmax=zmax, colorscale=MAPS, showscale=i == len(names) - 1,
                                  hovertemplate="node %{customdata}<br>%{z:.3f}<extra></extra>"), row=1, col=i + 1)
     fig.update_layout(margin=MARGIN, height=260)
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
 def make_class_means_figure(means: np.ndarray, class_names: Sequence[str], layer: str) -> go.Figure:
@@ -275,46 +279,48 @@ def make_activation_curve_figure(activation: np.ndarray, labels: Sequence[str],
 def make_oip_strip_figure(images: np.ndarray, labels: Sequence[str], title: str = "") -> go.Figure:
     """Images (B, h, w[, 3]) side by side, each scaled to its own range."""
     x = np.asarray(images, np.float32)
-    grid, owner = _tile(_scaled(x, x.ndim == 4), cols=min(len(x), 8), gap=2)
-    fig = go.Figure(data=_picture(grid, owner, "%{customdata}<extra></extra>"), skip_invalid=True)
+    grid, owner = tile_grid(scaled(x, x.ndim == 4), cols=min(len(x), 8), gap=2)
+    fig = go.Figure(data=picture(grid, owner, "%{customdata}<extra></extra>"), skip_invalid=True)
     fig.update_layout(title=title, margin=MARGIN, height=260 if len(x) <= 8 else 420)
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
 def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], activation: np.ndarray,
                               labels: Sequence[str], box: tuple[int, int, int, int] | None = None) -> go.Figure:
     """The evolution of each item side by side, as a plotly animation with play button and slider.
 
-    ``box`` (y0, y1, x0, x1) outlines a node's receptive field on every tile.
+    ``activation`` is (items, frames): each item's objective at each frame, written under its label; an item
+    whose objective ends at 0 is marked dead. ``box`` (y0, y1, x0, x1) outlines a node's receptive field on
+    every tile.
     """
     frames = np.asarray(frames, np.float32)
     rgb = frames.ndim == 5
 
     def grid(f: np.ndarray) -> np.ndarray:
-        return _tile(_scaled(f, rgb), cols=min(len(f), 8), gap=2)[0]
+        return tile_grid(scaled(f, rgb), cols=min(len(f), 8), gap=2)[0]
 
     def caption(i: int) -> str:
         return f"step {int(frame_steps[i])}"
 
-    def tile_labels(i: int) -> list[dict]:
+    def frame_labels(i: int) -> list[dict]:
         """Each tile's own label (map, λ, seed) and its activation at this frame, above it."""
-        col = min(int(frame_steps[i]), activation.shape[1] - 1)
         h, w = frames.shape[2:4]
         out = []
         for k, label in enumerate(labels[:n_shown]):
             r, c = divmod(k, 8)
+            dead = " · dead" if activation[k, -1] <= 1e-6 else ""
             out.append(dict(x=c * (w + 2) + (w - 1) / 2, y=r * (h + 2) - 0.6, showarrow=False, yanchor="bottom",
-                            text=f"{label.replace(' · ', ' ')}<br>{activation[k, col]:.2f}", font=dict(size=9),
+                            text=f"{label.replace(' · ', ' ')}<br>{activation[k, i]:.2f}{dead}", font=dict(size=9),
                             bgcolor="rgba(255,255,255,0.7)"))
         return out
 
     n_shown = min(len(labels), frames.shape[1])
     # Plain dicts, built without plotly's per-object validation: 40 validated frames cost ~100 ms,
     # too slow for scrubbing through a layer's maps with the slider (the dicts are valid by construction).
-    heat = lambda i: _picture(grid(frames[i]))[0]
+    heat = lambda i: picture(grid(frames[i]))[0]
     fig = go.Figure(data=[heat(len(frames) - 1)],
                     frames=[dict(data=[heat(i)], name=str(i),
-                                 layout=dict(title=dict(text=caption(i)), annotations=tile_labels(i)))
+                                 layout=dict(title=dict(text=caption(i)), annotations=frame_labels(i)))
                             for i in range(len(frames))], _validate=False)
     steps = [dict(method="animate", label=str(int(frame_steps[i])),
                   args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
@@ -322,7 +328,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
     rows = math.ceil(n_shown / 8)
     fig.update_layout(
         # a dict, not a bare string: this figure skips validation, which would otherwise convert it
-        title=dict(text=caption(len(frames) - 1)), annotations=tile_labels(len(frames) - 1),
+        title=dict(text=caption(len(frames) - 1)), annotations=frame_labels(len(frames) - 1),
         margin=dict(l=10, r=10, t=40, b=10),
         height=min(900, 150 + 230 * rows) if n_shown > 2 else 420,
         updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.05, xanchor="left", yanchor="top",
@@ -341,20 +347,27 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
             oy, ox = r * (h + 2), c * (w + 2)  # the tiles' offsets in the grid (gap 2)
             fig.add_shape(type="rect", x0=ox + x0 - 0.5, x1=ox + x1 + 0.5, y0=oy + y0 - 0.5, y1=oy + y1 + 0.5,
                           line=dict(color="red", width=2))
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
-def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str, unit: str = "map") -> go.Figure:
-    """One OIP per map of a layer as one grid; clicking a tile names its map (customdata[0])."""
+def make_gallery_figure(images: np.ndarray, activation: np.ndarray, layer: str, unit: str = "map",
+                        names: Sequence[str] | None = None) -> go.Figure:
+    """One OIP per map of a layer as one grid, each tile labelled (``names``, else "map i"; "dead" where the
+    search never opened); clicking a tile names its map (customdata[0])."""
     x = np.asarray(images, np.float32)
-    grid, owner = _tile(_scaled(x, x.ndim == 4), cols=8, gap=2)
-    _tile_labels(fig := go.Figure(), [f"{unit} {i}" for i in range(len(x))], 8, x.shape[1], x.shape[2], 2, size=9)
-    acts = np.where(owner >= 0, np.asarray(activation)[np.clip(owner, 0, None)], np.nan)
-    fig.add_traces(_picture(grid, np.stack([owner, acts], -1),
-                            unit + " %{customdata[0]}<br>activation %{customdata[1]:.3f}<extra>click to open</extra>"))
-    fig.update_layout(title=f"{layer}: each {unit}'s OIP (best seed) · click one to open it",
+    act = np.asarray(activation, np.float32)
+    grid, owner = tile_grid(scaled(x, x.ndim == 4), cols=8, gap=2)
+    names = list(names) if names is not None else [f"{unit} {i}" for i in range(len(x))]
+    text = [f"{n} · dead" if a <= 1e-6 else n for n, a in zip(names, act)]
+    tile_labels(fig := go.Figure(), text, 8, x.shape[1], x.shape[2], 2, size=9)
+    acts = np.where(owner >= 0, act[np.clip(owner, 0, None)], np.nan)
+    fig.add_traces(picture(grid, owner, unit + " %{customdata[0]}<br>activation %{customdata[1]:.3f}"
+                                       "<extra>click to open</extra>", np.stack([owner, acts], -1)))
+    dead = int((act <= 1e-6).sum())
+    fig.update_layout(title=f"{layer}: each {unit}'s OIP (best seed) · click one to open it"
+                            + (f" · {dead} dead" if dead else ""),
                       margin=dict(l=10, r=10, t=40, b=10), height=min(1100, 120 + 120 * math.ceil(len(x) / 8)))
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
 def make_noise_figure(noise: np.ndarray, spectra: dict[str, np.ndarray], chosen: str, waves: str) -> go.Figure:
@@ -382,9 +395,9 @@ def make_contrast_figure(images: np.ndarray, labels: Sequence[str]) -> go.Figure
     """Contrast-enhanced OIPs (0..1) in a grid, each labelled."""
     x = np.asarray(images, np.float32)
     cols = min(len(x), 8)
-    grid, _ = _tile(x, cols=cols, gap=2)
+    grid, _ = tile_grid(x, cols=cols, gap=2)
     fig = go.Figure(go.Heatmap(z=grid, colorscale=GRAY, zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
-    _tile_labels(fig, list(labels), cols, x.shape[1], x.shape[2], 2, size=9)
+    tile_labels(fig, list(labels), cols, x.shape[1], x.shape[2], 2, size=9)
     fig.update_layout(title="Contrast-enhanced", margin=dict(l=10, r=10, t=40, b=10),
                       height=min(1100, 100 + 120 * math.ceil(len(x) / cols)))
-    return _image_axes(fig)
+    return image_axes(fig)

@@ -109,7 +109,6 @@ class OIP:
     SIGMA = "oip-sigma"
     POLL = "oip-poll"
     FOUND = "oip-found"  # the key of an earlier run's result once it is in the cache
-    DOWNLOAD_PNG = "oip-download-png"
     GIF = "oip-gif"
     PNG = "oip-png"
     DOWNLOAD = "oip-download"
@@ -120,7 +119,13 @@ class OIP:
     SPECTRUM = "oip-spectrum"  # the start noise and the radial spectrum of each noise family
     CONTRAST = "oip-contrast"
     CONTRAST_VIEW = "oip-contrast-view"
-    PRESET = "oip-preset"  # the layer a link named (?layer=...), chosen once the model's layers are known
+    PENDING = "oip-pending"  # controls to apply once the model's layers are known: a link's (?layer=&map=) or a record's
+    INIT = "oip-init"  # set once the controls were first filled in on this page load
+    SHOWN = "oip-shown"  # the sealed record of the result on screen (None: nothing shown)
+    DONE = "oip-done"  # the sealed record of the run that just ended: the page shows its result if it still matches
+    AUTORUN = "oip-autorun"  # set to run at once (a hand-off link with run=1)
+    SHOW_LAST = "oip-show-last"  # "show the last result": sets the controls to the last run's
+    MAP_LABEL = "oip-map-label"  # "Map", "Unit" or "Class", by the layer's role
 
 
 class Insight:
@@ -157,5 +162,9 @@ class Insight:
     SWEEP = "insight-sweep"  # the sweep heatmap (click a cell for the map)
     CORRELATION = "insight-correlation"  # the compare heatmap (click a cell for that pair)
     REDIRECT = "insight-redirect"
-    PRESET = "insight-preset"  # the analysis a link asked for (None: plain visit)
-    PRESET_LAYER = "insight-preset-layer"  # the layer a link named, chosen once the model's layers are known
+    PENDING = "insight-pending"  # controls to apply once the model's layers are known (a link's, a record's)
+    INIT = "insight-init"
+    SHOWN = "insight-shown"
+    DONE = "insight-done"
+    AUTORUN = "insight-autorun"
+    SHOW_LAST = "insight-show-last"

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .figures import MARGIN, _image_axes, _picture, _scaled, _tile
+from cnnviz.results import DeadRates
+
+from .figures import MARGIN, image_axes, picture, scaled, tile_grid
 
 
 def make_tiles_figure(images: np.ndarray, captions: Sequence[str], title: str, cols: int = 8,
@@ -18,13 +20,13 @@ def make_tiles_figure(images: np.ndarray, captions: Sequence[str], title: str, c
     With few tiles the captions are also written above them.
     """
     images = np.asarray(images, np.float32)
-    x = _scaled(images, images.ndim == 4)
+    x = scaled(images, images.ndim == 4)
     cols = max(1, min(cols, len(x)))
     h = x.shape[1]
     gap = max(2, h // 7)
-    grid, owner = _tile(x, cols=cols, gap=gap)
+    grid, owner = tile_grid(x, cols=cols, gap=gap)
     text = np.asarray(list(captions) + [""], dtype=object)[np.where(owner >= 0, owner, len(captions))]
-    fig = go.Figure(data=_picture(grid, np.stack([owner, text], -1), "%{customdata[1]}<extra></extra>"),
+    fig = go.Figure(data=picture(grid, owner, "%{customdata[1]}<extra></extra>", np.stack([owner, text], -1)),
                     skip_invalid=True)
     rows = math.ceil(len(x) / cols)
     if show_captions if show_captions is not None else len(x) <= 24:
@@ -34,7 +36,7 @@ def make_tiles_figure(images: np.ndarray, captions: Sequence[str], title: str, c
                                yanchor="bottom", font=dict(size=10))
     px = min(tile_px, 950 / cols)  # the grid keeps its aspect: wide grids get smaller tiles
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=50, b=10), height=min(1100, 90 + int(px * 1.15) * rows))
-    return _image_axes(fig)
+    return image_axes(fig)
 
 
 def make_sweep_figure(mean_activation: np.ndarray, dead: np.ndarray, maps: Sequence[int],
@@ -56,34 +58,32 @@ def make_sweep_figure(mean_activation: np.ndarray, dead: np.ndarray, maps: Seque
     return fig
 
 
-def make_dead_fraction_figure(stats: dict, mean_activation: np.ndarray, wavelengths: Sequence[float]) -> go.Figure:
+def make_dead_fraction_figure(rates: DeadRates, mean_activation: np.ndarray, wavelengths: Sequence[float]) -> go.Figure:
     """Per wavelength, with Wilson 95 % error bars: dead at the start, dead at the end by the seed's method
     and with the redirected ReLU (bars); the mean activation reached (line, right axis)."""
     labels = [f"λ={w:g}" for w in wavelengths]
-    keys = [f"{w:g}" for w in wavelengths]
     fig = go.Figure()
-    series = [("dead_at_start", "dead at the start"), ("dead_at_end", "dead at the end (seed's method)"),
-              ("dead_at_end_redirected", "dead at the end (redirected ReLU)")]
+    series = [(rates.start, "dead at the start"), (rates.end, "dead at the end (seed's method)"),
+              (rates.redirected, "dead at the end (redirected ReLU)")]
     top = 5.0
-    for key, name in series:
-        if key not in stats:
+    for rs, name in series:
+        if rs is None:
             continue
-        v = np.array([100 * stats[key][k] for k in keys])
-        lo = np.array([100 * stats[key + "_ci95"][k][0] for k in keys])
-        hi = np.array([100 * stats[key + "_ci95"][k][1] for k in keys])
+        v = np.array([100 * r.value for r in rs])
+        lo = np.array([100 * r.interval[0] for r in rs])
+        hi = np.array([100 * r.interval[1] for r in rs])
         top = max(top, float(hi.max()) * 1.15)
         fig.add_bar(x=labels, y=v, name=name, error_y=dict(type="data", symmetric=False, array=hi - v,
                                                            arrayminus=v - lo),
                     hovertemplate="%{x}: %{y:.1f} %<extra>" + name + "</extra>")
     fig.add_scatter(x=labels, y=np.asarray(mean_activation).mean(0), name="mean activation", yaxis="y2",
                     mode="lines+markers")
-    n = next(iter(stats.get("searches", {}).values()), "?")
-    fig.update_layout(title=f"Dead searches per wavelength ({n} searches each; bars: 95 % intervals)",
-                      margin=dict(l=10, r=10, t=40, b=10), height=320, barmode="group",
+    fig.update_layout(title=f"Dead searches per wavelength ({rates.start[0].n} searches each; bars: 95 % intervals)",
+                      margin=dict(l=10, r=10, t=40, b=10), height=340, barmode="group",
                       yaxis=dict(title="dead (%)", range=[0, min(100.0, top)]),
                       yaxis2=dict(title="activation", overlaying="y", side="right", rangemode="tozero",
                                   tickmode="auto", nticks=6, tickformat=".3~g", showgrid=False),
-                      legend=dict(orientation="h", y=-0.2))
+                      legend=dict(orientation="h", y=-0.25, x=0))
     return fig
 
 

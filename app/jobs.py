@@ -1,84 +1,204 @@
-"""What the pages with long engine jobs share: remembering a run, cancel, and finding it again.
+"""The one mechanism of the pages whose results come from long engine jobs (the OIP lab, Insight): a result is
+shown only while the page's controls ask for exactly it.
 
-A run is remembered in a shell store as ``{"key": token, "params": ..., "model": ...}``, where the
-token is the result's cache key signed by the server (``Services.sign``): only keys the server
-made come back to it.
+A page's controls make a typed request (``app.requests``), and a request names its result (its cache key, from
+the model file's content and the request's parameters). Whenever the controls or the model change, the page
+looks for the result of what they now ask for: it shows it (from the cache), or shows nothing and says so, with a
+button that brings back the last result of this browser session by setting the controls to what it was. A run
+and the last run of the session are remembered as records (the model and the form) sealed by the server, so a
+record that comes back from the browser is one the server made, and it is checked again like a new request.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from dash import Input, Output, State, callback, no_update
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, ctx, no_update
+from dash.exceptions import PreventUpdate
 
+from .ids import Shell
 from .services import CacheError, services
-from .ui import alert
+from .ui import alert, error_text, handled
+
+log = logging.getLogger("cnnviz")
 
 
-def remember_run(op: str, model: str, params: dict) -> tuple[dict, object]:
-    """(the shell store's record of a new run, a message or None): also checks that the result
-    cache can take the result, since a background job cannot say so itself when it cannot."""
+@dataclass(frozen=True)
+class JobPage:
+    """What the mechanism needs to know of a page.
+
+    Attributes:
+        ids: the page's id class (``RUN``, ``AUTORUN``, ``CANCEL``, ``MESSAGE``, ``PROGRESS``, ``SHOWN``,
+            ``DONE``, ``POLL``, ``SHOW_LAST``).
+        op: the cache's name for the page's results ("oip", "insight").
+        last: the shell store that remembers the session's last run.
+        what: how the page calls a run, for messages ("search", "analysis").
+        controls: form name -> (component id, property) of every control the request is built from.
+        request: ``(model, form) -> request`` (raises a user error for bad controls).
+        view: the Outputs that show a result.
+        render: ``(result, request, model) -> values of view``.
+        empty: the values of ``view`` when nothing is shown.
+    """
+
+    ids: type
+    op: str
+    last: str
+    what: str
+    controls: dict[str, tuple[str, str]]
+    request: Callable[[str, dict], Any]
+    view: list[Output]
+    render: Callable[[Any, Any, str], tuple]
+    empty: tuple
+
+    def form_states(self) -> dict[str, State]:
+        return {name: State(cid, prop) for name, (cid, prop) in self.controls.items()}
+
+    def form_inputs(self) -> dict[str, Input]:
+        return {name: Input(cid, prop) for name, (cid, prop) in self.controls.items()}
+
+    def key(self, model: str, request: Any) -> str:
+        return services().key(self.op, model, request.params())
+
+    def record(self, model: str, form: dict, request: Any) -> dict:
+        """A sealed record of a run: the model and the form it was asked with (the layer by name, so that it
+        means the same whatever the layer slider's positions)."""
+        return services().seal({"op": self.op, "model": model, "form": {**form, "layer": request.layer}})
+
+    def read(self, record: Any) -> tuple[str, dict, Any] | None:
+        """(model, form, request) of a record this server sealed for this page, checked again; else None."""
+        body = services().unseal(record)
+        if not body or body.get("op") != self.op or not isinstance(body.get("form"), dict):
+            return None
+        try:
+            model = str(body["model"])
+            return model, body["form"], self.request(model, body["form"])
+        except Exception:  # noqa: BLE001 - a record that no longer makes a valid request (the model is gone)
+            return None
+
+
+def cache_problem() -> Any:
+    """A message when the result cache cannot take results (checked as a run starts), else None."""
     svc = services()
-    record = {"key": svc.sign(svc.key(op, model, params)), "params": params, "model": model}
     problem = svc.results.writable()
-    return record, (alert(str(CacheError(f"The result cache at {svc.results.directory} cannot be written "
-                                         f"({problem}): this run's result cannot be kept. Free some space or fix "
-                                         "its permissions.")), "danger") if problem else no_update)
+    if not problem:
+        return None
+    return alert(str(CacheError(f"The result cache at {svc.results.directory} cannot be written ({problem}): this "
+                                "run's result is shown but not kept. Free some space or fix its permissions.")),
+                 "warning")
 
 
-def find_last(last, shown, what: str) -> tuple:
-    """(token of the last run's result or no_update, poll disabled, message) for a page coming back.
+def register(page: JobPage) -> None:
+    """Registers the page's Cancel, the result that follows the controls, and "show the last result"."""
+    ids = page.ids
+    form = page.form_inputs()
 
-    Polls (the second value False) while the last run's result is not in the cache yet.
-    """
-    if not isinstance(last, dict) or not last.get("key") or last.get("key") == shown:
-        return no_update, True, no_update
-    svc = services()
-    if svc.unsign(last["key"]) is None:
-        return no_update, True, no_update
-    if svc.result(last["key"]) is None:
-        return no_update, False, alert(f"Your last {what} is still running (or was cancelled); its result appears "
-                                       "here when it is done.", "info")
-    return last["key"], True, None
-
-
-def add_job_callbacks(ids, last_store: str, what: str, restore_outputs: list[Output],
-                      show: Callable[[object, dict, str, str], tuple], *,
-                      accept: tuple[str, Callable[[dict, object], bool]] | None = None) -> None:
-    """Registers a page's Cancel, find-last-run and restore callbacks.
-
-    Args:
-        ids: the page's id class (``CANCEL``, ``POLL``, ``FOUND``, ``KEY``, ``MESSAGE``).
-        last_store: the shell store that holds the session's last run of this page.
-        what: how the page calls a run, for messages ("run", "analysis").
-        restore_outputs: what :func:`show` fills in, in order.
-        show: ``(result, params, token, model) -> outputs`` for a result found on coming back.
-        accept: (a store id, ``f(last, value) -> bool``): restore the last run only when true.
-    """
-    from .ids import Shell
-
-    @callback(Output(ids.CANCEL, "title"), Input(ids.CANCEL, "n_clicks"), State(last_store, "data"),
-              State(Shell.SESSION, "data"), prevent_initial_call=True)
+    @handled(Output(ids.CANCEL, "title"), Input(ids.CANCEL, "n_clicks"), State(page.last, "data"),
+             State(Shell.SESSION, "data"), prevent_initial_call=True)
     def cancel(n_clicks, last, session):
         """This user stops watching the run; the engine stops it when nobody else watches it."""
-        if n_clicks and isinstance(last, dict):
-            services().cancel(last.get("key"), session)
-        return f"stop the running {what}"
+        found = page.read(last)
+        if n_clicks and found:
+            svc = services()
+            svc.cancel_key(page.key(found[0], found[2]), session)
+        return f"stop the running {page.what}"
 
-    @callback(Output(ids.FOUND, "data"), Output(ids.POLL, "disabled"),
-              Output(ids.MESSAGE, "children", allow_duplicate=True), Input(ids.POLL, "n_intervals"),
-              State(last_store, "data"), State(ids.KEY, "data"), *([State(accept[0], "data")] if accept else []),
-              prevent_initial_call="initial_duplicate")
-    def look_for_last(_n, last, shown, *extra):
-        """On coming back to the page: the last run's result, or a poll while it runs."""
-        if accept and isinstance(last, dict) and not accept[1](last, extra[0]):
-            return no_update, True, no_update
-        return find_last(last, shown, what)
+    @handled(*page.view, Output(ids.SHOWN, "data"), Output(ids.MESSAGE, "children", allow_duplicate=True),
+             Output(ids.POLL, "disabled"),
+             inputs=dict(model=Input(Shell.MODEL, "value"), form=form, done=Input(ids.DONE, "data"),
+                         _poll=Input(ids.POLL, "n_intervals")),
+             state=dict(shown=State(ids.SHOWN, "data"), last=State(page.last, "data")),
+             message=ids.MESSAGE, prevent_initial_call="initial_duplicate")
+    def present(model, form, done, _poll, shown, last):
+        """Shows the result of what the controls ask for, if there is one; otherwise nothing, and why."""
+        return _present(page, model, form, shown, last)
 
-    @callback(*restore_outputs, Input(ids.FOUND, "data"), State(last_store, "data"), prevent_initial_call=True)
-    def restore(token, last):
-        """Shows an earlier run's result found by ``look_for_last``."""
-        res = services().result(token) if token else None
-        if res is None or not isinstance(last, dict) or last.get("key") != token:
-            return (no_update,) * len(restore_outputs)
-        return show(res, last["params"], token, last.get("model", "default"))
+    @handled(Output(ids.PENDING, "data", allow_duplicate=True), Output(Shell.MODEL, "value", allow_duplicate=True),
+             Input(ids.SHOW_LAST, "n_clicks"), State(page.last, "data"), State(Shell.MODEL, "value"),
+             prevent_initial_call=True)
+    def show_last(n_clicks, last, model):
+        """Sets the controls (and the model) to the last run's: the page then shows its result."""
+        found = page.read(last)
+        if not n_clicks or not found:
+            raise PreventUpdate
+        return {"model": found[0], "form": found[1], "run": False}, (found[0] if found[0] != model else no_update)
+
+
+def pending_form(page: JobPage, model: str, pending: Any, last: Any) -> tuple[dict, bool] | None:
+    """(form, run at once) to put into the controls now that ``model``'s layers are known: a link's preset or a
+    "show the last result" (``pending``), else the session's last run on this model (``last``, given only when
+    the page has just been opened); None when there is nothing to apply."""
+    if isinstance(pending, dict) and isinstance(pending.get("form"), dict) and pending.get("model") in (None, model):
+        return dict(pending["form"]), bool(pending.get("run"))
+    found = page.read(last)
+    if found is not None and found[0] == model:
+        return dict(found[1]), False
+    return None
+
+
+def _present(page: JobPage, model: str, form: dict, shown: Any, last: Any) -> tuple:
+    """The values of ``page.view``, SHOWN, MESSAGE and POLL's disabled for the current controls."""
+    nothing = (*page.empty, None)
+    if model is None or form.get("layer") is None:  # the page is still loading its model's controls
+        return (*nothing, no_update, True)
+    try:
+        request = page.request(model, form)
+    except Exception as e:  # noqa: BLE001 - the controls do not make a request: nothing to show, and why
+        text, color = error_text(e, f"the {page.op} form")
+        return (*nothing, alert(text, color), True)
+    svc = services()
+    key = page.key(model, request)
+    current = page.read(shown)
+    if current is not None and current[0] == model and current[2] == request and svc.has(key):
+        return (*[no_update] * len(page.view), no_update, no_update, True)
+    result = svc.result(_token(key))
+    from_run = ctx.triggered_id in (page.ids.DONE, page.ids.POLL)
+    if result is not None:  # the run's own message (done, stopped) stays; a control's change clears the old one
+        return (*page.render(result, request, model), page.record(model, form, request), no_update if from_run else None,
+                True)
+    previous = page.read(last)
+    if previous is not None and previous[0] == model and previous[2] == request:
+        # this very request is running: wait for it (polling), unless its run has already ended (cancelled)
+        return (*nothing, no_update, ctx.triggered_id == page.ids.DONE)
+    return (*nothing, _prompt(page, request, previous), True)
+
+
+def _prompt(page: JobPage, request: Any, previous: tuple[str, dict, Any] | None) -> Any:
+    """"Press Run", and the last result of the session, one click away, if it is kept."""
+    note: list[Any] = [f"Press Run to compute {request.describe()}."]
+    if previous is not None and services().has(page.key(previous[0], previous[2])):
+        note += [f" Your last {page.what}: {previous[0]} · {previous[2].describe()}. ",
+                 dbc.Button("Show it", id=page.ids.SHOW_LAST, color="link", size="sm", className="p-0 align-baseline"),
+                 " (sets the controls back to it)."]
+    return alert(note, "info", dismissable=False)
+
+
+def _token(key: str) -> str:
+    return services().sign(key)
+
+
+def shown_result(page: JobPage, shown: Any) -> tuple[Any, Any, str] | None:
+    """(result, request, model) of what the page shows, for downloads, scrubbing and views of it; else None."""
+    found = page.read(shown)
+    if found is None:
+        return None
+    model, _, request = found
+    result = services().result(_token(page.key(model, request)))
+    return None if result is None else (result, request, model)
+
+
+def start(page: JobPage, model: str, form: dict, session: Any) -> tuple[Any, str, str]:
+    """(request, its key, the watcher id) of a new run, with any earlier cancel of this user's cleared."""
+    request = page.request(model, form)
+    key = page.key(model, request)
+    return request, key, services().watch(key, session)
+
+
+def finished(page: JobPage, model: str, form: dict, request: Any, result: Any) -> dict:
+    """Keeps a run's result where the page finds it (also when the cache could not take it), and returns the
+    record for DONE, which makes the page show it."""
+    services().remember(page.key(model, request), result)
+    return page.record(model, form, request)

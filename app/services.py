@@ -24,6 +24,7 @@ from typing import Any
 import diskcache
 
 from cnnviz.catalog import list_models, model_path
+from cnnviz.errors import CnnvizError
 from cnnviz.store import atomic_path, file_sha256
 
 from .engine import Engine
@@ -33,13 +34,13 @@ from .settings import Settings, check_cache_dir
 log = logging.getLogger("cnnviz")
 
 # Bump when a cached result's shape changes, so that an upgraded app never reads old entries.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 _TOKEN = re.compile(r"^([0-9a-f]{64})\.([0-9a-f]{32})$")
 _WATCHER = re.compile(r"^[0-9a-f]{32}$")
 RECENT_RESULTS = 4
 
 
-class CacheError(Exception):
+class CacheError(CnnvizError):
     """The result cache cannot be written (read-only, full, broken): the message is for the user."""
 
 
@@ -169,6 +170,22 @@ class Services:
             return None
         return m.group(1)
 
+    def seal(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` (JSON) with a signature over all of it, for a browser to keep and hand back."""
+        body = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+        return {**record, "sig": hmac.new(self.secret, body.encode(), hashlib.sha256).hexdigest()[:32]}
+
+    def unseal(self, record: Any) -> dict[str, Any] | None:
+        """A record this server sealed, unchanged (without its signature); None for anything else."""
+        if not isinstance(record, dict) or not isinstance(record.get("sig"), str):
+            return None
+        body = {k: v for k, v in record.items() if k != "sig"}
+        try:
+            sealed = self.seal(body)["sig"]
+        except (TypeError, ValueError, RecursionError):
+            return None
+        return body if hmac.compare_digest(sealed, record["sig"]) else None
+
     def result(self, token: Any) -> Any:
         """The cached result that a browser's token names, or None.
 
@@ -183,11 +200,26 @@ class Services:
                 return self._recent[key]
         value = self.results.get(key)
         if value is not None:
-            with self._lock:
-                self._recent[key] = value
-                while len(self._recent) > RECENT_RESULTS:
-                    self._recent.pop(next(iter(self._recent)))
+            self.remember(key, value)
         return value
+
+    def has(self, key: str) -> bool:
+        """Whether the result of ``key`` is at hand (here, or in the cache), without reading it."""
+        with self._lock:
+            if key in self._recent:
+                return True
+        try:
+            return key in self.results.cache
+        except Exception:  # noqa: BLE001 - an unreadable cache has nothing
+            return False
+
+    def remember(self, key: str, value: Any) -> None:
+        """Keeps a result this process just received, also when the cache could not take it (or it was a
+        stopped run's, which the cache never takes)."""
+        with self._lock:
+            self._recent[key] = value
+            while len(self._recent) > RECENT_RESULTS:
+                self._recent.pop(next(iter(self._recent)))
 
     def cached(self, op: str, model: str, params: Any, compute: Callable[[], Any]) -> Any:
         k = self.key(op, model, params)

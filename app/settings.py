@@ -75,6 +75,7 @@ class Settings:
     auth_user: str = ""  # HTTP basic auth is on when both are set
     auth_password: str = ""
     allow_open: bool = False  # serve a non-loopback host without auth (CNNVIZ_ALLOW_OPEN=1)
+    engine_ops: str | None = None  # module:class the engines serve instead of the real ones (tests: a TF-free fake)
 
     def __post_init__(self) -> None:
         if not is_loopback(self.host):
@@ -104,4 +105,5 @@ class Settings:
         return cls(host=os.environ.get("CNNVIZ_HOST", "127.0.0.1"), port=int(port),
                    model_dir=model_dir().resolve(), cache_dir=Path(cache).resolve(), debug=_bool("CNNVIZ_DEBUG"),
                    jobs=jobs, redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                   allow_open=_bool("CNNVIZ_ALLOW_OPEN"), **_auth())
+                   allow_open=_bool("CNNVIZ_ALLOW_OPEN"), engine_ops=os.environ.get("CNNVIZ_ENGINE_OPS") or None,
+                   **_auth())

@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """
     settings = settings or Settings.from_env()
     results, secret = open_cache(settings)  # refuse a hostile cache before starting anything
-    engine = engine or Engine.start(settings.model_dir)
+    engine = engine or Engine.start(settings.model_dir, settings.engine_ops)
     svc = init(settings, engine, results, secret)
     manager = _job_manager(settings)
     svc.manager = manager

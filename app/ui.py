@@ -1,79 +1,82 @@
-"""Small layout helpers and the uniform way callbacks turn bad input into a message."""
+"""Small layout helpers, and the one way a callback turns an error into what the page shows.
+
+A user error (bad input, a refused request: :data:`cnnviz.errors.USER_ERRORS`) becomes a message in the
+callback's message slot; anything else is a fault of cnnviz: logged with its traceback under a short reference,
+and shown as an internal error that names the reference. No callback counts its outputs by hand.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
+import secrets
+from collections.abc import Callable
 from typing import Any
 
+import dash
 import dash_bootstrap_components as dbc
-from dash import html, no_update
+from dash import Output, html, no_update
+from dash.exceptions import PreventUpdate
 
-from .engine import EngineCancelled, EngineError
-from .services import CacheError
+from cnnviz.errors import is_user_error
+
+from .engine import EngineCancelled
 
 log = logging.getLogger("cnnviz")
-USER_ERRORS = (ValueError, EngineError, CacheError, KeyError, TypeError)
 
 
-def alert(message: str, color: str = "danger") -> dbc.Alert:
-    return dbc.Alert(message, color=color, className="py-2 my-2", dismissable=True)
+def alert(message: Any, color: str = "danger", dismissable: bool = True) -> dbc.Alert:
+    return dbc.Alert(message, color=color, className="py-2 my-2", dismissable=dismissable)
 
 
-def failure(e: Exception, n_outputs: int, message_index: int = -1) -> tuple:
-    """Outputs for a callback that failed on bad input: a message in one slot, no update elsewhere."""
-    out: list[Any] = [no_update] * n_outputs
-    text = str(e) if isinstance(e, USER_ERRORS) else "Something went wrong; see the server log."
-    if not isinstance(e, USER_ERRORS):
-        log.exception("cnnviz: a callback failed")
-    out[message_index] = alert(text, "warning" if isinstance(e, EngineCancelled) else "danger")
-    return tuple(out)
+def error_text(e: BaseException, where: str) -> tuple[str, str]:
+    """(what to show, its colour) for an error in ``where``: the message of a user error; for a fault, a
+    reference to the log line that holds its traceback."""
+    if isinstance(e, EngineCancelled):
+        return str(e), "info"
+    if is_user_error(e):
+        return str(e) or type(e).__name__, "warning"
+    ref = secrets.token_hex(4)
+    log.error("cnnviz: %s failed [ref %s]", where, ref, exc_info=e)
+    return f"Internal error ({type(e).__name__}, reference {ref}): see the server log. Nothing was changed.", "danger"
+
+
+def handled(*deps: Any, message: str | None = None, show: Callable[[str, str], Any] | None = None,
+            **kwargs: Any) -> Callable:
+    """``dash.callback`` that turns errors into a message (see the module doc).
+
+    Args:
+        deps: the callback's Outputs, Inputs and States, as for ``dash.callback``.
+        message: the component id of the Output that shows errors (default: the first Output).
+        show: ``(text, colour) -> value`` for that Output (default: an alert).
+        kwargs: ``dash.callback``'s own keywords (``background``, ``progress``, ``prevent_initial_call``...).
+    """
+    outputs = [d for d in deps if isinstance(d, Output)]
+    single = len(outputs) == 1
+    slot = next((i for i, o in enumerate(outputs) if o.component_id == message), 0)
+    render = show or (lambda text, color: alert(text, color))
+
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kw: Any) -> Any:
+            try:
+                return fn(*args, **kw)
+            except PreventUpdate:
+                raise
+            except Exception as e:  # noqa: BLE001 - the one place where a callback's errors are sorted
+                text, color = error_text(e, f"the callback {fn.__name__}")
+                out: list[Any] = [no_update] * len(outputs)
+                out[slot] = render(text, color)
+                return out[0] if single else tuple(out)
+
+        return dash.callback(*deps, **kwargs)(inner)
+
+    return wrap
 
 
 def card(title: str, *children, **kw) -> dbc.Card:
     return dbc.Card([dbc.CardHeader(title), dbc.CardBody(list(children))], className="mb-3", **kw)
 
 
-def labelled(label: str, control) -> html.Div:
-    return html.Div([dbc.Label(label, className="mb-0 small"), control], className="mb-2")
-
-
-def as_int(value: Any, name: str, lo: int, hi: int) -> int:
-    """A form value as an int within [lo, hi]; a clear error otherwise (requests can send anything)."""
-    try:
-        f = float(value)
-        if not math.isfinite(f) or f != int(f):
-            raise ValueError
-        v = int(f)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number in {lo}..{hi}. Received: {name}={value!r}") from None
-    if not lo <= v <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}. Received: {name}={v}")
-    return v
-
-
-def as_float(value: Any, name: str, lo: float, hi: float) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in {lo:g}..{hi:g}. Received: {name}={value!r}") from None
-    if not (math.isfinite(v) and lo <= v <= hi):
-        raise ValueError(f"{name} must be in {lo:g}..{hi:g}. Received: {name}={v:g}")
-    return v
-
-
-def slider_choice(value: Any, choices: list[str]) -> Any:
-    """A slider whose marks are names (layers): its position as the name; a name passes through."""
-    if isinstance(value, str):
-        return value
-    try:
-        i = int(value)
-    except (TypeError, ValueError):
-        return value
-    return choices[i] if 0 <= i < len(choices) else value
-
-
-def as_choice(value: Any, name: str, choices) -> Any:
-    if value not in list(choices):
-        raise ValueError(f"{name} must be one of {list(choices)}. Received: {name}={value!r}")
-    return value
+def labelled(label: Any, control, **kw: Any) -> html.Div:
+    return html.Div([dbc.Label(label, className="mb-0 small", **kw), control], className="mb-2")

@@ -26,8 +26,9 @@ def machine() -> dict:
 def default_model_and_image():
     """The committed default model and the first MNIST test image (uint8 28×28): what the
     one-image benchmarks time."""
+    from cnnviz.catalog import default_model_path
     from cnnviz.data import load_dataset
-    from cnnviz.model import default_model_path, load_model
+    from cnnviz.model import load_model
 
     return load_model(default_model_path()), load_dataset("mnist").x_test[0]
 

@@ -21,7 +21,7 @@ def main() -> None:
     import keras
 
     from cnnviz.activations import probe
-    from cnnviz.model import outputs_of
+    from cnnviz.graph import outputs_of
 
     m, image = default_model_and_image()
     x = m.standardization.apply(image[None])

@@ -22,7 +22,7 @@ def eager(m, image: np.ndarray, method: str, samples: int = 25) -> np.ndarray:
     import keras
     import tensorflow as tf
 
-    from cnnviz.model import outputs_of, pre_softmax, score_of
+    from cnnviz.graph import outputs_of, pre_softmax, score_of
 
     key = ("bench-eager", method)
     if key not in m.cache:

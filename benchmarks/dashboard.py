@@ -25,8 +25,8 @@ import threading
 import time
 import urllib.request
 
-from app.http_client import DashClient
-from app.processes import free_port, start_process, stop_process
+from harness.http_client import DashClient
+from harness.processes import free_port, start_process, stop_process
 
 from ._common import machine, report
 
@@ -77,7 +77,7 @@ def _load(url: str) -> list[threading.Thread]:
            "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
            "oip-noise.value": "lowpass",
            "shell-session.data": secrets.token_hex(16)}
-    jobs = [lambda: DashClient(url, "/oip").background("oip-result.children", oip, "oip-run.n_clicks", timeout=900),
+    jobs = [lambda: DashClient(url, "/oip").background("oip-done.data", oip, "oip-run.n_clicks", timeout=900),
             lambda: DashClient(url, "/dense").background("dense-ready.data", {"shell-model.value": "default"},
                                                          "shell-model.value", timeout=900)]
     def quietly(job) -> None:
@@ -102,10 +102,10 @@ def _scrub(url: str, repeat: int) -> list[float]:
            "oip-noise.value": "lowpass",
            "shell-session.data": session}
     client = DashClient(url, "/oip")
-    last = client.call("shell-oip-last.data", oip, "oip-run.n_clicks")["shell-oip-last"]["data"]
-    res = client.background("oip-result.children", oip, "oip-run.n_clicks", timeout=600)
-    values = {"oip-layer.value": 4, "oip-key.data": res["oip-key"]["data"], "shell-oip-last.data": last,
-              "shell-model.value": "default"}
+    client.call("shell-oip-last.data", oip, "oip-run.n_clicks")
+    done = client.background("oip-done.data", oip, "oip-run.n_clicks", timeout=600)["oip-done"]["data"]
+    shown = client.call("oip-shown.data", {**oip, "oip-done.data": done}, "oip-done.data")["oip-shown"]["data"]
+    values = {"oip-shown.data": shown}
     times = []
     for i in range(repeat + 3):
         t = time.perf_counter()

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.processes import free_port, start_process, stop_process
+from harness.processes import free_port, start_process, stop_process
 
 from ._common import ROOT, machine, report
 

@@ -24,7 +24,7 @@ def seed_method(m, layer: str, maps: list[int], x0: np.ndarray, steps: int, step
     import keras
     import tensorflow as tf
 
-    from cnnviz.model import outputs_of
+    from cnnviz.graph import outputs_of
 
     km = m.keras_model
     sub = keras.Model(km.inputs, outputs_of(km, [layer])[0])
@@ -50,7 +50,7 @@ def bare_loop(m, layer: str, maps: list[int], x0: np.ndarray, steps: int, step_s
     import keras
     import tensorflow as tf
 
-    from cnnviz.model import outputs_of
+    from cnnviz.graph import outputs_of
 
     km = m.keras_model
     sub = keras.Model(km.inputs, outputs_of(km, [layer])[0])
@@ -94,8 +94,10 @@ def main() -> None:
     p.add_argument("--seed-maps", type=int, default=8, help="maps run by the slow seed method (rate is per image-step)")
     args = p.parse_args()
 
-    from cnnviz.model import default_model_path, load_model
-    from cnnviz.oip import OIPConfig, OIPItem, initial_images, run_oip
+    from cnnviz.catalog import default_model_path
+    from cnnviz.model import load_model
+    from cnnviz.oip import initial_images, run_oip
+    from cnnviz.search import OIPConfig, OIPItem
 
     m = load_model(default_model_path())
     items = [OIPItem("Conv2D_3", i % 64, seed=i, wavelengths=(args.wavelength,)) for i in range(args.maps)]

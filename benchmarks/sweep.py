@@ -29,15 +29,17 @@ def main() -> None:
     p.add_argument("--single", type=int, default=16, help="searches timed one per call")
     args = p.parse_args()
 
-    from cnnviz.model import default_model_path, load_model
-    from cnnviz.oip import OIPConfig, items_for, run_oip
+    from cnnviz.catalog import default_model_path
+    from cnnviz.model import load_model
+    from cnnviz.oip import items_for, run_oip
+    from cnnviz.search import OIPConfig, Searches
     from cnnviz.sweep import wavelength_sweep
 
     m = load_model(default_model_path())
     config = OIPConfig(steps=args.steps, frame_every=10)
-    wavelength_sweep(m, args.layer, (1,), 1, OIPConfig(steps=10), maps="0-7")  # compile: the app's engine is warm
+    wavelength_sweep(m, args.layer, Searches((1,), 1, config=OIPConfig(steps=10)), maps="0-7")  # warm, like the engine
     t = time.perf_counter()
-    r = wavelength_sweep(m, args.layer, WAVES, args.seeds, config, noise=args.noise)
+    r = wavelength_sweep(m, args.layer, Searches(WAVES, args.seeds, noise=args.noise, config=config))
     sweep_s = time.perf_counter() - t
     searches = 2 * r.activation.size  # both methods
     items = items_for(m, args.layer, f"0-{args.single - 1}", wavelengths=[(4.0,)])

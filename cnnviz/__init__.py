@@ -1,7 +1,9 @@
 """cnnviz: look inside a small convolutional network trained on MNIST.
 
-The public API is re-exported here. TensorFlow is imported lazily (on first use of a
-name that needs it), so ``import cnnviz`` stays cheap and fork-safe for the dashboard.
+The public API is re-exported here. TensorFlow is imported lazily (on first use of a name that
+needs it) and quietly (``CNNVIZ_DEBUG=1`` lets it speak), so ``import cnnviz`` stays cheap and
+fork-safe for the dashboard. The types (``OIPItem``, ``OIPResult``, ``SweepResult``…) need no
+TensorFlow at all.
 """
 
 from __future__ import annotations
@@ -10,36 +12,64 @@ import importlib
 import sys
 from typing import Any
 
-__version__ = "0.1.0"
 
+def _version() -> str:
+    """The installed package's version; in a checkout, the one pyproject.toml gives."""
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    try:
+        return version("cnnviz")
+    except PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, ValueError):
+            return "0+unknown"
+
+
+__version__ = _version()
+
+# Modules that need no TensorFlow: their names load without it.
+_LIGHT = {"data", "config", "receptive", "noise", "catalog", "search", "results", "stats", "errors", "store", "device",
+          "images"}
 _EXPORTS = {
-    "Dataset": "data", "Standardization": "data", "load_dataset": "data", "read_idx": "data",
+    "Dataset": "data", "Standardization": "data", "load_dataset": "data", "read_idx": "data", "load_npz": "data",
     "DATASETS": "data", "CLASS_NAMES": "data",
     "TrainConfig": "config",
-    "Receptive": "receptive", "SpatialOp": "receptive", "propagate": "receptive",
+    "Receptive": "receptive", "SpatialOp": "receptive", "propagate": "receptive", "LayerInfo": "receptive",
     "make_noise": "noise", "radial_spectrum": "noise",
-    "build_model": "model", "load_model": "model", "save_model": "model", "LoadedModel": "model",
-    "LayerInfo": "receptive", "ModelFileError": "model", "layer_table": "model", "list_models": "catalog",
-    "default_model_path": "catalog", "model_dir": "catalog", "model_path": "catalog",
-    "train": "training", "TrainProgress": "training", "TrainResult": "training", "evaluate": "training",
-    "ActivationProbe": "activations", "probe": "activations", "dense_patterns": "activations",
-    "DensePatterns": "activations",
-    "OIPConfig": "oip", "OIPItem": "oip", "OIPProgress": "oip", "OIPResult": "oip", "run_oip": "oip",
-    "parse_maps": "oip", "dead_fraction": "oip", "run_many": "oip", "BatchProgress": "oip",
-    "wavelength_sweep": "sweep", "SweepResult": "sweep", "hand_of_mnist": "hand", "HandOfMnist": "hand",
-    "reproducibility": "reproducibility", "reproducibility_score": "reproducibility", "Reproducibility": "reproducibility",
-    "shift_correlations": "reproducibility",
-    "exemplars": "exemplars", "Exemplars": "exemplars",
-    "match_maps": "matching", "map_correlation": "matching", "Matching": "matching",
+    "list_models": "catalog", "default_model_path": "catalog", "model_dir": "catalog", "model_path": "catalog",
+    "OIPConfig": "search", "OIPItem": "search", "OIPProgress": "search", "OIPResult": "search", "Searches": "search",
+    "Unit": "search", "Watch": "search", "BatchProgress": "search", "parse_maps": "search", "dead_fraction": "search",
+    "SweepResult": "results", "Reproducibility": "results", "HandOfMnist": "results", "Exemplars": "results",
+    "Matching": "results", "Comparison": "results", "DensePatterns": "results", "Attribution": "results",
+    "TrainProgress": "results", "TrainResult": "results",
+    "shift_correlations": "stats", "reproducibility_score": "stats", "wilson": "stats",
+    "CnnvizError": "errors", "USER_ERRORS": "errors",
     "setup_device": "device",
-    "attribution": "attribution", "Attribution": "attribution", "import_model": "importer", "load_npz": "data",
+    "build_model": "model", "load_model": "model", "save_model": "model", "LoadedModel": "model",
+    "ModelFileError": "model", "layer_table": "graph",
+    "train": "training", "evaluate": "training",
+    "ActivationProbe": "activations", "probe": "activations", "dense_patterns": "activations",
+    "run_oip": "oip", "run_many": "oip", "items_for": "oip",
+    "wavelength_sweep": "sweep", "hand_of_mnist": "hand", "reproducibility": "reproducibility",
+    "exemplars": "exemplars", "match_maps": "matching", "map_correlation": "matching", "compare_models": "matching",
+    "attribution": "attribution", "import_model": "importer",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        module = _EXPORTS[name]
+        if module not in _LIGHT:
+            from .device import quiet_tensorflow
+
+            quiet_tensorflow()  # a notebook's first model gets no CUDA or CPU-feature chatter
+        importlib.import_module(f".{module}", __name__)
         # Every export of every loaded module becomes the package's attribute now: importing a submodule
         # named like its function (cnnviz.attribution, cnnviz.reproducibility) leaves the module there else.
         for n, m in _EXPORTS.items():

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from .data import Dataset
-from .model import LoadedModel, outputs_of
+from .graph import outputs_of
+from .model import LoadedModel
+from .results import DensePatterns
 
 
 class ActivationProbe:
@@ -87,37 +87,6 @@ def class_means(m: LoadedModel, images: np.ndarray, labels: np.ndarray, batch: i
             sums[n] = sums[n] + s if n in sums else s
     shape = lambda n: (k,) + (1,) * (sums[n].ndim - 1)
     return {n: (s / np.maximum(counts, 1).reshape(shape(n))).astype(np.float32) for n, s in sums.items()}
-
-
-@dataclass(frozen=True)
-class DensePatterns:
-    """How a hidden dense layer (and the last layer of maps) respond to each class of the test set."""
-
-    dense_layer: str
-    conv_layer: str
-    class_means: np.ndarray  # (classes, units) mean activation of the dense layer per true class
-    conv_class_means: np.ndarray  # (classes, h, w, maps) mean of the last layer of maps per true class
-    similarity: np.ndarray  # (classes, classes) cosine similarity between class means
-    confusion: np.ndarray  # (classes, classes) counts, rows = true class, columns = predicted
-    dense: np.ndarray  # (N, units) the dense layer's activation of every test image
-    predicted: np.ndarray  # (N,) predicted class
-    probabilities: np.ndarray  # (N, classes)
-    labels: np.ndarray  # (N,) true class
-
-    @property
-    def accuracy(self) -> float:
-        return float((self.predicted == self.labels).mean())
-
-    def image_vs_class(self, index: int) -> dict[str, np.ndarray]:
-        """Dense pattern of test image ``index`` beside the means of its true and predicted classes."""
-        if not 0 <= index < len(self.labels):
-            raise ValueError(f"index must be in 0..{len(self.labels) - 1}. Received: index={index}")
-        return {"image": self.dense[index], "true_mean": self.class_means[self.labels[index]],
-                "predicted_mean": self.class_means[self.predicted[index]]}
-
-    def confused(self, true: int, predicted: int) -> np.ndarray:
-        """Indices of the test images of class ``true`` predicted as ``predicted``."""
-        return np.flatnonzero((self.labels == true) & (self.predicted == predicted))
 
 
 def dense_patterns(m: LoadedModel, data: Dataset, dense_layer: str | None = None) -> DensePatterns:

@@ -11,32 +11,17 @@ compiled sub-model per model and layer, kept with the model: a warm call costs a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .model import LoadedModel, outputs_of, pre_softmax, score_of
+from .graph import outputs_of, pre_softmax, score_of
+from .model import LoadedModel
+from .results import Attribution
 
 METHODS = ("saliency", "smoothgrad", "gradcam")
 SMOOTHGRAD_SAMPLES = 25
 SMOOTHGRAD_NOISE = 0.15  # noise std as a fraction of the image's range (standardized units)
-
-
-@dataclass(frozen=True)
-class Attribution:
-    method: str
-    layer: str | None  # Grad-CAM's layer of maps; None for the gradient methods
-    cls: int  # the class whose score is explained
-    predicted: int
-    probabilities: np.ndarray  # (classes,)
-    map: np.ndarray  # (H, W) float >= 0, in the image's pixels
-    grid: np.ndarray  # Grad-CAM on the layer's own grid (h, w) before resizing; ``map`` for the others
-
-    def to_dict(self) -> dict:
-        return {"method": self.method, "layer": self.layer, "class": self.cls, "predicted": self.predicted,
-                "probability": float(self.probabilities[self.cls])}
 
 
 class _Attributor:

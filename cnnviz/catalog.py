@@ -5,9 +5,11 @@ No TensorFlow here: the dashboard's web process lists and hashes models without 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -69,3 +71,23 @@ def model_path(folder: str | os.PathLike[str], name: str) -> Path:
     if name not in names:
         raise ValueError(f"No such model. Existing models are: {names}. Received: name={name!r}")
     return Path(folder) / f"{name}.keras"
+
+
+def checkpoint_path(out: str | os.PathLike[str]) -> Path:
+    """Where the per-epoch checkpoint of a model saved at ``out`` lives."""
+    out = Path(out)
+    return out.parent / ".checkpoints" / out.name
+
+
+def checkpoint_state(out: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The state of the checkpoint of a model to be saved at ``out`` (its config, epochs completed and history),
+    or None when there is none or it is unreadable (then training starts afresh)."""
+    from .config import TrainConfig
+
+    try:
+        state = json.loads(checkpoint_path(out).with_suffix(".json").read_text())
+        TrainConfig.from_dict(state["config"])
+        int(state["epochs_completed"]), list(state["history"])
+        return state if checkpoint_path(out).is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataNotFoundError
+
 DATASETS = ("mnist", "fashion-mnist")
 CLASS_NAMES = {
     "mnist": tuple(str(d) for d in range(10)),
@@ -138,11 +140,11 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
 
     Raises:
         ValueError: what is missing or wrong, in one line.
-        FileNotFoundError: no such file.
+        DataNotFoundError: no such file.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Data set file not found: {path}")
+        raise DataNotFoundError(f"Data set file not found: {path}")
     if path.stat().st_size > MAX_NPZ_BYTES:
         raise ValueError(f"{path} is over {MAX_NPZ_BYTES >> 30} GiB; cnnviz reads a data set into memory whole.")
     try:
@@ -187,7 +189,7 @@ def load_dataset(name: str = "mnist", *, allow_download: bool = True) -> Dataset
 
     Raises:
         ValueError: unknown name, or a corrupt file in a folder that exists.
-        FileNotFoundError: the data is nowhere; the message lists every place tried.
+        DataNotFoundError: the data is nowhere; the message lists every place tried.
     """
     if str(name).endswith(".npz"):
         return load_npz(name)
@@ -213,7 +215,7 @@ def load_dataset(name: str = "mnist", *, allow_download: bool = True) -> Dataset
             return _read_keras(name)
         except Exception as e:  # noqa: BLE001 - no network, proxy, corrupt cache: all mean "not there"
             tried.append(f"keras.datasets download ({type(e).__name__}: {e})")
-    raise FileNotFoundError(
+    raise DataNotFoundError(
         f"Dataset {name!r} not found. Tried: " + "; ".join(tried) + ". Provide it by setting "
         f"CNNVIZ_DATA_DIR to a folder holding {name}/ with the four IDX files "
         f"({', '.join(_FILES.values())}), or install Debian's dataset package, or go online.")

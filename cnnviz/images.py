@@ -6,6 +6,7 @@ import io
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,7 +15,7 @@ from PIL import Image
 from .store import atomic_path
 
 if TYPE_CHECKING:
-    from .oip import OIPResult
+    from .search import OIPResult
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # an uploaded image file
 MAX_UPLOAD_PIXELS = 4096 * 4096  # decoded size; beyond it Pillow's bomb guard refuses
@@ -56,38 +57,132 @@ def tile(images: np.ndarray, cols: int | None = None, pad: int = 1, fill: int = 
     return out
 
 
-def _save_png(array: np.ndarray, path: str | os.PathLike[str], scale: int) -> None:
-    img = Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST)
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size)
+
+
+def _wrap(text: str, width: float, font) -> list[str]:
+    """``text`` in lines no wider than ``width`` pixels, broken at " · " (and spaces, if a part is too long)."""
+    from PIL import ImageDraw
+
+    measure = ImageDraw.Draw(Image.new("L", (1, 1))).textlength
+    lines: list[str] = []
+    for part in text.split(" · "):
+        joined = f"{lines[-1]} · {part}" if lines else part
+        if lines and measure(joined, font=font) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(part)
+    return lines
+
+
+def labelled_grid(tiles: np.ndarray, labels: Sequence[str] | None = None, *, cols: int | None = None,
+                  scale: int = 4, title: str | None = None) -> Image.Image:
+    """uint8 tiles (N, h, w) or (N, h, w, 3) as one RGB picture: each tile enlarged ``scale`` times with its
+    label above it (wrapped), and ``title`` on top, so that a saved figure says what it shows."""
+    from PIL import ImageDraw
+
+    n, h, w = tiles.shape[:3]
+    cols = max(1, min(cols or math.ceil(math.sqrt(n)), n))
+    rows = math.ceil(n / cols)
+    tw, th = w * scale, h * scale
+    font, big = _font(max(9, min(13, tw // 9))), _font(14)
+    wrapped = [_wrap(t, tw - 2, font) for t in labels] if labels else [[] for _ in range(n)]
+    line = font.size + 2
+    cap = line * max((len(x) for x in wrapped), default=0) + (2 if labels else 0)
+    head = 22 if title else 0
+    pad = 4
+    out = Image.new("RGB", (cols * (tw + pad) + pad, head + rows * (th + cap + pad) + pad), "white")
+    draw = ImageDraw.Draw(out)
+    if title:
+        draw.text((pad, 3), title, fill="black", font=big)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        x0, y0 = pad + c * (tw + pad), head + pad + r * (th + cap + pad)
+        for k, text in enumerate(wrapped[i]):
+            draw.text((x0 + 1, y0 + k * line), text, fill="black", font=font)
+        tile_img = Image.fromarray(tiles[i]).convert("RGB").resize((tw, th), Image.Resampling.NEAREST)
+        out.paste(tile_img, (x0, y0 + cap))
+    return out
+
+
+def save_png(array_or_image: np.ndarray | Image.Image, path: str | os.PathLike[str], scale: int = 1) -> None:
+    """Writes a uint8 array (enlarged ``scale`` times) or a picture as a PNG, atomically."""
+    img = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
 
 
-def save_map_grid(maps: np.ndarray, path: str | os.PathLike[str], scale: int = 4) -> None:
-    """Writes every map of one layer's activation (h, w, c) as a PNG grid, each map scaled alone."""
-    _save_png(tile(to_uint8(np.moveaxis(maps, -1, 0))), path, scale)
+def save_map_grid(maps: np.ndarray, path: str | os.PathLike[str], scale: int = 4, title: str | None = None) -> None:
+    """Writes every map of one layer's activation (h, w, c) as a labelled PNG grid, each map scaled alone."""
+    tiles = to_uint8(np.moveaxis(maps, -1, 0))
+    save_png(labelled_grid(tiles, [f"map {i}" for i in range(len(tiles))], scale=max(scale, 64 // tiles.shape[1]),
+                           title=title), path)
 
 
-def save_oip_grid(display: np.ndarray, path: str | os.PathLike[str], scale: int = 4) -> None:
-    """Writes final OIP images (B, H, W) or (B, H, W, 3), 0..1, as a PNG grid."""
-    _save_png(tile(np.round(np.clip(display, 0, 1) * 255).astype(np.uint8)), path, scale)
+def save_oip_grid(display: np.ndarray, path: str | os.PathLike[str], scale: int = 4, labels: Sequence[str] | None = None,
+                  title: str | None = None) -> None:
+    """Writes final OIP images (B, H, W) or (B, H, W, 3), 0..1, as a PNG grid, each tile with its label."""
+    tiles = np.round(np.clip(display, 0, 1) * 255).astype(np.uint8)
+    save_png(labelled_grid(tiles, labels, cols=min(8, len(tiles)), scale=scale, title=title), path)
 
 
-def gif_bytes(frames: np.ndarray, scale: int = 4, ms: int = 120, rgb: bool = False) -> bytes:
-    """Frames (F, B, H, W) or (F, B, H, W, 3) -> animated GIF of the B images side by side (per-frame contrast)."""
+def gif_bytes(frames: np.ndarray, scale: int = 4, ms: int = 120, rgb: bool = False, labels: Sequence[str] | None = None,
+              values: np.ndarray | None = None, steps: Sequence[int] | np.ndarray | None = None) -> bytes:
+    """Frames (F, B, H, W) or (F, B, H, W, 3) -> animated GIF of the B images side by side (per-frame contrast);
+    each tile labelled, with ``values`` (B, F) (its activation at each frame) and the step in the title."""
     pics = []
-    for f in frames:
-        grid = tile(to_uint8(f, rgb=rgb), cols=len(f) if len(f) <= 8 else None)
-        pics.append(Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.Resampling.NEAREST))
+    for f, frame in enumerate(frames):
+        text = None
+        if labels is not None:
+            text = [lab + (f" · {values[b, f]:.2f}" if values is not None else "") for b, lab in enumerate(labels)]
+        title = f"step {int(steps[f])}" if steps is not None else None
+        pics.append(labelled_grid(to_uint8(frame, rgb=rgb), text, cols=min(8, len(frame)), scale=scale, title=title)
+                    .convert("P", palette=Image.Palette.ADAPTIVE))
     buf = io.BytesIO()
     pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=ms, loop=0)
     return buf.getvalue()
 
 
-def save_oip_gif(result: OIPResult, path: str | os.PathLike[str]) -> None:
-    """Writes the evolution of every item of an OIP run as one animated GIF."""
-    data = gif_bytes(result.frames, rgb=result.rgb)
+def oip_labels(result: OIPResult, role: str = "map", class_names: Sequence[str] = ()) -> list[str]:
+    """Each search's label: its unit (map, unit or class by name), node, wavelengths, noise and seed."""
+    out = []
+    for it in result.items:
+        if role == "output":
+            unit = f"class {class_names[it.map]}" if it.map < len(class_names) else f"class {it.map}"
+        else:
+            unit = f"{'unit' if role == 'dense' else 'map'} {it.map}"
+        node = f" node ({it.node[0]},{it.node[1]})" if it.node else ""
+        out.append(f"{unit}{node} · λ={'+'.join(f'{w:g}' for w in it.wavelengths)} · {it.noise} · seed {it.seed}")
+    return out
+
+
+def save_oip_gif(result: OIPResult, path: str | os.PathLike[str], labels: Sequence[str] | None = None) -> None:
+    """Writes the evolution of every item of an OIP run as one animated GIF, each tile labelled."""
+    data = gif_bytes(result.frames, rgb=result.rgb, labels=labels, values=result.frame_activation(),
+                     steps=result.frame_steps)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def save_attribution(image: np.ndarray, amap: np.ndarray, path: str | os.PathLike[str], title: str = "",
+                     scale: int = 8) -> None:
+    """The image and the image with its attribution map laid over it (hot colours where it is at least 5 % of
+    its peak), side by side, as a PNG."""
+    x = np.asarray(image)
+    rgb = np.repeat(x[..., None], 3, -1) if x.ndim == 2 else x
+    rgb = rgb.astype(np.float32) / 255.0
+    a = np.asarray(amap, np.float32)
+    a = a / (float(a.max()) or 1.0)
+    heat = np.stack([np.clip(3 * a, 0, 1), np.clip(3 * a - 1, 0, 1), np.clip(3 * a - 2, 0, 1)], -1)  # black-red-yellow-white
+    alpha = np.where(a > 0.05, 0.6, 0.0)[..., None]
+    over = (1 - alpha) * rgb + alpha * heat
+    tiles = np.round(np.stack([rgb, over]) * 255).astype(np.uint8)
+    save_png(labelled_grid(tiles, ["image", "attribution"], cols=2, scale=scale, title=title), path)
 
 
 def png_bytes(array: np.ndarray, scale: int = 1) -> bytes:

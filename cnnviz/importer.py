@@ -25,14 +25,27 @@ def _dataset_spec(dataset: str) -> str:
     return str(Path(dataset).resolve())
 
 
-def import_model(src: str | os.PathLike[str], dataset: str, *, mean: float | None = None, std: float | None = None,
-                 name: str | None = None, folder: str | os.PathLike[str] | None = None,
-                 force: bool = False) -> dict[str, Any]:
-    """Checks ``src`` (safe mode; one image input whose shape matches the data set's images; one
-    output per class), takes ``mean``/``std`` or computes them from the training images, measures
-    the test accuracy, and writes ``<name>.keras`` and ``<name>.json`` into ``folder`` atomically.
+def _best_standardization(model, data) -> tuple[Standardization, str, dict[str, float]]:
+    """The input scaling a model was most likely trained with, by test accuracy: the data set's own
+    standardization, plain 0..1 pixels (mean 0, std 1) or -1..1 pixels (mean 0.5, std 0.5)."""
+    candidates = {"the data set's mean and std": Standardization.from_images(data.x_train),
+                  "0..1 pixels (mean 0, std 1)": Standardization(0.0, 1.0),
+                  "-1..1 pixels (mean 0.5, std 0.5)": Standardization(0.5, 0.5)}
+    accuracy = {k: float((predict_classes(model, s.apply(data.x_test)).argmax(1) == data.y_test).mean())
+                for k, s in candidates.items()}
+    best = max(accuracy, key=accuracy.__getitem__)
+    return candidates[best], best, accuracy
 
-    Returns the metadata written, with ``"path"``.
+
+def import_model(src: str | os.PathLike[str], dataset: str, *, mean: float | None = None, std: float | None = None,
+                 name: str | None = None, folder: str | os.PathLike[str] | None = None, force: bool = False,
+                 accuracy: float | None = None) -> dict[str, Any]:
+    """Checks ``src`` (safe mode; one image input whose shape matches the data set's images; one
+    output per class), takes ``mean``/``std`` or tries the likely ones (see :func:`_best_standardization`),
+    measures the test accuracy, and writes ``<name>.keras`` and ``<name>.json`` into ``folder`` atomically.
+    ``accuracy``: the model's own test accuracy, if known; a measured one far below it is a warning.
+
+    Returns the metadata written, with ``"path"`` and ``"warning"`` (None or a sentence).
 
     Raises:
         ModelFileError, ValueError, FileNotFoundError: what does not fit, in one line.
@@ -59,10 +72,12 @@ def import_model(src: str | os.PathLike[str], dataset: str, *, mean: float | Non
     if labels > classes:
         raise ModelFileError(f"{src.name} has {classes} outputs but the data set has labels up to {labels - 1}: "
                              "cnnviz needs one output per class.")
-    standardization = (Standardization(float(mean), float(std)) if mean is not None and std is not None
-                       else Standardization.from_images(data.x_train))
-    probs = predict_classes(model, standardization.apply(data.x_test))
-    accuracy = float((probs.argmax(1) == data.y_test).mean())
+    if mean is not None and std is not None:
+        tried: dict[str, float] = {}
+        standardization, chosen = Standardization(float(mean), float(std)), "given (--mean/--std)"
+    else:
+        standardization, chosen, tried = _best_standardization(model, data)
+    measured = float((predict_classes(model, standardization.apply(data.x_test)).argmax(1) == data.y_test).mean())
     names = list(data.class_names) + [str(i) for i in range(len(data.class_names), classes)]
     folder = Path(folder) if folder is not None else model_dir()
     dest = folder / f"{name}.keras"
@@ -71,7 +86,9 @@ def import_model(src: str | os.PathLike[str], dataset: str, *, mean: float | Non
     metadata = {
         "dataset": spec,
         "standardization": standardization.as_dict(),
-        "test_accuracy": accuracy,
+        "standardization_source": chosen,
+        "standardization_tried": tried,  # test accuracy with each candidate scaling
+        "test_accuracy": measured,
         "class_names": names[:classes],
         "input_shape": [h, w, c],
         "imported_from": str(src.resolve()),
@@ -81,8 +98,16 @@ def import_model(src: str | os.PathLike[str], dataset: str, *, mean: float | Non
         with atomic_path(dest) as tmp:
             shutil.copyfile(src, tmp)
     save_json(metadata_path(dest), metadata)
-    chance = 1.0 / max(labels, 1)
-    return {**metadata, "path": str(dest),
-            "warning": (f"Test accuracy {accuracy:.1%} is near chance ({chance:.0%}): check --mean/--std "
-                        "and that the model was trained on this data set." if accuracy < 2 * chance else None)}
+    return {**metadata, "path": str(dest), "warning": _warning(measured, labels, accuracy)}
 
+
+def _warning(measured: float, labels: int, expected: float | None) -> str | None:
+    """A sentence when the measured accuracy suggests the wrong scaling or data set."""
+    chance = 1.0 / max(labels, 1)
+    if measured < 2 * chance:
+        return (f"Test accuracy {measured:.1%} is near chance ({chance:.0%}): check --mean/--std and that the model "
+                "was trained on this data set.")
+    if expected is not None and measured < expected - 0.05:
+        return (f"Test accuracy {measured:.1%} is far below the model's own {expected:.1%}: its input scaling is "
+                "probably none of those tried; give --mean and --std.")
+    return None

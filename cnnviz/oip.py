@@ -1,142 +1,22 @@
-"""OIP search: batched gradient ascent from noise to the input that drives a map (or node) hardest."""
+"""OIP search: batched gradient ascent from noise to the input that drives a map (or node) hardest.
+
+The types (items, configs, results) live in :mod:`cnnviz.search`, free of TensorFlow.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .model import LoadedModel, pre_softmax, score_of
-from .noise import FAMILIES, make_noise
-
-MAX_STEPS = 2000
-MAX_ITEMS = 1024
-
-
-@dataclass(frozen=True)
-class OIPItem:
-    """One search: which map (or node) of which layer, from which noise. On a dense layer the
-    "maps" are its units; on the output layer its classes (their pre-softmax values)."""
-
-    layer: str
-    map: int
-    seed: int = 0
-    wavelengths: tuple[float, ...] = (1.0,)  # one wavelength in pixels, or several to mix
-    node: tuple[int, int] | None = None  # (x, y) = (column, row) of one node; None: map mean
-    noise: str = "lowpass"  # the start noise's family: lowpass, bandpass or mix (cnnviz.noise)
-
-    def __post_init__(self) -> None:
-        if self.noise not in FAMILIES:
-            raise ValueError(f"noise must be one of {list(FAMILIES)}. Received: noise={self.noise!r}")
-        w = self.wavelengths
-        waves = (float(w),) if isinstance(w, (int, float, np.number)) else tuple(float(v) for v in w)
-        object.__setattr__(self, "wavelengths", waves)
-        if self.node is not None:
-            object.__setattr__(self, "node", (int(self.node[0]), int(self.node[1])))
-
-
-@dataclass(frozen=True)
-class OIPConfig:
-    """How the ascent runs. Defaults are the seed's method, with its regularisation on."""
-
-    steps: int = 60  # gradient-ascent steps
-    step_size: float = 0.1  # per step, in standardized units per RMS of the gradient
-    blur_every: int = 4  # damp high frequencies with a Gaussian blur every k steps (0: never)
-    blur_sigma: float = 0.5  # pixels
-    jitter: int = 0  # random shift of up to this many pixels before each step (0: none)
-    frame_every: int = 5  # record the image every k steps (frames for the animation)
-    # Redirected ReLU for the first k steps (0: off, the seed's method): gradient also reaches
-    # closed ReLUs in the direction that opens them, so maps that noise leaves at zero (no
-    # gradient at all) can wake up. After k steps, only searches still at zero keep it.
-    redirect_steps: int = 20
-
-    def __post_init__(self) -> None:
-        checks = [
-            (1 <= self.steps <= MAX_STEPS, f"steps must be in 1..{MAX_STEPS}", "steps", self.steps),
-            (0 < self.step_size <= 10, "step_size must be in (0, 10]", "step_size", self.step_size),
-            (0 <= self.blur_every <= MAX_STEPS, "blur_every must be >= 0", "blur_every", self.blur_every),
-            (0 < self.blur_sigma <= 3, "blur_sigma must be in (0, 3]", "blur_sigma", self.blur_sigma),
-            (0 <= self.jitter <= 4, "jitter must be in 0..4 pixels", "jitter", self.jitter),
-            (1 <= self.frame_every <= MAX_STEPS, "frame_every must be >= 1", "frame_every", self.frame_every),
-            (0 <= self.redirect_steps <= MAX_STEPS, "redirect_steps must be >= 0", "redirect_steps",
-             self.redirect_steps),
-        ]
-        for ok, what, name, value in checks:
-            if not ok:
-                raise ValueError(f"{what}. Received: {name}={value!r}")
-
-
-@dataclass(frozen=True)
-class OIPProgress:
-    """Reported after every recorded frame."""
-
-    step: int
-    steps: int
-    frames: int  # frames recorded so far
-    images: np.ndarray  # (B, H, W[, C]) current images, standardized units
-    activation: np.ndarray  # (B,) current objective
-
-
-@dataclass
-class OIPResult:
-    """Final images, evolution frames and activation trajectories of a batch of searches."""
-
-    items: list[OIPItem]
-    images: np.ndarray  # (B, H, W) final images in standardized input units; (B, H, W, C) for colour
-    frames: np.ndarray  # (F, B, H, W[, C]) standardized; frame 0 is the initial noise
-    frame_steps: np.ndarray  # (F,) step after which each frame was taken
-    activation: np.ndarray  # (B, steps_done + 1); [:, 0] start, [:, -1] end
-    steps_done: int
-    stopped: bool
-    loop_seconds: float  # the ascent itself, without tracing
-    extra: dict = field(default_factory=dict)
-    rgb: bool = False  # colour images: (..., H, W, 3)
-    compile_seconds: float = 0.0  # tracing the compiled steps (0 when this model and layer ran before)
-
-    @property
-    def display(self) -> np.ndarray:
-        """Final images scaled to 0..1 per image (min-max), for showing."""
-        return to_display(self.images, self.rgb)
-
-    @property
-    def start_activation(self) -> np.ndarray:
-        return self.activation[:, 0]
-
-    @property
-    def end_activation(self) -> np.ndarray:
-        return self.activation[:, -1]
-
-    @property
-    def image_steps_per_second(self) -> float:
-        return len(self.items) * self.steps_done / max(self.loop_seconds, 1e-9)
-
-
-def to_display(images: np.ndarray, rgb: bool = False) -> np.ndarray:
-    """Min-max scales each image (..., H, W), or (..., H, W, 3) with ``rgb``, to 0..1 (a flat image becomes 0.5)."""
-    x = np.asarray(images, np.float32)
-    axes = (-3, -2, -1) if rgb else (-2, -1)
-    lo = x.min(axis=axes, keepdims=True)
-    span = x.max(axis=axes, keepdims=True) - lo
-    return np.where(span > 1e-12, (x - lo) / np.maximum(span, 1e-12), 0.5).astype(np.float32)
-
-
-def parse_maps(spec: str, n_maps: int) -> list[int]:
-    """'0-63', '5,7' or '1,4-6' -> map indices, each checked against ``n_maps``."""
-    out: list[int] = []
-    try:
-        for part in str(spec).replace(" ", "").split(","):
-            lo, _, hi = part.partition("-")
-            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    except ValueError:
-        raise ValueError(f"maps must look like 0-63 or 5,7. Received: maps={spec!r}") from None
-    bad = [i for i in out if not 0 <= i < n_maps]
-    if not out or bad:
-        raise ValueError(f"maps must be in 0..{n_maps - 1}. Received: maps={spec!r}")
-    return list(dict.fromkeys(out))
+from .graph import parents, pre_softmax, score_of
+from .model import LoadedModel
+from .noise import make_noise
+from .search import MAX_ITEMS, OIPConfig, OIPItem, OIPProgress, OIPResult, Searches, Watch, parse_maps
 
 
 def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tuple[int, int] | None = None,
@@ -162,10 +42,18 @@ def items_for(m: LoadedModel, layer: str, maps: str | Sequence[int], *, node: tu
 
     items = [OIPItem(layer, i, seed(s, i, j), w, node, noise) for i in idx for j, w in enumerate(waves) for s in seeds]
     if items:
-        _masks(m, items[:1])  # checks the node against the layer's size now, not mid-run
+        masks(m, items[:1])  # checks the node against the layer's size now, not mid-run
         for w in waves:
             make_noise(0, w, m.image_shape[:2])  # checks the wavelengths
     return items
+
+
+def planned_items(m: LoadedModel, layer: str, maps: str | Sequence[int], searches: Searches, *,
+                  node: tuple[int, int] | None = None, independent: bool = False) -> list[OIPItem]:
+    """The items of ``searches`` for ``maps`` of ``layer`` (see :func:`items_for`): per map, every
+    wavelength × seed, in the order of :meth:`Searches.labels`."""
+    return items_for(m, layer, maps, node=node, seeds=searches.seed_range, wavelengths=[(w,) for w in searches.wavelengths],
+                     noise=searches.noise, independent=independent)
 
 
 def _redirected_relu(z: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
@@ -192,14 +80,6 @@ def _redirected_relu(z: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
     return relu(z)
 
 
-def dead_fraction(result: OIPResult, threshold: float = 1e-6) -> dict[tuple[str, tuple[float, ...]], float]:
-    """Fraction of searches whose objective ends at (or below) ``threshold``, per layer and wavelength set."""
-    groups: dict[tuple[str, tuple[float, ...]], list[bool]] = {}
-    for it, end in zip(result.items, result.end_activation):
-        groups.setdefault((it.layer, it.wavelengths), []).append(bool(end <= threshold))
-    return {k: float(np.mean(v)) for k, v in groups.items()}
-
-
 def _plain_relu(layer: keras.layers.Layer) -> bool:
     """A ReLU layer (or Activation("relu")) that is exactly max(0, x)."""
     if isinstance(layer, keras.layers.ReLU):
@@ -209,10 +89,51 @@ def _plain_relu(layer: keras.layers.Layer) -> bool:
 
 def _parent(layer: keras.layers.Layer) -> str | None:
     """The one layer feeding ``layer``, or None (an input, a merge, or a layer used twice)."""
-    from .model import _parents
-
-    names = _parents(layer)
+    names = parents(layer)
     return names[0] if len(names) == 1 else None
+
+
+class _Steps(NamedTuple):
+    """One compiled call's work: the targets, the steps, and the ascent's settings. Tensors, except the two
+    flags, which pick the traced graph."""
+
+    mask: tf.Tensor  # (B, *layer output) each search's objective
+    shifts: tf.Tensor  # (n, B, 2) per step and search: the jitter's (dy, dx)
+    first: tf.Tensor  # the first step's number
+    n: tf.Tensor  # steps in this call
+    frame_every: tf.Tensor
+    step_size: tf.Tensor
+    blur_every: tf.Tensor
+    sigma: tf.Tensor
+    redirect_steps: tf.Tensor
+    jitter: bool
+    redirect: bool
+
+    @classmethod
+    def of(cls, mask: tf.Tensor, shifts: np.ndarray, first: int, n: int, config: OIPConfig) -> _Steps:
+        return cls(mask, tf.constant(shifts[first:first + n]), tf.constant(first), tf.constant(n),
+                   tf.constant(config.frame_every), tf.constant(config.step_size, tf.float32),
+                   tf.constant(config.blur_every), tf.constant(config.blur_sigma, tf.float32),
+                   tf.constant(config.redirect_steps), bool(config.jitter), config.redirect_steps > 0)
+
+
+def _linear_part(layer: keras.layers.Layer, x: tf.Tensor) -> tf.Tensor | None:
+    """A convolution's (plain, depthwise or separable) or a dense layer's output before its activation; None
+    for any other layer."""
+    strides = [1, *layer.strides, 1] if hasattr(layer, "strides") else None
+    if isinstance(layer, keras.layers.Conv2D):  # SeparableConv2D and DepthwiseConv2D are not Conv2D in Keras 3
+        z = tf.nn.conv2d(x, layer.kernel, strides=list(layer.strides), padding=layer.padding.upper(),
+                         dilations=list(layer.dilation_rate))
+    elif isinstance(layer, keras.layers.DepthwiseConv2D):
+        z = tf.nn.depthwise_conv2d(x, layer.kernel, strides, layer.padding.upper(), dilations=list(layer.dilation_rate))
+    elif isinstance(layer, keras.layers.SeparableConv2D):
+        z = tf.nn.separable_conv2d(x, layer.depthwise_kernel, layer.pointwise_kernel, strides, layer.padding.upper(),
+                                   dilations=list(layer.dilation_rate))
+    elif isinstance(layer, keras.layers.Dense) and len(x.shape) == 2:
+        z = tf.matmul(x, layer.kernel)
+    else:
+        return None
+    return z + layer.bias if layer.use_bias else z
 
 
 class _Ascent:
@@ -271,79 +192,75 @@ class _Ascent:
     def _forward(self, x: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
         """The layers up to the target, by hand, so that ReLU's gradient can be redirected (per image: ``on``)."""
         for layer in self.layers or []:
-            if isinstance(layer, keras.layers.Conv2D):
-                z = tf.nn.conv2d(x, layer.kernel, strides=list(layer.strides), padding=layer.padding.upper(),
-                                 dilations=list(layer.dilation_rate))
-                z = z + layer.bias if layer.use_bias else z
+            z = _linear_part(layer, x)
+            if z is not None:  # a convolution or dense layer: its activation on its pre-activation
                 x = _redirected_relu(z, on) if layer.activation is keras.activations.relu else layer.activation(z)
             elif isinstance(layer, keras.layers.MaxPooling2D):
                 x = tf.nn.max_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
             elif isinstance(layer, keras.layers.AveragePooling2D):
                 x = tf.nn.avg_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
-            elif isinstance(layer, keras.layers.Dense) and layer.activation is keras.activations.relu:
-                z = tf.matmul(x, layer.kernel)
-                x = _redirected_relu(z + layer.bias if layer.use_bias else z, on)
             elif _plain_relu(layer):
                 x = _redirected_relu(x, on)
             else:
                 x = layer(x, training=False)
         return pre_softmax(x, self.head)
 
-    def _redirected(self, x, mask, shift, stuck, g, use_jitter: bool) -> tf.Tensor:
+    def _redirected(self, x, stuck, g, s: _Steps, i) -> tf.Tensor:
         """``g`` with the rows of the ``stuck`` searches replaced by their redirected-ReLU gradient."""
         idx = tf.where(stuck)[:, 0]
         sub = tf.gather(x, idx)
         with tf.GradientTape() as tape:
             tape.watch(sub)
-            xs = self._shift(sub, tf.gather(shift, idx)) if use_jitter else sub
-            obj = self.objective(self._forward(xs, tf.ones_like(idx, tf.bool)), tf.gather(mask, idx))
+            xs = self._shift(sub, tf.gather(s.shifts[i], idx)) if s.jitter else sub
+            obj = self.objective(self._forward(xs, tf.ones_like(idx, tf.bool)), tf.gather(s.mask, idx))
         return tf.tensor_scatter_nd_update(g, idx[:, None], tape.gradient(obj, sub))
 
-    def _chunk(self, x, mask, shifts, first_step, n, frame_every, step_size, blur_every, sigma, use_jitter: bool,
-               redirect: bool, redirect_steps, prev):
-        """``n`` ascent steps in one compiled call; returns the new images, the objective at each step's
-        start, and the images after every ``frame_every`` steps (and after the last).
+    def _step(self, x, prev, s: _Steps, i):
+        """Step ``s.first + i``: the new images and the objective at the step's start.
 
-        With ``redirect``, closed ReLUs pass gradient during the first ``redirect_steps`` steps,
-        and after that for the images whose objective was still zero at the previous step
-        (``prev``: the objective at the start of the step before the chunk's first).
+        With ``s.redirect``, closed ReLUs pass gradient during the first ``s.redirect_steps`` steps,
+        and after that for the images whose objective was still zero at the previous step (``prev``).
         """
-        trajectory = tf.TensorArray(tf.float32, size=n)
-        n_frames = (n + frame_every - 1) // frame_every
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            xs = self._shift(x, s.shifts[i]) if s.jitter else x
+            obj = self.objective(self._out(xs), s.mask)
+        g = tape.gradient(obj, x)  # d(sum of objectives)/dx: per item, as items do not interact
+        zero = tf.reduce_max(tf.abs(g), [1, 2, 3]) == 0  # per search: no gradient at all
+        if s.redirect and self.layers is not None:
+            # The redirected gradient differs from the true one only where the true one is exactly
+            # zero (some layer passes nothing back): only those searches take the hand-built pass.
+            stuck = tf.logical_and(zero, tf.logical_or(s.first + i < s.redirect_steps, prev <= 0))
+            g = tf.cond(tf.reduce_any(stuck), lambda: self._redirected(x, stuck, g, s, i), lambda: g)
+            zero = tf.logical_and(zero, tf.logical_not(stuck))
+        # RMS normalisation: the step is measured in units of the gradient's typical size,
+        # so tiny gradients still move the image and huge ones do not blow it up.
+        g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), [1, 2, 3], keepdims=True)) + 1e-8)
+        x = x + s.step_size * g
+        if s.blur_every > 0 and (s.first + i + 1) % s.blur_every == 0:
+            # Damp high frequencies that lead to side maxima. Not on a search whose gradient is
+            # all zero (dead, or redirected and still closed): repeated blurring is a growing
+            # low-pass filter that would wake it by itself and confound the dead count, and it
+            # would undo the small push of a redirected step.
+            still = tf.logical_or(zero, tf.logical_and(s.redirect, obj <= 0))
+            x = tf.where(tf.reshape(still, [-1, 1, 1, 1]), x, self._blur(x, s.sigma))
+        # Re-standardize each image: the network only knows inputs with the statistics of
+        # standardized training images (mean 0, std 1); without this the ascent drifts away.
+        mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
+        return (x - mean) / (tf.sqrt(var) + 1e-8), obj
+
+    def _chunk(self, x, prev, s: _Steps):
+        """``s.n`` ascent steps in one compiled call; returns the new images, the objective at each step's
+        start, and the images after every ``s.frame_every`` steps (and after the last). ``prev`` is the
+        objective at the start of the step before the chunk's first."""
+        trajectory = tf.TensorArray(tf.float32, size=s.n)
+        n_frames = (s.n + s.frame_every - 1) // s.frame_every
         frames = tf.TensorArray(tf.float32, size=n_frames)
         for f in tf.range(n_frames):
-            for j in tf.range(tf.minimum(frame_every, n - f * frame_every)):
-                i = f * frame_every + j
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    xs = self._shift(x, shifts[i]) if use_jitter else x
-                    obj = self.objective(self._out(xs), mask)
-                g = tape.gradient(obj, x)  # d(sum of objectives)/dx: per item, as items do not interact
-                zero = tf.reduce_max(tf.abs(g), [1, 2, 3]) == 0  # per search: no gradient at all
-                if redirect and self.layers is not None:
-                    # The redirected gradient differs from the true one only where the true one is exactly
-                    # zero (some layer passes nothing back): only those searches take the hand-built pass.
-                    stuck = tf.logical_and(zero, tf.logical_or(first_step + i < redirect_steps, prev <= 0))
-                    g = tf.cond(tf.reduce_any(stuck),
-                                lambda: self._redirected(x, mask, shifts[i], stuck, g, use_jitter),  # noqa: B023
-                                lambda: g)  # noqa: B023
-                    zero = tf.logical_and(zero, tf.logical_not(stuck))
+            for j in tf.range(tf.minimum(s.frame_every, s.n - f * s.frame_every)):
+                i = f * s.frame_every + j
+                x, obj = self._step(x, prev, s, i)
                 prev = obj
-                # RMS normalisation: the step is measured in units of the gradient's typical size,
-                # so tiny gradients still move the image and huge ones do not blow it up.
-                g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), [1, 2, 3], keepdims=True)) + 1e-8)
-                x = x + step_size * g
-                if blur_every > 0 and (first_step + i + 1) % blur_every == 0:
-                    # Damp high frequencies that lead to side maxima. Not on a search whose gradient is
-                    # all zero (dead, or redirected and still closed): repeated blurring is a growing
-                    # low-pass filter that would wake it by itself and confound the dead count, and it
-                    # would undo the small push of a redirected step.
-                    still = tf.logical_or(zero, tf.logical_and(redirect, obj <= 0))
-                    x = tf.where(tf.reshape(still, [-1, 1, 1, 1]), x, self._blur(x, sigma))
-                # Re-standardize each image: the network only knows inputs with the statistics of
-                # standardized training images (mean 0, std 1); without this the ascent drifts away.
-                mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
-                x = (x - mean) / (tf.sqrt(var) + 1e-8)
                 trajectory = trajectory.write(i, obj)
             frames = frames.write(f, x)
         return x, trajectory.stack(), frames.stack()
@@ -356,7 +273,9 @@ def _ascent(m: LoadedModel, layer: str) -> _Ascent:
     return m.cache[key]
 
 
-def _masks(m: LoadedModel, items: Sequence[OIPItem]) -> np.ndarray:
+def masks(m: LoadedModel, items: Sequence[OIPItem]) -> np.ndarray:
+    """Each item's objective as a mask over its layer's output (a map's mean, one node, one unit); checks the
+    maps, nodes and layer of every item."""
     info = m.search_layer(items[0].layer)
     c = info.maps
     mask = np.zeros((len(items), *info.output_shape), np.float32)
@@ -409,7 +328,7 @@ def run_oip(
     items = list(items)
     if not 1 <= len(items) <= MAX_ITEMS:
         raise ValueError(f"Between 1 and {MAX_ITEMS} items per call. Received: {len(items)} items")
-    mask = tf.constant(_masks(m, items))
+    mask = tf.constant(masks(m, items))
     shape = (len(items), *m.image_shape)
     x0 = initial_images(items, m.image_shape) if start is None else np.asarray(start, np.float32).reshape(shape)
     asc = _ascent(m, items[0].layer)
@@ -422,16 +341,10 @@ def run_oip(
     frames, frame_steps = [x0], [0]
     # One compiled call per frame while someone watches (live frames, Cancel); else all steps in one.
     per_call = config.frame_every if on_progress is not None or should_stop is not None else config.steps
-    n0 = min(per_call, config.steps)
-    every = tf.constant(config.frame_every)
-    args = (tf.constant(config.step_size, tf.float32), tf.constant(config.blur_every),
-            tf.constant(config.blur_sigma, tf.float32), bool(config.jitter), config.redirect_steps > 0,
-            tf.constant(config.redirect_steps))
     # Tracing happens here, once per model, layer and batch shape, and is timed apart from the loop.
     tc = time.perf_counter()
     first = asc.forward(x, mask)
-    asc.chunk.get_concrete_function(x, mask, tf.constant(shifts[:n0]), tf.constant(0), tf.constant(n0), every, *args,
-                                    first)
+    asc.chunk.get_concrete_function(x, first, _Steps.of(mask, shifts, 0, min(per_call, config.steps), config))
     compile_seconds = time.perf_counter() - tc
     acts: list[np.ndarray] = [first.numpy()[:, None]]
     prev = first
@@ -439,8 +352,7 @@ def run_oip(
     t0 = time.perf_counter()
     while step < config.steps:
         n = min(per_call, config.steps - step)
-        x, a, shots = asc.chunk(x, mask, tf.constant(shifts[step:step + n]), tf.constant(step), tf.constant(n),
-                                every, *args, prev)
+        x, a, shots = asc.chunk(x, prev, _Steps.of(mask, shifts, step, n, config))
         prev = a[-1]
         a = a.numpy().T  # (B, n): objective at the start of steps step..step+n-1
         acts.append(a[:, 1:] if step == 0 else a)  # the start value was measured exactly above
@@ -464,7 +376,7 @@ def start_objective(m: LoadedModel, items: Sequence[OIPItem], batch: int = 512) 
     articles define it: every ReLU of the map closed, so the gradient is zero too."""
     items = list(items)
     asc = _ascent(m, items[0].layer)
-    out = [asc.forward(tf.constant(initial_images(part, m.input_shape)), tf.constant(_masks(m, part))).numpy()
+    out = [asc.forward(tf.constant(initial_images(part, m.input_shape)), tf.constant(masks(m, part))).numpy()
            for part in (items[i:i + batch] for i in range(0, len(items), batch))]
     return np.concatenate(out)
 
@@ -472,7 +384,7 @@ def start_objective(m: LoadedModel, items: Sequence[OIPItem], batch: int = 512) 
 def objective_and_gradient(m: LoadedModel, items: Sequence[OIPItem], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Objective of each item at images ``x`` (B, *image shape) and its gradient with respect to ``x``."""
     items = list(items)
-    mask = tf.constant(_masks(m, items))
+    mask = tf.constant(masks(m, items))
     asc = _ascent(m, items[0].layer)
     xt = tf.constant(np.asarray(x, np.float32).reshape(len(items), *m.input_shape))
     with tf.GradientTape() as tape:
@@ -481,38 +393,28 @@ def objective_and_gradient(m: LoadedModel, items: Sequence[OIPItem], x: np.ndarr
     return obj.numpy(), tape.gradient(obj, xt).numpy().reshape(len(items), *m.image_shape)
 
 
-@dataclass(frozen=True)
-class BatchProgress:
-    """Progress of a long analysis made of many searches (or passes over the test set)."""
-
-    fraction: float  # 0..1 of the whole analysis
-    stage: str  # what runs now, for people
-
-
-def run_many(m: LoadedModel, items: Sequence[OIPItem], config: OIPConfig = OIPConfig(), *, batch: int = 256,
-             on_progress: Callable[[BatchProgress], None] | None = None, should_stop: Callable[[], bool] | None = None,
-             stage: str = "OIP searches", span: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, np.ndarray, bool]:
+def run_many(m: LoadedModel, items: Sequence[OIPItem], config: OIPConfig = OIPConfig(), *, watch: Watch = Watch(),
+             stage: str = "OIP searches", batch: int = 256) -> tuple[np.ndarray, np.ndarray, bool]:
     """Runs any number of items (one layer) in batches; returns final images, end activations, stopped.
 
-    Results equal one :func:`run_oip` call over all items, as items do not interact. Progress
-    is reported as a fraction of ``span`` (an analysis with several stages maps its own range).
+    Results equal one :func:`run_oip` call over all items, as items do not interact. Progress goes to
+    ``watch`` as a fraction of all items (an analysis with several stages gives each a part of its watch).
     A stopped run returns only the items finished so far.
     """
     items = list(items)
     if not items:
         raise ValueError("No OIP searches to run. Received: 0 items")
-    images, ends, lo, hi = [], [], span[0], span[1]
+    images, ends = [], []
     stopped = False
     for start in range(0, len(items), batch):
         part = items[start:start + batch]
 
         def progress(p: OIPProgress, start: int = start, n: int = len(part)) -> None:
-            if on_progress is not None:
-                done = (start + n * p.step / p.steps) / len(items)
-                on_progress(BatchProgress(lo + (hi - lo) * done, f"{stage}: {start + n * p.step // p.steps}"
-                                                                   f"/{len(items)}"))
+            watch.report((start + n * p.step / p.steps) / len(items), f"{stage}: {start + n * p.step // p.steps}"
+                                                                      f"/{len(items)}")
 
-        r = run_oip(m, part, config, on_progress=progress, should_stop=should_stop)
+        r = run_oip(m, part, config, on_progress=progress if watch.on_progress else None,
+                    should_stop=watch.should_stop)
         if r.stopped:
             stopped = True
             break

@@ -3,56 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
+from .catalog import checkpoint_path, checkpoint_state
 from .config import TrainConfig
 from .data import Dataset, Standardization, load_dataset
 from .device import setup_device
 from .model import build_model, predict_classes, save_model
+from .results import TrainProgress, TrainResult
 from .store import atomic_path, save_json
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """One report from a running training (batch-level, and at each epoch's end)."""
-
-    epoch: int  # 1-based
-    epochs: int
-    batch: int  # 1-based within the epoch; == batches at the epoch's end
-    batches: int
-    loss: float
-    accuracy: float
-    learning_rate: float
-    val_loss: float | None = None  # set only at an epoch's end
-    val_accuracy: float | None = None
-    epoch_end: bool = False
-
-
-@dataclass
-class TrainResult:
-    """What a training run left behind."""
-
-    path: Path | None  # the saved model, None if stopped before the end
-    metadata: dict[str, Any]
-    stopped: bool
-    epochs_completed: int
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def checkpoint_path(out: str | Path) -> Path:
-    """Where the per-epoch checkpoint of a model saved at ``out`` lives."""
-    out = Path(out)
-    return out.parent / ".checkpoints" / out.name
 
 
 def _schedule(config: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -167,21 +134,7 @@ def train(
     batches = math.ceil(len(x_tr) / config.batch_size)
     ckpt, ckpt_meta = checkpoint_path(out), checkpoint_path(out).with_suffix(".json")
 
-    history: list[dict[str, float]] = []
-    start_epoch, elapsed_before = 0, 0.0
-    model = None
-    if resume and ckpt.is_file() and ckpt_meta.is_file():
-        state = _read_state(ckpt_meta)
-        if state is not None and TrainConfig.from_dict(state["config"]) == config:
-            model = keras.models.load_model(ckpt, safe_mode=True)
-            history, start_epoch = state["history"], state["epochs_completed"]
-            elapsed_before = state.get("wall_time_s", 0.0)
-    if model is None:
-        shape = data.x_train.shape[1:]
-        classes = max(int(data.y_train.max()) + 1, len(data.class_names))
-        model = build_model(config, input_shape=shape if len(shape) == 3 else (*shape, 1), classes=classes)
-        model.compile(optimizer=_optimizer(config, batches), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+    model, history, start_epoch, elapsed_before = _start(config, out, data, batches, resume)
     keras.utils.set_random_seed(config.seed + start_epoch)
 
     t0 = time.perf_counter()
@@ -234,15 +187,19 @@ def train(
     return TrainResult(out, metadata, False, done, history)
 
 
-def _read_state(path: Path) -> dict[str, Any] | None:
-    """A checkpoint's state, or None when it is unreadable (then training starts afresh)."""
-    try:
-        state = json.loads(path.read_text())
-        TrainConfig.from_dict(state["config"])
-        int(state["epochs_completed"]), list(state["history"])
-        return state
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+def _start(config: TrainConfig, out: Path, data: Dataset, batches: int,
+           resume: bool) -> tuple[keras.Model, list[dict[str, float]], int, float]:
+    """(model, history, epochs done, seconds spent): from the checkpoint of a run with the same config, if
+    ``resume`` and there is one, else a new compiled model."""
+    state = checkpoint_state(out) if resume else None
+    if state is not None and TrainConfig.from_dict(state["config"]) == config:
+        model = keras.models.load_model(checkpoint_path(out), safe_mode=True)
+        return model, list(state["history"]), int(state["epochs_completed"]), float(state.get("wall_time_s", 0.0))
+    shape = data.x_train.shape[1:]
+    classes = max(int(data.y_train.max()) + 1, len(data.class_names))
+    model = build_model(config, input_shape=shape if len(shape) == 3 else (*shape, 1), classes=classes)
+    model.compile(optimizer=_optimizer(config, batches), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, [], 0, 0.0
 
 
 def _versions() -> dict[str, str]:

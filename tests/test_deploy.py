@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 import yaml
 
-from app.processes import free_port, start_process, stop_process
+from harness.processes import free_port, start_process, stop_process
 
 from .app.conftest import _wait_healthy
 from .conftest import ROOT
@@ -69,6 +69,7 @@ def _get(url, auth=None):
         return e.code, ""
 
 
+@pytest.mark.system
 def test_the_dockerfile_command_serves_the_app_with_auth(tmp_path):
     """Runs the image's ENTRYPOINT + CMD here (gunicorn on app.wsgi), on loopback, with basic auth on."""
     d = dockerfile()

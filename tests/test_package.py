@@ -15,6 +15,8 @@ import pytest
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.system  # a package build and install into a fresh virtual environment
+
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
@@ -64,7 +66,7 @@ def test_cnnviz_info_works_from_any_directory(venv):
 
 def test_the_installed_dashboard_starts_and_is_healthy(venv):
     env_dir, tmp = venv
-    from app.processes import free_port, start_process, stop_process
+    from harness.processes import free_port, start_process, stop_process
 
     port = free_port()
     env = {**_env(tmp), "CNNVIZ_PORT": str(port)}

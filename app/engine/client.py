@@ -20,6 +20,8 @@ from multiprocessing.connection import Client
 from pathlib import Path
 from typing import Any
 
+from cnnviz.errors import CnnvizError
+
 from .protocol import (
     HEARTBEAT_S,
     INTERACTIVE,
@@ -45,8 +47,13 @@ BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # between restarts of an engine th
 STABLE_S = 60.0  # an engine up this long has its restart count forgiven
 
 
-class EngineError(Exception):
-    """A request the engine refused (bad input) or could not serve; the message is for the user."""
+class EngineError(CnnvizError):
+    """A request the engine refused (bad input) or could not serve; the message is for the user. ``user`` is
+    False when the engine failed by a fault of its own (logged there with a reference the message names)."""
+
+    def __init__(self, message: str, user: bool = True):
+        super().__init__(message)
+        self.user = user
 
 
 class EngineStopped(EngineError):
@@ -60,8 +67,8 @@ class EngineCancelled(EngineError):
 class _Lane:
     """One supervised engine process."""
 
-    def __init__(self, name: str, model_folder: str):
-        self.name, self.model_folder = name, model_folder
+    def __init__(self, name: str, model_folder: str, ops: str | None = None):
+        self.name, self.model_folder, self.ops = name, model_folder, ops
         self.proc: subprocess.Popen | None = None
         self.address, self.authkey, self.folder = "", b"", ""
         self.state = "starting"  # starting | ok | restarting | stopped
@@ -74,8 +81,9 @@ class _Lane:
         folder = tempfile.mkdtemp(prefix=f"cnnviz-engine-{self.name}-")  # mode 0700: nobody else reaches the socket
         address, authkey = os.path.join(folder, "engine.sock"), secrets.token_bytes(32)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        ops = ["--ops", self.ops] if self.ops else []
         proc = subprocess.Popen([sys.executable, "-m", f"{__package__}.server", "--lane", self.name, "--models",
-                                 self.model_folder, "--socket", address], stdin=subprocess.PIPE,
+                                 self.model_folder, "--socket", address, *ops], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, env=env, cwd=str(ROOT))
         if proc.stdin is None or proc.stdout is None:  # both are pipes: only a broken Popen gets here
             raise RuntimeError(f"Could not open pipes to the {self.name} engine.")
@@ -126,9 +134,10 @@ class Engine:
         self._closed = threading.Event()
 
     @classmethod
-    def start(cls, model_folder: str | os.PathLike[str]) -> Engine:
-        """Starts every lane (in parallel) and their supervisor."""
-        engine = cls({name: _Lane(name, str(model_folder)) for name in LANES})
+    def start(cls, model_folder: str | os.PathLike[str], ops: str | None = None) -> Engine:
+        """Starts every lane (in parallel) and their supervisor; ``ops`` (module:class) replaces the operations
+        the engine serves (tests run a TensorFlow-free fake)."""
+        engine = cls({name: _Lane(name, str(model_folder), ops) for name in LANES})
         errors: list[Exception] = []
 
         def spawn(lane: _Lane) -> None:
@@ -215,7 +224,7 @@ class Engine:
         with conn:
             conn.send(Request(op, args))
             msg = self._recv(conn, deadline, f"The engine did not answer within {limit:.0f} s ({op}).")
-            return self._result(msg)
+            return self.unpack(msg)
 
     def stream(self, op: str, on_progress: Callable[[Any], None] | None, *, key: str, watcher: str,
                cache: str | None = None, **args: Any) -> Any:
@@ -231,7 +240,7 @@ class Engine:
                     if on_progress is not None:
                         on_progress(msg.payload)
                 elif not isinstance(msg, Heartbeat):
-                    return self._result(msg)
+                    return self.unpack(msg)
 
     def detach(self, key: str, watcher: str) -> bool:
         """``watcher`` cancels job ``key``: the job stops when nobody else watches it."""
@@ -248,11 +257,12 @@ class Engine:
                                 "retry.") from None
 
     @staticmethod
-    def _result(msg: Any) -> Any:
+    def unpack(msg: Any) -> Any:
+        """The value of an engine's final message, or the error it reports."""
         if isinstance(msg, Done):
             return msg.value
         if isinstance(msg, Failed):
-            raise (EngineCancelled if msg.cancelled else EngineError)(msg.message)
+            raise (EngineCancelled if msg.cancelled else EngineError)(msg.message, msg.user)
         raise EngineError(f"The engine sent something unexpected ({type(msg).__name__}).")
 
 

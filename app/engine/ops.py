@@ -1,37 +1,27 @@
 """The operations an engine process serves: TensorFlow work on the models of the model folder.
 
-Runs only inside an engine process (``app.engine.server``); every result is a typed value of
-``app.engine.results``, numpy only, so that the web side never needs TensorFlow to read it.
+Runs only inside an engine process (``app.engine.server``). Results are the engine library's own types
+(``cnnviz.search``, ``cnnviz.results``) or the dashboard's (``app.engine.results``), numpy only, so the web side
+reads them without TensorFlow; arrays that only need to be shown travel in half precision.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .results import Activations, AttributionMap, DenseStats, ModelInfo, OIPProgress, OIPRun, TrainProgress, TrainRun
+from cnnviz.config import TrainConfig
+from cnnviz.results import Attribution, DensePatterns, TrainResult
+from cnnviz.search import OIPConfig, OIPItem, OIPResult
 
-PROGRESS_EVERY_S = 0.4  # Dash polls about twice a second; faster progress would be dropped
-LIVE_ITEMS = 8  # progress carries the first few searches' images only: the page shows no more
-
-
-def throttled(final: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    """A gate for progress: True at most every PROGRESS_EVERY_S, and always for ``final`` reports."""
-    last = [0.0]
-
-    def due(p: Any) -> bool:
-        now = time.monotonic()
-        if final(p) or now - last[0] >= PROGRESS_EVERY_S:
-            last[0] = now
-            return True
-        return False
-
-    return due
+from ..requests import InsightRequest
+from .progress import LIVE_ITEMS, throttled
+from .results import Activations, ModelInfo
 
 
 class Models:
@@ -58,8 +48,9 @@ class Models:
 
 class Ops:
     def __init__(self, folder: Path, lane: str):
-        from cnnviz.device import setup_device
+        from cnnviz.device import quiet_tensorflow, setup_device
 
+        quiet_tensorflow()
         self.lane = lane
         self.device = setup_device()
         self.models = Models(folder)
@@ -106,13 +97,12 @@ class Ops:
         return Activations({k: v[0] for k, v in acts.items()}, m.output_layer)
 
     def attribution(self, model: str, image: np.ndarray, method: str, layer: str | None = None,
-                    cls: int | None = None) -> AttributionMap:
+                    cls: int | None = None) -> Attribution:
         from cnnviz.attribution import attribution
         from cnnviz.images import fit_to
 
         m = self.models.get(model)
-        a = attribution(m, fit_to(image, m.image_shape), method, layer=layer, cls=cls)
-        return AttributionMap(a.method, a.layer, a.cls, a.predicted, a.probabilities, a.map)
+        return attribution(m, fit_to(image, m.image_shape), method, layer=layer, cls=cls)
 
     def class_means(self, model: str, layer: str) -> np.ndarray:
         from cnnviz.activations import class_means
@@ -124,52 +114,40 @@ class Ops:
                                lambda: class_means(m, data.x_test, data.y_test.astype(np.int64)))
         return means[layer]
 
-    def dense_stats(self, model: str, layer: str | None = None) -> DenseStats:
+    def dense_stats(self, model: str, layer: str | None = None) -> DensePatterns:
         from cnnviz.activations import dense_patterns
 
         m = self.models.get(model)
         data = self.dataset(m.metadata.get("dataset", "mnist"))
         dp = self._memoized(("dense", m.sha256, layer), lambda: dense_patterns(m, data, layer))
-        return DenseStats(dp.dense_layer, dp.class_means, dp.similarity, dp.confusion, dp.predicted,
-                          dp.probabilities.astype(np.float32), dp.labels)
+        # half precision for what is only shown: a tenth of the bytes of the test set's float32 activations
+        return replace(dp, dense=dp.dense.astype(np.float16), conv_class_means=dp.conv_class_means.astype(np.float16),
+                       probabilities=dp.probabilities.astype(np.float32))
 
     # ---- long jobs: ``report`` takes progress, ``should_stop`` is polled
 
-    def oip(self, model: str, items: list[dict], config: dict, *, report, should_stop) -> OIPRun:
-        from cnnviz.oip import OIPConfig, OIPItem, run_oip
+    def oip(self, model: str, items: list[OIPItem], config: OIPConfig, *, report, should_stop) -> OIPResult:
+        from cnnviz.oip import run_oip
 
         m = self.models.get(model)
         due = throttled(lambda p: p.frames == 2 or p.step == p.steps)
 
         def progress(p) -> None:
             if due(p):
-                report(OIPProgress(p.step, p.steps, p.images[:LIVE_ITEMS].astype(np.float32),
-                                   np.asarray(p.activation[:LIVE_ITEMS])))
+                report(replace(p, images=p.images[:LIVE_ITEMS].astype(np.float32),
+                               activation=np.asarray(p.activation[:LIVE_ITEMS])))
 
-        r = run_oip(m, [OIPItem(**it) for it in items], OIPConfig(**config), on_progress=progress,
-                    should_stop=should_stop)
-        # float16 frames: half the cache and transfer, plenty for display
-        return OIPRun(r.images, r.frames.astype(np.float16), np.asarray(r.frame_steps), r.activation,
-                      int(r.steps_done), bool(r.stopped), float(r.loop_seconds))
+        r = run_oip(m, items, config, on_progress=progress, should_stop=should_stop)
+        return replace(r, frames=r.frames.astype(np.float16))  # half the cache and transfer, plenty to show
 
-    def insight(self, model: str, analysis: str, params: dict, *, report, should_stop):
+    def insight(self, model: str, request: InsightRequest, *, report, should_stop):
         from .analyses import run
 
-        return run(self, model, analysis, params, report=report, should_stop=should_stop)
+        return run(self, model, request, report=report, should_stop=should_stop)
 
-    def train(self, config: dict, out: str, *, report, should_stop) -> TrainRun:
-        from cnnviz.config import TrainConfig
+    def train(self, config: TrainConfig, out: str, *, report, should_stop) -> TrainResult:
         from cnnviz.training import train
 
-        cfg = TrainConfig(**config)
-        data = self.dataset(cfg.dataset)
         due = throttled(lambda p: p.epoch_end)
-
-        def progress(p) -> None:
-            if due(p):
-                report(TrainProgress(p.epoch, p.epochs, p.batch, p.batches, float(p.loss), float(p.accuracy),
-                                     p.val_loss, p.val_accuracy))
-
-        r = train(cfg, Path(out), data=data, on_progress=progress, should_stop=should_stop)
-        return TrainRun(bool(r.stopped), str(r.path) if r.path else None, r.metadata, int(r.epochs_completed),
-                        list(r.history))
+        return train(config, Path(out), data=self.dataset(config.dataset),
+                     on_progress=lambda p: report(p) if due(p) else None, should_stop=should_stop)

@@ -9,10 +9,13 @@ when the last watcher has detached, so one user's Cancel never stops another use
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from cnnviz.errors import CnnvizError, is_user_error
 
 from .results import JobSummary
 
@@ -21,8 +24,16 @@ log = logging.getLogger("cnnviz.engine")
 FINISHED_KEPT_S = 60.0  # a finished job stays attachable this long (a page that comes back)
 
 
-class UserError(Exception):
+class UserError(CnnvizError):
     """Bad input to a job: the message is for the user."""
+
+
+def fault_message(e: BaseException, where: str = "the engine") -> str:
+    """Logs a fault (not the user's doing) with its traceback under a short reference, and returns the
+    message for the user, which names that reference."""
+    ref = secrets.token_hex(4)
+    log.exception("%s failed [ref %s]", where, ref)
+    return f"Internal error in {where} ({type(e).__name__}, reference {ref}); see the server log."
 
 
 class Job:
@@ -103,12 +114,11 @@ class Registry:
         def target() -> None:
             try:
                 job.finish(run(job))
-            except (UserError, ValueError, FileNotFoundError, KeyError, TypeError) as e:
-                job.finish(error=str(e) or type(e).__name__)
-            except Exception as e:  # the engine must survive any one job
-                log.exception("job %s failed", key)
-                job.finish(error=f"Internal error in the engine ({type(e).__name__}); see the server log.",
-                           user_error=False)
+            except Exception as e:  # noqa: BLE001 - the engine survives any one job; a fault is logged
+                if is_user_error(e):
+                    job.finish(error=str(e) or type(e).__name__)
+                else:
+                    job.finish(error=fault_message(e, f"the engine's {kind} job"), user_error=False)
 
         threading.Thread(target=target, name=f"job-{kind}", daemon=True).start()
         return job

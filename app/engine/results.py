@@ -1,12 +1,13 @@
-"""Results that cross the process boundary and go into the result cache: plain, typed, numpy only.
+"""The dashboard's own results from the engine: a model's description, one image's activations, a job's state.
 
-The engine builds them; the pages use them as they are. Importable without TensorFlow.
-Changing a field changes what the cache holds: bump ``app.services.CACHE_FORMAT``.
+Everything else the engine returns is a type of ``cnnviz.search`` or ``cnnviz.results``, as the engine library
+makes it. Plain, typed, numpy only, importable without TensorFlow. Changing a field changes what the cache holds:
+bump ``app.services.CACHE_FORMAT``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,17 +31,41 @@ class ModelInfo(LayerRoles):
     def dataset(self) -> str:
         return str(self.metadata.get("dataset", "mnist"))
 
+    # The metadata (the model's JSON file) read once, typed, for the pages.
 
-@dataclass(frozen=True)
-class AttributionMap:
-    """Which pixels of one image the class score depends on (``cnnviz.attribution``)."""
+    @property
+    def accuracy(self) -> float | None:
+        acc = self.metadata.get("test_accuracy")
+        return float(acc) if isinstance(acc, (int, float)) else None
 
-    method: str
-    layer: str | None
-    cls: int
-    predicted: int
-    probabilities: np.ndarray
-    map: np.ndarray  # (H, W) >= 0
+    @property
+    def standardization(self) -> tuple[float, float]:
+        std = self.metadata.get("standardization") or {}
+        return float(std.get("mean", 0.0)), float(std.get("std", 1.0))
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Per-epoch training history (empty for an imported model)."""
+        h = self.metadata.get("history")
+        return [dict(e) for e in h if isinstance(e, dict)] if isinstance(h, list) else []
+
+    @property
+    def confusion(self) -> np.ndarray | None:
+        c = self.metadata.get("confusion_matrix")
+        return np.asarray(c, np.int64) if isinstance(c, list) and c else None
+
+    @property
+    def training(self) -> dict[str, Any]:
+        """How it was trained (the TrainConfig's fields), empty for an imported model."""
+        cfg = self.metadata.get("config")
+        return dict(cfg) if isinstance(cfg, dict) else {}
+
+    @property
+    def imported(self) -> tuple[str, str] | None:
+        """(where from, when) for an imported model, else None."""
+        if "imported_from" not in self.metadata:
+            return None
+        return str(self.metadata["imported_from"]), str(self.metadata.get("imported_at", "?"))
 
 
 @dataclass(frozen=True)
@@ -54,101 +79,11 @@ class Activations:
     def probabilities(self) -> np.ndarray:
         return self.layers[self.output]
 
-
-@dataclass(frozen=True)
-class DenseStats:
-    """How a hidden dense layer responds to each class of the test set."""
-
-    dense_layer: str
-    class_means: np.ndarray  # (classes, units)
-    similarity: np.ndarray  # (classes, classes) cosine similarity of the class means
-    confusion: np.ndarray  # (classes, classes), rows = true class
-    predicted: np.ndarray  # (N,)
-    probabilities: np.ndarray  # (N, classes)
-    labels: np.ndarray  # (N,)
-
-    def confused(self, true: int, predicted: int) -> np.ndarray:
-        """Indices of the test images of class ``true`` predicted as ``predicted``."""
-        return np.flatnonzero((self.labels == true) & (self.predicted == predicted))
-
-
-@dataclass(frozen=True)
-class OIPRun:
-    images: np.ndarray  # (N, 28, 28) final images, standardized units
-    frames: np.ndarray  # (F, N, 28, 28) float16
-    frame_steps: np.ndarray  # (F,)
-    activation: np.ndarray  # (N, F) objective at each frame
-    steps_done: int
-    stopped: bool
-    loop_seconds: float
-
-    def best_per_map(self, per_map: int) -> tuple[np.ndarray, np.ndarray]:
-        """For runs of ``per_map`` consecutive searches per map: each map's best final image and activation."""
-        end = np.asarray(self.activation)[:, -1].reshape(-1, per_map)
-        best = end.argmax(1)
-        rows = np.arange(len(end)) * per_map + best
-        return np.asarray(self.images)[rows], end[np.arange(len(end)), best]
-
-
-@dataclass(frozen=True)
-class OIPProgress:
-    step: int
-    steps: int
-    images: np.ndarray  # the first few searches' current images
-    activation: np.ndarray  # their objectives
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    epoch: int
-    epochs: int
-    batch: int
-    batches: int
-    loss: float
-    accuracy: float
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-
-
-@dataclass(frozen=True)
-class TrainRun:
-    stopped: bool
-    path: str | None
-    metadata: dict[str, Any]
-    epochs_completed: int
-    history: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class StageProgress:
-    fraction: float
-    stage: str
-
-
-@dataclass(frozen=True)
-class InsightRun:
-    """One Insight analysis: what every analysis has, plus its own arrays in ``data``.
-
-    ``data`` holds the analysis's named arrays and lists (see ``app.engine.analyses``), looked
-    up with :meth:`get`; ``summary`` and ``rows`` are the JSON/CSV face.
-    """
-
-    analysis: str
-    stopped: bool
-    summary: dict[str, Any] = field(default_factory=dict)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, name: str) -> Any:
-        if name in ("summary", "rows", "stopped", "analysis"):
-            return getattr(self, name)
-        return self.data[name]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            return default
+    def of(self, layer: str) -> np.ndarray:
+        """One layer's activations; a clear error for a layer the model has not."""
+        if layer not in self.layers:
+            raise ValueError(f"No such layer. Existing layers are: {list(self.layers)}. Received: layer={layer!r}")
+        return self.layers[layer]
 
 
 @dataclass(frozen=True)
@@ -158,4 +93,5 @@ class JobSummary:
     started: float
     done: bool
     watchers: int
-    progress: Any  # the latest progress report (OIPProgress, TrainProgress, StageProgress) or None
+    progress: Any  # the latest progress report (OIPProgress, TrainProgress, BatchProgress) or None
+    queued: int = 0  # jobs ahead of this one in the queue (0: running)

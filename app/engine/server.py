@@ -24,6 +24,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from cnnviz.errors import is_user_error
+
 from .protocol import (
     HEARTBEAT_S,
     JOB_OPS,
@@ -38,12 +40,11 @@ from .protocol import (
     cancel_flag,
     server_handshake,
 )
-from .registry import Job, Registry, UserError
+from .registry import Job, Registry, fault_message
 
 log = logging.getLogger("cnnviz.engine")
 
 REQUEST_S = 10.0  # a client that connected must send its request within this
-USER_ERRORS = (UserError, ValueError, FileNotFoundError, KeyError, TypeError)
 
 
 class Server:
@@ -78,7 +79,7 @@ class Server:
             if not isinstance(req, Request):
                 conn.send(Failed(f"Not an engine request. Received: {type(req).__name__}"))
             elif req.op in JOB_OPS:
-                self._stream(conn, req)
+                self.stream(conn, req)
             elif req.op in QUICK_OPS:
                 fn = getattr(self, req.op, None) or getattr(self.ops, req.op)
                 conn.send(Done(fn(**req.args)))
@@ -86,15 +87,16 @@ class Server:
                 conn.send(Failed(f"Unknown engine operation. Received: op={req.op!r}"))
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass  # the client went away; a job it streamed goes on
-        except USER_ERRORS as e:
-            _send(conn, Failed(str(e) or type(e).__name__))
-        except Exception as e:  # the engine must survive any one request
-            log.exception("engine request failed")
-            _send(conn, Failed(f"Internal error in the engine ({type(e).__name__}); see the server log.", user=False))
+        except Exception as e:  # noqa: BLE001 - the engine survives any one request; a fault is logged
+            if is_user_error(e):
+                _send(conn, Failed(str(e) or type(e).__name__))
+            else:
+                _send(conn, Failed(fault_message(e), user=False))
         finally:
             conn.close()
 
-    def _stream(self, conn: Connection, req: Request) -> None:
+    def stream(self, conn: Connection, req: Request) -> None:
+        """Runs (or joins) the job of ``req`` and streams its progress and end to ``conn`` (anything with ``send``)."""
         if not req.key or not req.watcher:
             raise ValueError("A job needs a key and a watcher.")
         fn = getattr(self.ops, req.op)
@@ -191,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lane", choices=LANES, required=True)
     ap.add_argument("--models", required=True)
     ap.add_argument("--socket", required=True)
+    ap.add_argument("--ops", default=f"{__package__}.ops:Ops", help="module:class of the operations served (tests use "
+                    "a TensorFlow-free fake)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s cnnviz-engine[{args.lane}] %(levelname)s %(message)s")
     authkey = bytes.fromhex(sys.stdin.buffer.readline().decode().strip())
@@ -198,12 +202,11 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=_watch_parent, args=(folder,), name="parent-watch", daemon=True).start()
     if args.lane == JOBS:
         os.nice(10)  # long jobs yield the CPU to interactive calls and to the web process
-    from cnnviz.cli import _quiet_tf
+    import importlib
 
-    _quiet_tf()
-    from .ops import Ops
-
-    server = Server(Ops(Path(args.models), args.lane), authkey)
+    module, _, name = args.ops.partition(":")
+    ops_class = getattr(importlib.import_module(module), name)
+    server = Server(ops_class(Path(args.models), args.lane), authkey)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(args.socket)
     os.chmod(args.socket, 0o600)

@@ -7,16 +7,19 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from cnnviz.images import fit_to
 
 from .. import figures
 from ..clicks import click_point
+from ..controls import clamped, info, layer_marks, test_count
 from ..ids import Maps as I
 from ..ids import Shell
 from ..inputs import MAX_PATH_CHARS, MAX_STROKES, checked_strokes, decode_upload, rasterize_drawing, resolve
+from ..requests import as_choice, layer_choice
 from ..services import dataset, services
-from ..ui import alert, as_choice, card, failure, labelled, slider_choice
+from ..ui import alert, card, handled, labelled
 
 dash.register_page(__name__, path="/maps", name="Maps", order=2)
 
@@ -27,11 +30,7 @@ METHODS = [{"label": "saliency", "value": "saliency"}, {"label": "SmoothGrad", "
 
 def _spatial(model) -> list[str]:
     """The model's layers of maps, input side first: the layer slider's marks."""
-    return services().info(model).spatial_layers
-
-
-def layer_marks(names: list[str]) -> dict:
-    return {i: {"label": n.replace("_", " "), "style": {"fontSize": "0.7rem"}} for i, n in enumerate(names)}
+    return info(model).spatial_layers
 
 
 def _draw_figure() -> go.Figure:
@@ -40,7 +39,7 @@ def _draw_figure() -> go.Figure:
                                hoverinfo="skip"))
     fig.update_layout(dragmode="drawopenpath", newshape=dict(line=dict(color="white", width=14)),
                       margin=dict(l=0, r=0, t=0, b=0), height=220, width=220, plot_bgcolor="black")
-    return figures._image_axes(fig)
+    return figures.image_axes(fig)
 
 
 layout = html.Div([
@@ -71,7 +70,7 @@ layout = html.Div([
                  html.Div(id=I.MESSAGE)),
             card("View",
                  labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=1, step=1, value=0, included=False,
-                                              marks=None, allow_direct_input=False)),
+                                              marks=None, allow_direct_input=False, className="layer-slider")),
                  labelled("Map (drag: shown large beside the input)",
                           dcc.Slider(id=I.MAP_SLIDER, min=0, max=31, step=1, value=0, updatemode="drag", marks=None,
                                      tooltip={"placement": "bottom"}, allow_direct_input=True)),
@@ -116,19 +115,24 @@ def show_source(source):
             show if source == "draw" else hide)
 
 
-@callback(Output(I.CLASS, "options"), Output(I.WHY_CLASS, "options"), Output(I.WHY_CLASS, "value"),
-          Output(I.WHY_LAYER, "options"), Output(I.WHY_LAYER, "value"), Output(I.LAYER, "marks"), Output(I.LAYER, "max"),
-          Output(I.LAYER, "value"), Output(I.INDEX, "max"), Input(Shell.MODEL, "value"))
-def model_controls(model):
-    """Every control whose choices come from the model: classes, layers, the test-image range."""
-    try:
-        names, layers = _class_names(model), _spatial(model)
-        n_test = len(dataset(_dataset_name(model)).x_test)
-    except Exception:  # noqa: BLE001 - no model: the views say why
-        return [], [], None, [], None, None, 0, 0, 0
+@handled(Output(I.CLASS, "options"), Output(I.WHY_CLASS, "options"), Output(I.WHY_CLASS, "value"),
+         Output(I.WHY_LAYER, "options"), Output(I.WHY_LAYER, "value"), Output(I.LAYER, "marks"), Output(I.LAYER, "max"),
+         Output(I.LAYER, "value"), Output(I.INDEX, "max"), Output(I.INDEX, "value", allow_duplicate=True),
+         Output(I.MESSAGE, "children", allow_duplicate=True), Input(Shell.MODEL, "value"), State(Shell.IMAGE, "data"),
+         message=I.MESSAGE, prevent_initial_call="initial_duplicate")
+def model_controls(model, spec):
+    """Every control whose choices come from the model: classes, layers, the test-image range. A test image
+    beyond the new model's test set is replaced by its last one, with a note (the index box moves, and with it
+    the chosen image)."""
+    names, layers = _class_names(model), _spatial(model)
+    n_test = test_count(model)
     classes = [{"label": n, "value": i} for i, n in enumerate(names)]
+    index, note = no_update, None
+    if isinstance(spec, dict) and spec.get("source") == "test":
+        kept, note = clamped(spec.get("index"), n_test - 1, "Test image")
+        index = kept if note else no_update
     return (classes, classes, None, [{"label": n, "value": n} for n in layers], layers[-1] if layers else None,
-            layer_marks(layers), max(len(layers) - 1, 0), 0, n_test - 1)
+            layer_marks(layers), max(len(layers) - 1, 0), 0, n_test - 1, index, alert(note, "info") if note else None)
 
 
 def _next_of_class(cls, index, model) -> int | None:
@@ -138,39 +142,44 @@ def _next_of_class(cls, index, model) -> int | None:
     return int((hits[0] + start) % len(labels)) if len(hits) else None
 
 
-@callback(Output(Shell.IMAGE, "data"), Output(I.INDEX, "value"), Output(I.MESSAGE, "children"),
-          Input(I.DRAW_SHAPES, "id"), Input(I.INDEX, "value"), Input(I.CLASS, "value"), Input(I.UPLOAD, "contents"),
-          Input(I.DRAW_USE, "n_clicks"), State(Shell.IMAGE, "data"), State(I.UPLOAD, "filename"),
-          State(I.DRAW_SHAPES, "data"), State(Shell.MODEL, "value"))
-def choose_image(_mounted, index, cls, upload, _draw, spec, filename, shapes, model):
+@handled(Output(Shell.IMAGE, "data"), Output(I.INDEX, "value"), Output(I.MESSAGE, "children"),
+         inputs=dict(index=Input(I.INDEX, "value"), cls=Input(I.CLASS, "value"), upload=Input(I.UPLOAD, "contents"),
+                     _events=dict(mounted=Input(I.DRAW_SHAPES, "id"), drawn=Input(I.DRAW_USE, "n_clicks"))),
+         state=dict(spec=State(Shell.IMAGE, "data"),
+                    context=dict(filename=State(I.UPLOAD, "filename"), shapes=State(I.DRAW_SHAPES, "data"),
+                                 model=State(Shell.MODEL, "value"), mode=State(I.MODE, "value"))),
+         message=I.MESSAGE)
+def choose_image(index, cls, upload, _events, spec, context):
     """The shell's image and the index box kept in step both ways: the box shows the image chosen on
-    any page (Dense's confusion list, say), and typing an index, picking a class, uploading or
-    drawing chooses a new one."""
+    any page (Dense's confusion list, say), and typing an index, picking a class (in "this image" mode: its
+    next test image), uploading or drawing chooses a new one. In "class average" mode the class picks the
+    average only, and the chosen image stays."""
+    model = context["model"]
     test_index = spec.get("index") if isinstance(spec, dict) and spec.get("source") == "test" else None
-    try:
-        trigger = ctx.triggered_id
-        if trigger in (None, I.DRAW_SHAPES) or (trigger == I.INDEX and index is None):
-            # the page mounted (the empty box fires too): show the image chosen on any page (Dense's list, say)
-            return no_update, (test_index if test_index is not None and test_index != index else no_update), no_update
-        if trigger == I.INDEX:
-            if test_index == int(index):
-                return no_update, no_update, no_update
-            return {"source": "test", "index": int(index)}, no_update, None
-        if trigger == I.CLASS:
-            found = None if cls is None else _next_of_class(cls, test_index if test_index is not None else index, model)
-            if found is None:
-                return no_update, no_update, no_update
-            return {"source": "test", "index": found}, found, None
-        if trigger == I.UPLOAD:
-            shape = services().info(model).image_shape
-            pixels = decode_upload(upload, shape)
-            what = "a 28×28 digit" if pixels.ndim == 2 else f"a {shape[0]}×{shape[1]} colour picture"
-            return ({"source": "pixels", "pixels": pixels.tolist(), "name": f"upload {str(filename)[:40]}"}, no_update,
-                    alert(f"Loaded {str(filename)[:60]} as {what}.", "success"))
-        pixels = rasterize_drawing(shapes)
-        return {"source": "pixels", "pixels": pixels.tolist(), "name": "drawing"}, no_update, None
-    except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 3)
+    trigger = ctx.triggered_id
+    if trigger in (None, I.DRAW_SHAPES) or (trigger == I.INDEX and index is None):
+        # the page mounted (the empty box fires too): show the image chosen on any page (Dense's list, say)
+        return no_update, (test_index if test_index is not None and test_index != index else no_update), no_update
+    if trigger == I.INDEX:
+        if test_index == int(index):
+            return no_update, no_update, no_update
+        kept, note = clamped(index, test_count(model) - 1, "Test image")
+        return {"source": "test", "index": kept}, (kept if note else no_update), (alert(note, "info") if note else None)
+    if trigger == I.CLASS:
+        found = None if cls is None or context["mode"] == "average" else \
+            _next_of_class(cls, test_index if test_index is not None else index, model)
+        if found is None:
+            raise PreventUpdate
+        return {"source": "test", "index": found}, found, None
+    if trigger == I.UPLOAD:
+        shape = info(model).image_shape
+        pixels = decode_upload(upload, shape)
+        what = "a 28×28 digit" if pixels.ndim == 2 else f"a {shape[0]}×{shape[1]} colour picture"
+        name = str(context["filename"])
+        return ({"source": "pixels", "pixels": pixels.tolist(), "name": f"upload {name[:40]}"}, no_update,
+                alert(f"Loaded {name[:60]} as {what}.", "success"))
+    pixels = rasterize_drawing(context["shapes"])
+    return {"source": "pixels", "pixels": pixels.tolist(), "name": "drawing"}, no_update, None
 
 
 @callback(Output(I.DRAW, "figure"), Output(I.DRAW_SHAPES, "data", allow_duplicate=True),
@@ -207,11 +216,19 @@ def track_strokes(relayout, shapes):
 
 
 def _dataset_name(model) -> str:
-    return services().info(model).dataset
+    return info(model).dataset
+
+
+def _image(spec, model) -> tuple[np.ndarray, int | None, str]:
+    """The chosen image for ``model``: a test index beyond its test set is read as its last test image (the
+    index box is moved there, with a note, by :func:`model_controls`)."""
+    if isinstance(spec, dict) and spec.get("source") == "test":
+        spec = {**spec, "index": clamped(spec.get("index"), test_count(model) - 1, "")[0]}
+    return resolve(spec, _dataset_name(model))
 
 
 def _class_names(model) -> list[str]:
-    return list(services().info(model).class_names)
+    return list(info(model).class_names)
 
 
 @callback(Output(I.MEANS_READY, "data"), Input(I.MODE, "value"), Input(Shell.MODEL, "value"),
@@ -228,121 +245,109 @@ def compute_class_means(mode, model):
     return {"model": model}
 
 
-@callback(Output(I.PROBS, "figure"), Output(I.GRID, "figure"), Output(I.VIEW_MESSAGE, "children"),
-          Output(I.PROBS, "style"),
-          Input(Shell.IMAGE, "data"), Input(I.LAYER, "value"), Input(I.SCALE, "value"), Input(I.MODE, "value"),
-          Input(I.CLASS, "value"), Input(Shell.MODEL, "value"), Input(I.MEANS_READY, "data"))
+@handled(Output(I.PROBS, "figure"), Output(I.GRID, "figure"), Output(I.VIEW_MESSAGE, "children"),
+         Output(I.PROBS, "style"),
+         Input(Shell.IMAGE, "data"), Input(I.LAYER, "value"), Input(I.SCALE, "value"), Input(I.MODE, "value"),
+         Input(I.CLASS, "value"), Input(Shell.MODEL, "value"), Input(I.MEANS_READY, "data"), message=I.VIEW_MESSAGE)
 def render(spec, layer, scale, mode, cls, model, _ready):
-    try:
-        svc = services()
-        layers = _spatial(model)
-        layer = as_choice(slider_choice(layer, layers), "layer", layers)
-        scale = as_choice(scale, "scale", ["map", "layer"])
-        mode = as_choice(mode, "mode", ["image", "average"])
-        names = _class_names(model)
-        if mode == "average":
-            c = int(cls) if cls is not None else resolve(spec, _dataset_name(model))[1]
-            if c is None or not 0 <= c < len(names):
-                raise ValueError("Choose a class for the class average.")
-            key = svc.key("class_means", model, {"layer": layer})
-            means = svc.results.get(key)
-            if means is None:
-                return no_update, figures.empty_figure("computing class averages…"), None, HIDDEN
-            return (no_update, figures.make_map_grid_figure(means[c], scale, f"{layer}: mean over class {names[c]}"),
-                    None, HIDDEN)
-        pixels, _, caption = resolve(spec, _dataset_name(model))
-        acts = svc.engine.call("activations", model=model, image=pixels).layers
-        return (figures.make_probs_figure(acts[svc.info(model).output_layer], names),
-                figures.make_map_grid_figure(acts[layer], scale, f"{layer}: {acts[layer].shape[-1]} maps · {caption}"),
-                None, {})
-    except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 4, 2)
+    svc = services()
+    layer = layer_choice(layer, _spatial(model))
+    scale = as_choice(scale, "scale", ["map", "layer"])
+    mode = as_choice(mode, "mode", ["image", "average"])
+    names = _class_names(model)
+    if mode == "average":
+        c = int(cls) if cls is not None else _image(spec, model)[1]
+        if c is None or not 0 <= c < len(names):
+            return (no_update, figures.empty_figure("choose a class for the class average"),
+                    alert("Choose a class for the class average.", "info"), HIDDEN)
+        means = svc.results.get(svc.key("class_means", model, {"layer": layer}))
+        if means is None:
+            return no_update, figures.empty_figure("computing class averages…"), None, HIDDEN
+        return (no_update, figures.make_map_grid_figure(means[c], scale, f"{layer}: mean over class {names[c]}"),
+                None, HIDDEN)
+    pixels, _, caption = _image(spec, model)
+    acts = svc.engine.call("activations", model=model, image=pixels)
+    grid = acts.of(layer)
+    return (figures.make_probs_figure(acts.probabilities, names),
+            figures.make_map_grid_figure(grid, scale, f"{layer}: {grid.shape[-1]} maps · {caption}"), None, {})
 
 
-@callback(Output(I.INPUT, "figure"), Output(I.RF_NOTE, "children", allow_duplicate=True),
-          Input(Shell.IMAGE, "data"), Input(I.GRID, "clickData"), Input(I.LAYER, "value"), Input(Shell.MODEL, "value"),
-          Input(I.MODE, "value"), Input(I.CLASS, "value"), prevent_initial_call="initial_duplicate")
+def _figure_message(text: str, _color: str):
+    return figures.empty_figure(text[:120])
+
+
+@handled(Output(I.INPUT, "figure"), Output(I.RF_NOTE, "children", allow_duplicate=True),
+         Input(Shell.IMAGE, "data"), Input(I.GRID, "clickData"), Input(I.LAYER, "value"), Input(Shell.MODEL, "value"),
+         Input(I.MODE, "value"), Input(I.CLASS, "value"), show=_figure_message, prevent_initial_call="initial_duplicate")
 def show_input(spec, click, layer, model, mode, cls):
-    try:
-        if mode == "average":  # the class itself: the mean of its test images
-            data = dataset(_dataset_name(model))
-            c = int(cls) if cls is not None else resolve(spec, _dataset_name(model))[1]
-            if c is None:
-                return figures.empty_figure("choose a class"), None
-            images = data.x_test[data.y_test == c]
-            return (figures.make_image_figure(images.mean(0), f"class {_class_names(model)[c]}: mean of "
-                                              f"{len(images):,} test images"), None)
-        pixels, _, caption = resolve(spec, _dataset_name(model))
-        box, note = None, "Click a node in the grid to outline its receptive field on the input."
-        point = click_point(click) if ctx.triggered_id == I.GRID else None
-        if point is not None and len(point.customdata) >= 3:
-            m, x, y = (int(float(v)) for v in point.customdata[:3])
-            info = services().info(model)
-            row = info.layer(slider_choice(layer, info.spatial_layers))
-            box = row.receptive.box(y, x, info.input_shape[:2]) if m >= 0 and row.receptive else None
-            note = (f"{row.name} map {m}, node x={x} y={y}: receptive field {row.receptive_field}×"
-                    f"{row.receptive_field} input pixels (jump {row.jump})." if box else note)
-        return figures.make_image_figure(pixels, caption, box), note
-    except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 2)
+    if mode == "average":  # the class itself: the mean of its test images
+        data = dataset(_dataset_name(model))
+        c = int(cls) if cls is not None else _image(spec, model)[1]
+        if c is None:
+            return figures.empty_figure("choose a class"), None
+        images = data.x_test[data.y_test == c]
+        return (figures.make_image_figure(images.mean(0), f"class {_class_names(model)[c]}: mean of "
+                                          f"{len(images):,} test images"), None)
+    pixels, _, caption = _image(spec, model)
+    box, note = None, "Click a node in the grid to outline its receptive field on the input."
+    point = click_point(click) if ctx.triggered_id == I.GRID else None
+    if point is not None and len(point.customdata) >= 3:
+        m, x, y = (int(float(v)) for v in point.customdata[:3])
+        i = info(model)
+        row = i.layer(layer_choice(layer, i.spatial_layers))
+        box = row.receptive.box(y, x, i.input_shape[:2]) if m >= 0 and row.receptive else None
+        note = (f"{row.name} map {m}, node x={x} y={y}: receptive field {row.receptive_field}×"
+                f"{row.receptive_field} input pixels (jump {row.jump})." if box else note)
+    return figures.make_image_figure(pixels, caption, box), note
 
 
-@callback(Output(I.MAP_SLIDER, "max"), Input(I.LAYER, "value"), Input(Shell.MODEL, "value"))
+@handled(Output(I.MAP_SLIDER, "max"), Input(I.LAYER, "value"), Input(Shell.MODEL, "value"),
+         show=lambda _t, _c: no_update)
 def map_range(layer, model):
     """The map slider's range follows the layer."""
-    try:
-        return services().info(model).layer(slider_choice(layer, _spatial(model))).maps - 1
-    except Exception:  # noqa: BLE001 - leave it; the view validates again
-        return no_update
+    return info(model).layer(layer_choice(layer, _spatial(model))).maps - 1
 
 
-@callback(Output(I.MAP_VIEW, "figure"), Input(I.MAP_SLIDER, "value"), Input(Shell.IMAGE, "data"),
-          Input(I.LAYER, "value"), Input(I.MODE, "value"), Input(I.CLASS, "value"), Input(Shell.MODEL, "value"),
-          Input(I.MEANS_READY, "data"))
+@handled(Output(I.MAP_VIEW, "figure"), Input(I.MAP_SLIDER, "value"), Input(Shell.IMAGE, "data"),
+         Input(I.LAYER, "value"), Input(I.MODE, "value"), Input(I.CLASS, "value"), Input(Shell.MODEL, "value"),
+         Input(I.MEANS_READY, "data"), show=_figure_message)
 def show_map(map_, spec, layer, mode, cls, model, _ready):
     """The slider's map, large: of this image, or of the class average."""
-    try:
-        svc = services()
-        layers = _spatial(model)
-        layer = as_choice(slider_choice(layer, layers), "layer", layers)
-        if mode == "average":
-            c = int(cls) if cls is not None else resolve(spec, _dataset_name(model))[1]
-            acts = svc.results.get(svc.key("class_means", model, {"layer": layer}))
-            if acts is None or c is None:
-                return figures.empty_figure("class average: computing…" if c is not None else "choose a class")
-            acts, what = acts[c], f"class {_class_names(model)[c]}"
-        else:
-            pixels, _, what = resolve(spec, _dataset_name(model))
-            acts = svc.engine.call("activations", model=model, image=pixels).layers[layer]
-        m = min(max(int(map_ or 0), 0), acts.shape[-1] - 1)
-        return figures.make_map_figure(acts[..., m], f"{layer} map {m}")
-    except Exception as e:  # noqa: BLE001 - the grid's callback shows the message
-        return figures.empty_figure(str(e)[:80])
+    svc = services()
+    layer = layer_choice(layer, _spatial(model))
+    if mode == "average":
+        c = int(cls) if cls is not None else _image(spec, model)[1]
+        acts = svc.results.get(svc.key("class_means", model, {"layer": layer}))
+        if acts is None or c is None:
+            return figures.empty_figure("class average: computing…" if c is not None else "choose a class")
+        acts = acts[c]
+    else:
+        pixels, _, _ = _image(spec, model)
+        acts = svc.engine.call("activations", model=model, image=pixels).of(layer)
+    m = min(max(int(map_ or 0), 0), acts.shape[-1] - 1)
+    return figures.make_map_figure(acts[..., m], f"{layer} map {m}")
 
 
-@callback(Output(I.WHY, "figure"), Output(I.WHY_NOTE, "children"), Input(Shell.IMAGE, "data"),
-          Input(I.WHY_METHOD, "value"), Input(I.WHY_CLASS, "value"), Input(I.WHY_LAYER, "value"),
-          Input(Shell.MODEL, "value"))
+@handled(Output(I.WHY, "figure"), Output(I.WHY_NOTE, "children"), Input(Shell.IMAGE, "data"),
+         Input(I.WHY_METHOD, "value"), Input(I.WHY_CLASS, "value"), Input(I.WHY_LAYER, "value"),
+         Input(Shell.MODEL, "value"), show=_figure_message)
 def explain(spec, method, cls, layer, model):
     """The chosen image with its attribution map for the predicted (or chosen) class laid over it."""
-    try:
-        info = services().info(model)
-        method = as_choice(method, "method", [m["value"] for m in METHODS])
-        pixels, _, caption = resolve(spec, info.dataset)
-        if cls is not None and not (isinstance(cls, int) and 0 <= cls < len(info.class_names)):
-            raise ValueError(f"Class must be one of 0..{len(info.class_names) - 1}.")
-        if method == "gradcam":
-            layer = as_choice(layer, "Grad-CAM layer", info.spatial_layers)
-        a = services().engine.call("attribution", model=model, image=pixels, method=method,
-                                   layer=layer if method == "gradcam" else None, cls=cls)
-        names = info.class_names
-        shown = fit_to(pixels, info.image_shape)  # what the model saw
-        title = f"{dict((m['value'], m['label']) for m in METHODS)[method]} for class {names[a.cls]}"
-        note = (f"{caption}: predicted {names[a.predicted]} ({a.probabilities[a.predicted]:.1%}). The overlay shows "
-                f"how much each pixel drives the score of class {names[a.cls]} (its value before the softmax)"
-                + (f", from the maps of {a.layer}." if a.layer else "."))
-        if shown.shape != np.shape(pixels):
-            note += f" The picture was fitted to the model's {'×'.join(map(str, info.input_shape))} input."
-        return figures.make_image_figure(shown, title, overlay=a.map, height=320), note
-    except Exception as e:  # noqa: BLE001 - shown in the page
-        return figures.empty_figure(str(e)[:120]), None
+    i = info(model)
+    method = as_choice(method, "method", [m["value"] for m in METHODS])
+    pixels, _, caption = _image(spec, model)
+    if cls is not None and not (isinstance(cls, int) and 0 <= cls < len(i.class_names)):
+        raise ValueError(f"Class must be one of 0..{len(i.class_names) - 1}.")
+    if method == "gradcam":
+        layer = as_choice(layer, "Grad-CAM layer", i.spatial_layers)
+    a = services().engine.call("attribution", model=model, image=pixels, method=method,
+                               layer=layer if method == "gradcam" else None, cls=cls)
+    names = i.class_names
+    shown = fit_to(pixels, i.image_shape)  # what the model saw
+    title = f"{dict((m['value'], m['label']) for m in METHODS)[method]} for class {names[a.cls]}"
+    note = (f"{caption}: predicted {names[a.predicted]} ({a.probabilities[a.predicted]:.1%}). The overlay shows "
+            f"how much each pixel drives the score of class {names[a.cls]} (its value before the softmax)"
+            + (f", from the maps of {a.layer}." if a.layer else "."))
+    if shown.shape != np.shape(pixels):
+        note += f" The picture was fitted to the model's {'×'.join(map(str, i.input_shape))} input."
+    return figures.make_image_figure(shown, title, overlay=a.map, height=320), note

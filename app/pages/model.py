@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 
 from .. import figures
+from ..controls import info
+from ..engine.results import ModelInfo
 from ..ids import Model as I
 from ..ids import Shell
-from ..services import services
-from ..ui import card, failure
+from ..ui import card, handled
 
 dash.register_page(__name__, path="/", name="Model", order=0)
 
@@ -41,45 +42,34 @@ def _table(layers) -> dbc.Table:
     return dbc.Table([head, html.Tbody(rows + [total])], size="sm", striped=True, className="mb-0")
 
 
-def _meta(info) -> html.Div:
-    meta = info.metadata
-    cfg = meta.get("config", {})
-    acc = meta.get("test_accuracy")
-    items = [("model", info.name), ("dataset", meta.get("dataset", "?")),
+def _meta(info: ModelInfo) -> html.Div:
+    cfg = info.training
+    acc = info.accuracy
+    mean, std = info.standardization
+    items = [("model", info.name), ("dataset", info.dataset),
              ("input", f"{' × '.join(map(str, info.input_shape))}, {len(info.class_names)} classes"),
-             ("test accuracy", f"{acc:.2%}" if isinstance(acc, float) else "unknown"),
-             ("standardization", "mean {mean:.4f}, std {std:.4f}".format(**meta["standardization"])),
-             ("epochs", meta.get("epochs_completed", cfg.get("epochs", "?"))),
+             ("test accuracy", f"{acc:.2%}" if acc is not None else "unknown"),
+             ("standardization", f"mean {mean:.4f}, std {std:.4f}"),
+             ("epochs", len(info.history) or cfg.get("epochs", "?")),
              ("optimizer", f"{cfg.get('optimizer', '?')} lr {cfg.get('learning_rate', '?')}, "
                            f"momentum {cfg.get('momentum', '?')}, {cfg.get('schedule', '?')} schedule"),
              ("L2", cfg.get("l2", "?")), ("batch size", cfg.get("batch_size", "?")),
-             ("training time",
-              f"{meta['wall_time_s']:.0f} s on {meta.get('device', '?')}" if "wall_time_s" in meta else "?"),
              ("sha256", info.sha256[:16] + "…"), ("served by", info.device)]
-    if "imported_from" in meta:  # a model of one's own: how it was trained is not known here
-        items = items[:4] + [("imported from", meta["imported_from"]), ("imported at", meta.get("imported_at", "?"))] \
-            + items[-2:]
+    if info.imported:  # a model of one's own: how it was trained is not known here
+        items = items[:5] + [("imported from", info.imported[0]), ("imported at", info.imported[1])] + items[-2:]
     return html.Dl(sum([[html.Dt(k, className="col-5"), html.Dd(str(v), className="col-7 mb-1")] for k, v in items], []),
                    className="row mb-0 small")
 
 
-@callback(Output(I.TABLE, "children"), Output(I.META, "children"), Output(I.KERNELS, "figure"),
-          Output(I.HISTORY, "figure"), Output(I.CONFUSION, "figure"), Output(I.ERROR, "children"),
-          Input(Shell.MODEL, "value"))
+@handled(Output(I.TABLE, "children"), Output(I.META, "children"), Output(I.KERNELS, "figure"),
+         Output(I.HISTORY, "figure"), Output(I.CONFUSION, "figure"), Output(I.ERROR, "children"),
+         Input(Shell.MODEL, "value"), message=I.ERROR)
 def show_model(model):
-    try:
-        if model is None:
-            raise ValueError("No model found in the model folder.")
-        info = services().info(model)
-        meta = info.metadata
-        names = list(info.class_names)
-        history = figures.make_history_figure(meta.get("history", [])) if meta.get("history") else \
-            figures.empty_figure("no history recorded")
-        conf = figures.make_confusion_figure(meta["confusion_matrix"], names) if "confusion_matrix" in meta else \
-            figures.empty_figure("no confusion matrix recorded")
-        kernels = (figures.make_kernels_figure(info.kernels, info.kernels_layer) if info.kernels.size
-                   else figures.empty_figure("no convolution layer"))
-        return _table(info.layers), _meta(info), kernels, history, conf, None
-    except Exception as e:  # noqa: BLE001 - shown in the page
-        return failure(e, 6)
-
+    i = info(model)
+    names = list(i.class_names)
+    history = figures.make_history_figure(i.history) if i.history else figures.empty_figure("no history recorded")
+    conf = figures.make_confusion_figure(i.confusion, names) if i.confusion is not None else \
+        figures.empty_figure("no confusion matrix recorded")
+    kernels = (figures.make_kernels_figure(i.kernels, i.kernels_layer) if i.kernels.size
+               else figures.empty_figure("no convolution layer"))
+    return _table(i.layers), _meta(i), kernels, history, conf, None

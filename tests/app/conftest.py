@@ -1,7 +1,9 @@
-"""App fixtures: a real engine worker, and the real app started as ``python -m app``."""
+"""App fixtures: the app built in this process on the real operations (fast), the real app started as
+``python -m app`` (the system tier), and the app on a TensorFlow-free fake engine (the fault tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from app.processes import free_port, start_process, stop_process
+from harness.processes import free_port, start_process, stop_process
 
 from ..conftest import ROOT
 
@@ -26,17 +28,20 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def services(model_dir, tmp_path_factory):
-    """The app built in this process (pages registered) on a real, spawned engine worker."""
-    from app.engine import Engine
+def services(foreign, tmp_path_factory):
+    """The app built in this process (pages registered) on the real operations, served in this process
+    (``harness.local_engine``): the pages' callbacks as plain functions, without engine processes. Its model
+    folder holds the default model and the foreign ones of tests/foreign.py (one of them a colour model)."""
+    model_dir = foreign["dir"]
+    from app.engine.ops import Ops
     from app.services import services as current
     from app.settings import Settings
     from app.shell import create_app
+    from harness.local_engine import LocalEngine
 
-    engine = Engine.start(model_dir)
+    engine = LocalEngine(Ops(model_dir, "jobs"))
     create_app(Settings(model_dir=model_dir, cache_dir=tmp_path_factory.mktemp("cache")), engine)
-    svc = current()
-    yield svc
+    yield current()
     engine.stop()
 
 
@@ -57,6 +62,9 @@ def _wait_healthy(url, proc, log, timeout=120):
             log.seek(0)
             pytest.fail("the app did not start:\n" + log.read()[-3000:])
         time.sleep(0.5)
+
+
+FAKE_OPS = "harness.fake_ops:FakeOps"
 
 
 def _app(env, tmp_path_factory):
@@ -129,3 +137,29 @@ def foreign_server(foreign, tmp_path_factory):
     yield url
     stop_process(proc)
     _no_tracebacks(log)
+
+
+@pytest.fixture(scope="module")
+def fake_app(model_dir, tmp_path_factory):
+    """The dashboard as a user starts it, on engines that serve :mod:`harness.fake_ops` (no TensorFlow):
+    (url, process, log, cache folder)."""
+    cache = tmp_path_factory.mktemp("fake-cache")
+    env = {**os.environ, "CNNVIZ_MODEL_DIR": str(model_dir), "CNNVIZ_CACHE_DIR": str(cache),
+           "CNNVIZ_ENGINE_OPS": FAKE_OPS}
+    url, proc, log = _app(env, tmp_path_factory)
+    yield url, proc, log, cache
+    stop_process(proc)
+    _no_tracebacks(log)
+
+
+@contextlib.contextmanager
+def triggered(prop_id: str | None = None, value=None):
+    """Calls to a callback as plain functions within, as if ``prop_id`` ("id.property") had triggered them."""
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    token = context_value.set(AttributeDict(triggered_inputs=[{"prop_id": prop_id, "value": value}] if prop_id else []))
+    try:
+        yield
+    finally:
+        context_value.reset(token)

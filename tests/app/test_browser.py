@@ -11,6 +11,9 @@ from selenium.webdriver.common.keys import Keys
 
 from .conftest import get_json
 
+pytestmark = pytest.mark.system  # a real browser against the real app
+
+
 PAGES = [("/", "Architecture"), ("/training", "New model"), ("/maps", "Input"), ("/dense", "Class means"),
          ("/oip", "Search"), ("/insight", "Analysis")]
 

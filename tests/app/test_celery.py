@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .test_browser import check_oip_cancel, check_oip_run, check_training
+
+pytestmark = pytest.mark.system  # Redis, a Celery worker, the real app and a browser
 
 
 def test_oip_job_through_celery(dash_duo, celery_server):

@@ -37,7 +37,7 @@ def test_colour_downloads_keep_their_colours():
     rng = np.random.default_rng(2)
     frames = rng.normal(size=(4, 3, 8, 8, 3)).astype(np.float32)
     with Image.open(io.BytesIO(gif_bytes(frames, rgb=True))) as gif:
-        assert gif.n_frames == 4 and gif.size == (3 * 8 * 4 + 2 * 4, 8 * 4)
+        assert gif.n_frames == 4 and gif.size == (3 * (8 * 4 + 4) + 4, 8 * 4 + 2 * 4)  # three tiles, 4 px apart
         assert len(np.unique(np.asarray(gif.convert("RGB")).reshape(-1, 3), axis=0)) > 2
     grid = tile(to_uint8(frames[-1], rgb=True), cols=3)
     assert grid.shape == (8, 3 * 8 + 2, 3)

@@ -9,6 +9,8 @@ import pytest
 from .conftest import get_json
 from .test_browser import PAGES, graph_title, no_console_errors, open_page, wait_until
 
+pytestmark = pytest.mark.system  # a real browser against the real app
+
 FIRST_MAP = {"byo": "c1", "residual": "stem", "rgb": "conv_a"}
 LAST_MAP = {"byo": "c3", "residual": "strided", "rgb": "conv_b"}
 
@@ -75,10 +77,12 @@ def test_oip_of_a_colour_model_class(dash_duo, foreign_server):
     dash_duo.wait_for_contains_text("#oip-links", "dense layer's units and the classes", timeout=30)
     js_click(dash_duo, "#oip-run")
     dash_duo.wait_for_contains_text("#oip-message", "Done", timeout=180)
+    wait_until(lambda: dash_duo.driver.execute_script("return !!document.querySelector('#oip-animation .js-plotly-plot')"),
+               30, "the animation", dash_duo)
     kinds = dash_duo.driver.execute_script(
         "const g = document.querySelector('#oip-animation .js-plotly-plot'); return g.data.map(t => t.type)")
     assert kinds[0] == "image"  # colour OIPs are shown in colour
-    assert "class 0" in dash_duo.find_element("#oip-result").text
+    assert "class red" in dash_duo.find_element("#oip-result").text  # the class by its name
     no_alerts(dash_duo)
     no_console_errors(dash_duo)
 

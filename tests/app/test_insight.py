@@ -13,64 +13,35 @@ from .conftest import get_json
 from .test_browser import click_plot, js_click, no_console_errors, open_page, set_input, start_run, wait_until
 
 SESSION = "5" * 32
-OK = dict(model="default", analysis="sweep", layer="Conv2D_3", map_=5, node_on=False, nx=1, ny=1, model_b="default",
-          waves=[1, 4], seeds=2, steps=60, k=9, redirect=True, noise="lowpass")
+FORM = dict(analysis="sweep", layer="Conv2D_3", map=5, node_on=False, node_x=1, node_y=1, model_b="default",
+            waves=[1, 4], seeds=2, steps=60, k=9, redirect=True, noise="lowpass")
 
 
-def test_params_keep_only_what_the_analysis_uses(services):
-    from app.pages.insight import _params
-
-    sweep = _params(**OK)
-    assert sweep == {"analysis": "sweep", "layer": "Conv2D_3", "wavelengths": [1, 4], "seeds": 2, "steps": 60,
-                     "redirect_steps": 20, "noise": "lowpass"}
-    assert _params(**{**OK, "noise": "bandpass"})["noise"] == "bandpass"
-    ex = _params(**{**OK, "analysis": "exemplars", "node_on": True, "nx": 2, "ny": 0})
-    assert ex["map"] == 5 and ex["node"] == [2, 0] and ex["k"] == 9
-    cmp = _params(**{**OK, "analysis": "compare", "redirect": False})
-    assert cmp["model_b"] == "default" and len(cmp["model_b_hash"]) == 64 and cmp["redirect_steps"] == 0
-
-
-@pytest.mark.parametrize("change, match", [
-    ({"analysis": "bogus"}, "analysis must be one of"),
-    ({"layer": "Dense_1"}, "layer must be one of"),
-    ({"waves": []}, "at least one noise wavelength"),
-    ({"waves": [3]}, "wavelength must be one of"),
-    ({"analysis": "reproducibility", "seeds": 1, "waves": [4]}, "at least 2 searches"),
-    ({"analysis": "exemplars", "map_": 64}, "map must be in 0..63"),
-    ({"analysis": "exemplars", "node_on": True, "nx": 3}, "node x must be in 0..2"),
-    ({"analysis": "exemplars", "k": 500}, "k must be in 1..32"),
-    ({"analysis": "compare", "model_b": "../etc/passwd"}, "second model must be one of"),
-    ({"seeds": 8, "waves": [1, 2, 4, 7, 14, 28], "layer": "Conv2D_2", "analysis": "compare"}, "At most 4096"),
-    ({"steps": "x"}, "steps must be a whole number"),
-    ({"noise": "pink"}, "noise must be one of"),
-], ids=["analysis", "layer", "no-wave", "wave", "one-search", "map", "node", "k", "model-b", "too-many", "steps",
-        "noise"])
-def test_run_refuses_bad_input_with_a_message(services, change, match):
+def test_bad_controls_show_a_message_and_run_nothing(services):
     from app.pages.insight import run
 
-    kw = {**OK, **change}
-    out = run(lambda _: None, 1, kw.pop("model"), *kw.values(), SESSION)
-    assert out[:5] == (no_update,) * 5
-    assert match in str(out[5].children), out[5].children
+    out = run(lambda _: None, 1, None, "default", {**FORM, "waves": []}, SESSION)
+    assert out[:2] == (no_update, no_update) and "at least one noise wavelength" in str(out[2].children)
 
 
-def test_run_caches_and_exports(services):
-    from app.pages.insight import _params, export_file, run
+def test_run_caches_shows_and_exports(services):
+    from app.pages.insight import PAGE, _render, export_file, run
 
     seen = []
-    args = {**OK, "layer": "Conv2D_1", "steps": 10, "seeds": 1}
-    view, key, csv_off, png_off, color, msg = run(seen.append, 1, args.pop("model"), *args.values(), SESSION)
-    assert msg is None and not csv_off and not png_off and seen[-1] == (100, "done")
-    assert "32 maps × 2 wavelengths × 1 seeds" in str(view[0].children)
-    assert services.result(key).summary["layer"] == "Conv2D_1"
+    form = {**FORM, "layer": "Conv2D_1", "steps": 10, "seeds": 1}
+    record, color, msg = run(seen.append, 1, None, "default", form, SESSION)
+    assert msg is None and color == "success" and seen[-1] == (100, "done")
+    model, _, request = PAGE.read(record)
+    res = services.result(services.sign(PAGE.key(model, request)))
+    assert res.layer == "Conv2D_1" and res.maps == list(range(32))
+    view, csv_off, png_off, _ = _render(res, request, model)
+    assert "32 maps × 2 wavelengths × 1 seeds" in str(view[1].children) and not csv_off and not png_off
     again = []
-    run(again.append, 1, "default", *args.values(), SESSION)
+    run(again.append, 1, None, "default", form, SESSION)
     assert again == [(100, "done")]  # from the cache: no job, no progress
-    res = services.result(key)
-    p = _params("default", *args.values())
     for kind in ("csv", "png"):
-        out = export_file(kind, res, p)
-        assert out["filename"] == f"cnnviz-sweep-Conv2D_1.{kind}"
+        out = export_file(kind, res, request, model)
+        assert out["filename"] == f"cnnviz-sweep-default-Conv2D_1.{kind}"
         if kind == "csv":
             rows = list(csv.DictReader(io.StringIO(out["content"])))
             assert len(rows) == 32 * 2 and rows[0]["dead"] in ("True", "False")
@@ -81,14 +52,33 @@ def test_run_caches_and_exports(services):
 
 
 def test_hand_of_mnist_analysis(services):
-    from app.pages.insight import export_file, run
+    from app.pages.insight import PAGE, _render, export_file, run
 
-    args = {**OK, "analysis": "hand", "layer": "Conv2D_1", "waves": [4], "seeds": 2, "steps": 5}
-    view, key, *_, msg = run(lambda _: None, 1, args.pop("model"), *args.values(), SESSION)
-    assert msg is None and "Hand of MNIST candidate of Conv2D_1: map" in str(view[0].children)
-    res = services.result(key)
-    assert len(res["settings"]) == 6 and res["ranks"].shape == (6, 32)  # 3 families × λ=4 × 2 methods
-    assert export_file("png", res, {"analysis": "hand", "layer": "Conv2D_1"})["filename"].endswith(".png")
+    form = {**FORM, "analysis": "hand", "layer": "Conv2D_1", "waves": [4], "seeds": 2, "steps": 5}
+    record, _, msg = run(lambda _: None, 1, None, "default", form, SESSION)
+    model, _, request = PAGE.read(record)
+    res = services.result(services.sign(PAGE.key(model, request)))
+    view, *_ = _render(res, request, model)
+    assert msg is None and "Hand of MNIST candidate of Conv2D_1: map" in str(view[1].children)
+    assert len(res.settings) == 6 and res.ranks.shape == (6, 32)  # 3 families × λ=4 × 2 methods
+    assert export_file("png", res, request, model)["filename"].endswith(".png")
+
+
+@pytest.mark.parametrize("analysis", ["sweep", "reproducibility", "exemplars", "compare", "hand"])
+def test_every_analysis_on_a_colour_model(services, analysis):
+    """The colour model of tests/foreign.py through every analysis, its view and both exports."""
+    from app.pages.insight import PAGE, _render, export_file, run
+
+    form = {**FORM, "analysis": analysis, "layer": "conv_b", "map": 1, "waves": [4], "seeds": 2, "steps": 4,
+            "model_b": "rgb"}
+    record, color, msg = run(lambda _: None, 1, None, "rgb", form, SESSION)
+    assert color == "success" and msg is None, msg
+    model, _, request = PAGE.read(record)
+    res = services.result(services.sign(PAGE.key(model, request)))
+    view, *_ = _render(res, request, model)
+    assert "Shown: rgb" in str(view[0])
+    for kind in ("csv", "png"):
+        assert export_file(kind, res, request, model)["filename"].endswith(kind)
 
 
 def _run_and_wait(dash_duo, text, timeout=120):
@@ -97,6 +87,7 @@ def _run_and_wait(dash_duo, text, timeout=120):
     wait_until(lambda: text in dash_duo.find_element("#insight-result").text, timeout, repr(text), dash_duo)
 
 
+@pytest.mark.system
 def test_sweep_then_reproducibility_in_the_browser(dash_duo, server):
     open_page(dash_duo, server, "/insight?analysis=sweep&layer=Conv2D_2")
     dash_duo.wait_for_element("#insight-run", timeout=30)
@@ -144,6 +135,7 @@ def test_sweep_then_reproducibility_in_the_browser(dash_duo, server):
     no_console_errors(dash_duo)
 
 
+@pytest.mark.system
 def test_lab_links_to_exemplars_and_compare_runs(dash_duo, server):
     open_page(dash_duo, server, "/oip")
     dash_duo.wait_for_element("#oip-run", timeout=30)
@@ -177,6 +169,7 @@ def test_lab_links_to_exemplars_and_compare_runs(dash_duo, server):
     no_console_errors(dash_duo)
 
 
+@pytest.mark.system
 def test_cancel_stops_a_long_analysis(dash_duo, server):
     start_run(dash_duo, server, "/insight?analysis=sweep&layer=Conv2D_3", "insight",
               {"#insight-steps input": 500, "#insight-seeds input": 4})

@@ -22,6 +22,8 @@ from .test_browser import (
     wait_until,
 )
 
+pytestmark = pytest.mark.system  # a real browser against the real app
+
 LAPTOP = (1366, 768)
 
 

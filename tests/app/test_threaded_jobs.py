@@ -54,7 +54,7 @@ def test_identical_requests_get_their_own_keys_and_each_its_result(tmp_path):
     keys = [m.build_cache_key(fn, [1], [], None) for _ in range(2)]
     assert keys[0] != keys[1]
     jobs = [m.call_job_fn(k, job_fn, [1], {}) for k in keys]
-    _wait(lambda: not any(m.job_running(j) for j in jobs))
+    _wait(lambda: all(m._running[j][0].is_set() for j in jobs))
     assert [m.get_result(k, j) for k, j in zip(keys, jobs)] == [2, 2]
 
 

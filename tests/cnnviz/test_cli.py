@@ -48,7 +48,8 @@ def test_oip_json_and_files(capsys, tmp_path):
 
 
 def test_activations_png(capsys, tmp_path):
-    code, out, _ = run(capsys, "activations", "--image-index", "0", "--layer", "Conv2D_2", "--out", str(tmp_path / "a.png"))
+    code, out, _ = run(capsys, "activations", "--image-index", "0", "--layer", "Conv2D_2", "--out", str(tmp_path / "a.png"),
+                       "--json")
     assert code == 0 and json.loads(out)["label"] == 7
     with Image.open(tmp_path / "a.png") as png:
         assert png.size[0] > 28
@@ -88,7 +89,7 @@ def test_real_entry_point_prints_one_line():
 
 def test_sweep_json_and_csv(capsys, tmp_path):
     code, out, _ = run(capsys, "sweep", "--maps", "0-2", "--wavelengths", "1,7", "--seeds", "1", "--steps", "10",
-                       "--csv", str(tmp_path / "s.csv"), "--png", str(tmp_path / "s.png"))
+                       "--csv", str(tmp_path / "s.csv"), "--png", str(tmp_path / "s.png"), "--json")
     assert code == 0
     res = json.loads(out)
     assert res["layer"] == "Conv2D_3" and set(res["dead_fraction"]) == {"1", "7"} and len(res["per_map"]) == 3
@@ -100,7 +101,7 @@ def test_sweep_json_and_csv(capsys, tmp_path):
     lines = (tmp_path / "s.csv").read_text().splitlines()
     assert lines[0].startswith("layer,noise,map,wavelength,seed,start_activation,activation") and len(lines) == 1 + 3 * 2
     code, out, _ = run(capsys, "sweep", "--maps", "0", "--wavelengths", "4", "--seeds", "1", "--steps", "5",
-                       "--noise", "bandpass")
+                       "--noise", "bandpass", "--json")
     assert code == 0 and json.loads(out)["noise"] == "bandpass"
     with Image.open(tmp_path / "s.png") as png:
         assert png.format == "PNG"
@@ -108,7 +109,7 @@ def test_sweep_json_and_csv(capsys, tmp_path):
 
 def test_reproducibility_json_is_sorted_by_score(capsys):
     code, out, _ = run(capsys, "reproducibility", "--layer", "Conv2D_2", "--maps", "0-3", "--seeds", "2",
-                       "--steps", "10")
+                       "--steps", "10", "--json")
     assert code == 0
     res = json.loads(out)
     scores = [r["score"] for r in res["per_map"]]
@@ -117,7 +118,7 @@ def test_reproducibility_json_is_sorted_by_score(capsys):
 
 
 def test_exemplars_json(capsys):
-    code, out, _ = run(capsys, "exemplars", "--map", "5", "--k", "4", "--seeds", "1", "--steps", "10")
+    code, out, _ = run(capsys, "exemplars", "--map", "5", "--k", "4", "--seeds", "1", "--steps", "10", "--json")
     assert code == 0
     res = json.loads(out)
     assert len(res["top_indices"]) == 4 and res["ratio"] == pytest.approx(res["oip_activation"] /
@@ -127,7 +128,7 @@ def test_exemplars_json(capsys):
 def test_compare_json(capsys, tmp_path):
     model = str(ROOT / "models" / "default.keras")
     code, out, _ = run(capsys, "compare", model, model, "--layer", "Conv2D_1", "--images", "200",
-                       "--csv", str(tmp_path / "c.csv"))
+                       "--csv", str(tmp_path / "c.csv"), "--json")
     assert code == 0
     res = json.loads(out)
     assert res["pairs"] == 32 and res["same_index_fraction"] == 1 and len(res["matched_pairs"]) == 32

@@ -30,7 +30,8 @@ def test_every_command_on_a_foreign_model(foreign, capsys, tmp_path, name):
     info = _json(capsys, "info", "--model", model, "--json")
     assert info["input_shape"] == list(m.input_shape) and len(info["classes"]) == m.num_classes
 
-    code, out, err = run(capsys, "activations", "--model", model, "--image-index", "3", "--out", str(tmp_path / "a.png"))
+    code, out, err = run(capsys, "activations", "--model", model, "--image-index", "3", "--out", str(tmp_path / "a.png"),
+                         "--json")
     assert code == 0, err
     assert json.loads(out)["layer"] == maps[0] and (tmp_path / "a.png").stat().st_size > 100
 
@@ -53,15 +54,16 @@ def test_every_command_on_a_foreign_model(foreign, capsys, tmp_path, name):
             assert f["images"].shape == (2, *m.image_shape)
 
     small = ["--model", model, "--steps", "4", "--seeds", "1"]
-    res = _json(capsys, "sweep", *small, "--maps", "0-1", "--wavelengths", "1,4", "--png", str(tmp_path / "sw.png"))
+    res = _json(capsys, "sweep", *small, "--maps", "0-1", "--wavelengths", "1,4", "--png", str(tmp_path / "sw.png"),
+                "--json")
     assert res["layer"] == maps[-1]
-    assert _json(capsys, "reproducibility", "--model", model, "--steps", "4", "--seeds", "2", "--maps", "0-1")
-    res = _json(capsys, "exemplars", *small, "--map", "0", "--k", "3", "--png", str(tmp_path / "ex.png"))
+    assert _json(capsys, "reproducibility", "--model", model, "--steps", "4", "--seeds", "2", "--maps", "0-1", "--json")
+    res = _json(capsys, "exemplars", *small, "--map", "0", "--k", "3", "--png", str(tmp_path / "ex.png"), "--json")
     assert (tmp_path / "ex.png").is_file() and res
     assert _json(capsys, "hand", "--model", model, "--steps", "3", "--seeds", "2", "--wavelengths", "1,4",
-                 "--noises", "lowpass", "--png", str(tmp_path / "hand.png"))
+                 "--noises", "lowpass", "--png", str(tmp_path / "hand.png"), "--json")
     assert (tmp_path / "hand.png").is_file()
-    res = _json(capsys, "compare", model, model, "--images", "100")
+    res = _json(capsys, "compare", model, model, "--images", "100", "--json")
     assert res["model_a"] == res["model_b"]
 
 
@@ -71,26 +73,25 @@ def test_a_node_on_a_dense_layer_is_one_clear_line(foreign, capsys, tmp_path):
     assert code == 2 and err.strip().startswith("error: A node can be chosen on a layer of maps only")
 
 
-def test_import_checks_measures_and_writes_atomically(foreign, tmp_path):
-    """The real entry point: a model without metadata, its data set, and the mistakes users make."""
+def test_import_checks_measures_and_writes_atomically(foreign, tmp_path, capsys, monkeypatch):
+    """A model without metadata, its data set, and the mistakes users make; the first through the real entry
+    point, the mistakes in-process (the same main())."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("byo", "rgb"):
         (src / f"{name}.keras").write_bytes(foreign[name].path.read_bytes())
     dest = tmp_path / "models"
     env = {**os.environ, "CNNVIZ_MODEL_DIR": str(dest)}
-
-    def cli(*argv):
-        return subprocess.run([sys.executable, "-m", "cnnviz", *argv], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=300)
-
-    p = cli("import", str(src / "byo.keras"), "--dataset", "mnist")
+    p = subprocess.run([sys.executable, "-m", "cnnviz", "import", str(src / "byo.keras"), "--dataset", "mnist",
+                        "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     meta = json.loads(p.stdout)
     assert meta["test_accuracy"] == pytest.approx(foreign["byo"].metadata["test_accuracy"], abs=1e-6)
+    assert meta["standardization_source"] == "the data set's mean and std" and len(meta["standardization_tried"]) == 3
     assert meta["input_shape"] == [28, 28, 1] and (dest / "byo.json").is_file() and (dest / "byo.keras").is_file()
     assert sorted(p.name for p in dest.iterdir()) == ["byo.json", "byo.keras"]  # no temporary files left
 
+    monkeypatch.setenv("CNNVIZ_MODEL_DIR", str(dest))
     bad = [
         (("import", str(src / "byo.keras"), "--dataset", str(foreign["data"]), "--name", "x"), "takes images of shape"),
         (("import", str(src / "rgb.keras"), "--dataset", "mnist", "--name", "y"), "takes images of shape"),
@@ -101,15 +102,43 @@ def test_import_checks_measures_and_writes_atomically(foreign, tmp_path):
         (("import", str(src / "byo.keras"), "--dataset", "mnist", "--name", "../evil"), "A model name"),
     ]
     for argv, match in bad:
-        p = cli(*argv)
-        lines = p.stderr.strip().splitlines()
-        assert p.returncode == 2 and len(lines) == 1 and match in lines[0], (argv, p.stderr)
+        code, _, err = run(capsys, *argv)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and match in lines[0], (argv, err)
     assert sorted(p.name for p in dest.iterdir()) == ["byo.json", "byo.keras"]
 
-    p = cli("import", str(src / "rgb.keras"), "--dataset", str(foreign["data"]), "--mean", "0.2", "--std", "0.3")
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["standardization"] == {"mean": 0.2, "std": 0.3}
-    assert json.loads(p.stdout)["class_names"] == ["red", "green", "blue", "white"]
+    res = _json(capsys, "import", str(src / "rgb.keras"), "--dataset", str(foreign["data"]), "--mean", "0.2", "--std",
+                "0.3", "--json")
+    assert res["standardization"] == {"mean": 0.2, "std": 0.3} and res["standardization_source"] == "given (--mean/--std)"
+    assert res["class_names"] == ["red", "green", "blue", "white"]
+
+
+def test_import_finds_the_scaling_a_model_was_trained_with(foreign, tmp_path, capsys):
+    """A model trained on plain 0..1 pixels is stored with mean 0 / std 1, not with the data set's statistics
+    (with those it would look 4 points of accuracy worse, or far worse)."""
+    import keras
+
+    from cnnviz.data import load_dataset
+
+    data = load_dataset("mnist")
+    keras.utils.set_random_seed(1)
+    # a small MLP: unlike a convolution with biases after ReLUs, it is thrown by a wrong scaling (a conv net
+    # often reaches about the same accuracy on all three, and then any of them is as good)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(name="f"),
+                              keras.layers.Dense(32, activation="relu", name="h"),
+                              keras.layers.Dense(10, activation="softmax", name="out")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train[:3000, ..., None] / 255.0, data.y_train[:3000], epochs=3, verbose=0)
+    model.save(tmp_path / "raw.keras")
+    res = _json(capsys, "import", str(tmp_path / "raw.keras"), "--dataset", "mnist", "--model-dir",
+                str(tmp_path / "models"), "--json")
+    tried = res["standardization_tried"]
+    assert res["standardization"] == {"mean": 0.0, "std": 1.0} and "0..1 pixels" in res["standardization_source"]
+    assert res["test_accuracy"] == max(tried.values()) > tried["the data set's mean and std"] + 0.02
+    code, _, err = run(capsys, "import", str(tmp_path / "raw.keras"), "--dataset", "mnist", "--model-dir",
+                       str(tmp_path / "models"), "--name", "raw2", "--mean", "0.1307", "--std", "0.3081",
+                       "--accuracy", "0.99")
+    assert code == 0 and "far below the model's own" in err
 
 
 def test_a_model_without_metadata_is_listed_with_its_import_command(foreign, tmp_path):
@@ -123,9 +152,10 @@ def test_a_model_without_metadata_is_listed_with_its_import_command(foreign, tmp
 def test_the_articles_cnn_trains_on_an_npz_data_set(foreign, capsys, tmp_path):
     """Training on a colour data set of one's own: the seed's CNN with the data's input shape and classes."""
     out = tmp_path / "blobs-cnn.keras"
-    code, stdout, err = run(capsys, "train", "--dataset", str(foreign["data"]), "--epochs", "2", "--out", str(out))
+    code, stdout, err = run(capsys, "train", "--dataset", str(foreign["data"]), "--epochs", "2", "--out", str(out),
+                             "--json")
     assert code == 0, err[-2000:]
-    assert json.loads(stdout.strip().splitlines()[-1])["test_accuracy"] > 0.5  # 4 classes: chance is 0.25
+    assert json.loads(stdout)["test_accuracy"] > 0.5  # 4 classes: chance is 0.25
     info = _json(capsys, "info", "--model", str(out), "--json")
     assert info["input_shape"] == [32, 32, 3] and info["classes"] == ["red", "green", "blue", "white"]
     assert info["dataset"] == str(foreign["data"].resolve())

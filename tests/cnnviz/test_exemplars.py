@@ -3,7 +3,7 @@ import pytest
 
 from cnnviz.activations import probe
 from cnnviz.exemplars import exemplars
-from cnnviz.oip import OIPConfig
+from cnnviz.search import OIPConfig, Searches, Unit
 
 CFG = OIPConfig(steps=20)
 
@@ -15,7 +15,7 @@ def subset(mnist):
 
 def test_top_images_and_patches_are_the_strongest(default_model, subset):
     x, y = subset
-    e = exemplars(default_model, x, y, "Conv2D_3", 7, k=5, seeds=1, wavelengths=(4,), config=CFG)
+    e = exemplars(default_model, x, y, Unit("Conv2D_3", 7), k=5, searches=Searches((4,), seeds=1, config=CFG))
     acts = probe(default_model).run(default_model.standardization.apply(x))["Conv2D_3"][..., 7]
     means = acts.mean(axis=(1, 2))
     np.testing.assert_array_equal(e.indices, np.argsort(-means, kind="stable")[:5])
@@ -41,7 +41,7 @@ def test_top_images_and_patches_are_the_strongest(default_model, subset):
 
 def test_node_exemplars_use_the_node(default_model, subset):
     x, y = subset
-    e = exemplars(default_model, x, y, "Conv2D_2", 3, node=(4, 6), k=3, seeds=1, wavelengths=(2,), config=CFG)
+    e = exemplars(default_model, x, y, Unit("Conv2D_2", 3, (4, 6)), k=3, searches=Searches((2,), seeds=1, config=CFG))
     acts = probe(default_model).run(default_model.standardization.apply(x))["Conv2D_2"][:, 6, 4, 3]
     np.testing.assert_array_equal(e.indices, np.argsort(-acts, kind="stable")[:3])
     assert (e.patch_nodes == [4, 6]).all() and e.summary()["node"] == [4, 6]
@@ -52,6 +52,6 @@ def test_node_exemplars_use_the_node(default_model, subset):
                                        ({"k": 0}, "k must be"), ({"layer": "Dense_1"}, "layer of maps")],
                          ids=["map", "node", "k", "dense"])
 def test_bad_requests(default_model, subset, kw, match):
-    args = {"layer": "Conv2D_3", "map": 0, **kw}
+    args = {"layer": "Conv2D_3", "map": 0, "node": None, "k": 9, **kw}
     with pytest.raises(ValueError, match=match):
-        exemplars(default_model, *subset, args.pop("layer"), args.pop("map"), **args)
+        exemplars(default_model, *subset, Unit(args["layer"], args["map"], args["node"]), k=args["k"])

@@ -83,7 +83,8 @@ def test_probe_dense_patterns_and_class_means(foreign, mnist, name):
 
 @pytest.mark.parametrize("name", FOREIGN)
 def test_oips_of_maps_units_and_classes(foreign, name):
-    from cnnviz.oip import OIPConfig, items_for, run_oip
+    from cnnviz.oip import items_for, run_oip
+    from cnnviz.search import OIPConfig
 
     m = foreign[name]
     maps = [r.name for r in m.layers if r.spatial]

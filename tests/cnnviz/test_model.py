@@ -5,8 +5,9 @@ import keras
 import numpy as np
 import pytest
 
+from cnnviz.catalog import list_models
 from cnnviz.config import TrainConfig
-from cnnviz.model import ModelFileError, build_model, list_models, load_model, save_model
+from cnnviz.model import ModelFileError, build_model, load_model, save_model
 
 META = {"dataset": "mnist", "standardization": {"mean": 0.1307, "std": 0.3081}, "test_accuracy": None}
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from cnnviz.activations import probe
-from cnnviz.oip import OIPConfig, OIPItem, initial_images, items_for, objective_and_gradient, parse_maps, run_oip
+from cnnviz.oip import initial_images, items_for, objective_and_gradient, run_oip
+from cnnviz.search import OIPConfig, OIPItem, parse_maps
 
 
 def test_oip_raises_conv3_maps_tenfold_from_pixel_noise(default_model):
@@ -121,7 +122,7 @@ def test_bad_requests(default_model, call, match):
 
 
 def test_dead_fraction_is_exact_and_redirected_relu_wakes_the_dead_map(dead_unit_model):
-    from cnnviz.oip import dead_fraction
+    from cnnviz.search import dead_fraction
 
     # map 0's mean is live; one node of map 1 (closed everywhere on noise) is dead
     items = [OIPItem("Conv2D_1", 0, seed=s) for s in (0, 1)] + [OIPItem("Conv2D_1", 1, seed=s, node=(13, 13))

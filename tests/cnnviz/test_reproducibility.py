@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from cnnviz.oip import OIPConfig, OIPItem, run_oip
-from cnnviz.reproducibility import reproducibility, reproducibility_score, shift_correlations
+from cnnviz.oip import run_oip
+from cnnviz.reproducibility import reproducibility
+from cnnviz.search import OIPConfig, OIPItem, Searches
+from cnnviz.stats import reproducibility_score, shift_correlations
 
 
 def _windows(rng, offsets, size=28, pad=6):
@@ -55,7 +57,7 @@ def test_bad_input(images, shift, match):
 
 def test_reproducibility_of_default_model_maps(default_model):
     cfg = OIPConfig(steps=20)
-    r = reproducibility(default_model, "Conv2D_3", maps="3,10", seeds=2, wavelengths=(1, 4), config=cfg)
+    r = reproducibility(default_model, "Conv2D_3", Searches((1, 4), seeds=2, config=cfg), maps="3,10")
     assert r.maps == [3, 10] and r.images.shape == (2, 4, 28, 28) and r.activation.shape == (2, 4)
     assert r.max_shift == 4  # the layer's jump
     assert r.labels == ["λ=1 · seed 0", "λ=1 · seed 1", "λ=4 · seed 0", "λ=4 · seed 1"]
@@ -67,11 +69,11 @@ def test_reproducibility_of_default_model_maps(default_model):
     assert list(r.order) == list(np.argsort(-r.score)) and len(r.rows()) == 2
     assert r.summary()["most_reproducible_map"] == r.maps[int(np.argmax(r.score))]
     with pytest.raises(ValueError, match="at least 2 searches"):
-        reproducibility(default_model, "Conv2D_3", maps="0", seeds=1, wavelengths=(4,))
+        reproducibility(default_model, "Conv2D_3", Searches((4,), seeds=1), maps="0")
 
 
 def test_score_interval_holds_the_score_and_shrinks_with_more_seeds():
-    from cnnviz.reproducibility import score_interval, shift_correlations
+    from cnnviz.stats import score_interval, shift_correlations
 
     rng = np.random.default_rng(3)
     pattern = rng.normal(size=(28, 28))
@@ -87,7 +89,7 @@ def test_score_interval_holds_the_score_and_shrinks_with_more_seeds():
 
 
 def test_the_hand_of_mnist_is_the_best_worst_case_rank():
-    from cnnviz.hand import HandOfMnist
+    from cnnviz.results import HandOfMnist
 
     scores = np.array([[0.9, 0.8, 0.1], [0.2, 0.7, 0.6], [0.9, 0.75, 0.3]])  # 3 settings × maps 10, 11, 12
     h = HandOfMnist("Conv2D_3", [10, 11, 12], ["a", "b", "c"], scores, np.zeros((3, 3, 2)), np.zeros((3, 3, 28, 28)), 0)
@@ -100,7 +102,7 @@ def test_hand_command(capsys):
     from .test_cli import run
 
     code, out, _ = run(capsys, "hand", "--layer", "Conv2D_1", "--wavelengths", "4", "--noises", "lowpass",
-                       "--seeds", "2", "--steps", "5")
+                       "--seeds", "2", "--steps", "5", "--json")
     import json
 
     res = json.loads(out)

@@ -1,14 +1,15 @@
 import numpy as np
 import pytest
 
-from cnnviz.oip import OIPConfig, OIPItem, items_for, run_oip
+from cnnviz.oip import items_for, run_oip
+from cnnviz.search import OIPConfig, OIPItem, Searches, Watch
 from cnnviz.sweep import wavelength_sweep
 
 
 def test_sweep_dead_fraction_is_exact(dead_unit_model):
     """Map 1 of the hand-built model is closed on pixel noise: without redirection it stays dead."""
-    plain = wavelength_sweep(dead_unit_model, "Conv2D_1", (1,), seeds=3,
-                             config=OIPConfig(steps=20, blur_every=0, redirect_steps=0))
+    plain = wavelength_sweep(dead_unit_model, "Conv2D_1",
+                             Searches((1,), seeds=3, config=OIPConfig(steps=20, blur_every=0, redirect_steps=0)))
     assert plain.activation.shape == (2, 1, 3)
     assert plain.dead[1].all() and not plain.dead[0].any()
     np.testing.assert_array_equal(plain.dead_fraction, [0.5])
@@ -19,16 +20,16 @@ def test_a_unit_that_only_long_range_noise_opens(long_range_unit_model):
     """A 13×13 box sum with a high bias: pixel noise never reaches it (6σ), smooth noise over many
     pixels does. Dead at the start is exactly 1 for pixel noise and 0 at long wavelengths, the
     articles' effect; band-pass noise, with no long-range content, does not open it."""
-    r = wavelength_sweep(long_range_unit_model, "Conv2D_1", (1, 14, 28), seeds=20,
-                         config=OIPConfig(steps=5, redirect_steps=0))
+    r = wavelength_sweep(long_range_unit_model, "Conv2D_1",
+                         Searches((1, 14, 28), seeds=20, config=OIPConfig(steps=5, redirect_steps=0)))
     stats = r.dead_statistics()
     assert stats["searches"] == {"1": 20, "14": 20, "28": 20}
     assert stats["dead_at_start"] == {"1": 1.0, "14": 0.0, "28": 0.0}
     assert stats["dead_at_end"]["1"] == 1.0  # no gradient, no blur on it: it stays dead
     lo, hi = stats["dead_at_start_ci95"]["1"]
     assert 0.8 < lo < 1.0 and hi == 1.0
-    band = wavelength_sweep(long_range_unit_model, "Conv2D_1", (4,), seeds=20, noise="bandpass",
-                            config=OIPConfig(steps=5, redirect_steps=0))
+    band = wavelength_sweep(long_range_unit_model, "Conv2D_1",
+                            Searches((4,), seeds=20, noise="bandpass", config=OIPConfig(steps=5, redirect_steps=0)))
     assert band.dead_statistics()["dead_at_start"]["4"] == 1.0
 
 
@@ -43,7 +44,7 @@ def test_the_blur_never_wakes_a_dead_search(dead_unit_model):
 
 
 def test_both_methods_and_independent_noises(default_model):
-    r = wavelength_sweep(default_model, "Conv2D_3", (1, 7), seeds=2, config=OIPConfig(steps=10), maps="0-7")
+    r = wavelength_sweep(default_model, "Conv2D_3", Searches((1, 7), seeds=2, config=OIPConfig(steps=10)), maps="0-7")
     assert r.seed_activation is not None and r.seed_activation.shape == r.activation.shape
     stats = r.summary()
     assert stats["dead_fraction"] == stats["dead_at_end"] and "dead_at_end_redirected" in stats
@@ -53,17 +54,17 @@ def test_both_methods_and_independent_noises(default_model):
 
 
 def test_redirected_relu_wakes_every_conv3_map_at_short_and_long_wavelengths(default_model):
-    plain = wavelength_sweep(default_model, "Conv2D_3", (1,), seeds=1, config=OIPConfig(redirect_steps=0))
+    plain = wavelength_sweep(default_model, "Conv2D_3", Searches((1,), seeds=1, config=OIPConfig(redirect_steps=0)))
     assert plain.dead_fraction[0] > 0.1, plain.dead_fraction  # the seed's method from pixel noise
     # default: 20 redirected steps of 60, then only for searches still at zero; λ=28 (seed 1)
     # holds the slowest to wake (maps 26 and 55)
-    woken = wavelength_sweep(default_model, "Conv2D_3", (1, 28), seeds=2)
+    woken = wavelength_sweep(default_model, "Conv2D_3", Searches((1, 28), seeds=2, config=OIPConfig()))
     assert woken.dead_statistics()["dead_at_end_redirected"] == {"1": 0.0, "28": 0.0}
 
 
 def test_sweep_equals_single_searches(default_model):
     cfg = OIPConfig(steps=15)
-    r = wavelength_sweep(default_model, "Conv2D_3", (2, 7), seeds=2, config=cfg, maps="5,9")
+    r = wavelength_sweep(default_model, "Conv2D_3", Searches((2, 7), seeds=2, config=cfg), maps="5,9")
     assert r.maps == [5, 9] and r.wavelengths == (2.0, 7.0) and r.images.shape == (2, 2, 28, 28)
     same = [it for it in items_for(default_model, "Conv2D_3", "5,9", seeds=range(2), wavelengths=[(2,), (7,)],
                                    independent=True) if it.map == 9 and it.wavelengths == (7.0,)]
@@ -78,8 +79,8 @@ def test_sweep_equals_single_searches(default_model):
 
 def test_sweep_reports_progress_and_stops(default_model):
     seen = []
-    r = wavelength_sweep(default_model, "Conv2D_2", (1,), seeds=1, config=OIPConfig(steps=40),
-                         on_progress=seen.append, should_stop=lambda: len(seen) >= 2)
+    r = wavelength_sweep(default_model, "Conv2D_2", Searches((1,), seeds=1, config=OIPConfig(steps=40)),
+                         watch=Watch(seen.append, lambda: len(seen) >= 2))
     assert r.stopped and r.activation.shape[0] == 0
     assert 0 < seen[0].fraction < seen[1].fraction < 1 and "sweep" in seen[0].stage
 
@@ -89,6 +90,6 @@ def test_sweep_reports_progress_and_stops(default_model):
                                        ({"layer": "Dense_1"}, "layer of maps"), ({"maps": "70"}, "maps")],
                          ids=["seeds", "no-wave", "dup-wave", "short-wave", "dense", "map"])
 def test_bad_sweeps(default_model, kw, match):
-    args = {"layer": "Conv2D_3", "wavelengths": (1,), "seeds": 1, **kw}
+    args = {"layer": "Conv2D_3", "wavelengths": (1,), "seeds": 1, "maps": None, **kw}
     with pytest.raises(ValueError, match=match):
-        wavelength_sweep(default_model, args.pop("layer"), **args)
+        wavelength_sweep(default_model, args["layer"], Searches(args["wavelengths"], args["seeds"]), maps=args["maps"])

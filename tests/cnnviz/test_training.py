@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pytest
 
+from cnnviz.catalog import checkpoint_path
 from cnnviz.config import TrainConfig
 from cnnviz.model import build_model, load_model
-from cnnviz.training import checkpoint_path, evaluate, train
+from cnnviz.training import evaluate, train
 
 SMALL = dict(subset=2000, validation=1000, epochs=2, batch_size=50, learning_rate=0.05)
 

@@ -1,0 +1,205 @@
+"""What the Insight page shows of each analysis's result: the engine library's result types in, Dash components
+out. Every number comes from the result's own properties and methods."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import dash_ag_grid as dag
+import numpy as np
+from dash import dcc, html
+
+from cnnviz.results import Comparison, Exemplars, HandOfMnist, Reproducibility, SweepResult
+
+from . import insight_figures as fig
+from .ids import Insight as I
+from .requests import InsightRequest
+from .ui import alert
+
+
+def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: str, row_id: str,
+          direction: str = "desc") -> dag.AgGrid:
+    """A sortable table; ``columns`` are (field, header, number format or None)."""
+    defs = [{"field": f, "headerName": h, **({"valueFormatter": {"function": f"d3.format('{fmt}')(params.value)"}}
+                                              if fmt else {})} for f, h, fmt in columns]
+    defs[[c[0] for c in columns].index(sort)]["sort"] = direction
+    rows = [{**r, "row_id": str(r[row_id])} for r in rows]  # AG Grid wants string row ids
+    return dag.AgGrid(id=I.TABLE, rowData=rows, columnDefs=defs, getRowId="params.data.row_id",
+                      defaultColDef={"sortable": True, "resizable": True, "flex": 1, "sortingOrder": ["desc", "asc"]},
+                      dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False}, "animateRows": False},
+                      style={"height": "300px"}, className="mb-3")
+
+
+def lab_link(layer: str, map_: int, node: tuple[int, int] | None = None) -> html.Div:
+    """Hands the map (or node) over to the OIP lab, which opens preset to it and shows (or runs) its OIPs."""
+    query = urlencode({"layer": layer, "map": map_, **({"node": f"{node[0]},{node[1]}"} if node else {}), "run": 1})
+    return html.Div(dcc.Link(f"Open {layer} map {map_} in the OIP lab", href=f"/oip?{query}", id=I.LAB_LINK),
+                    className="small mb-2")
+
+
+def _head(request: InsightRequest, model: str, seconds: float) -> html.Div:
+    return html.Div(f"Shown: {model} · {request.describe()} · {seconds:.1f} s", className="small text-muted mb-1")
+
+
+def sweep_view(res: SweepResult, request: InsightRequest, model: str) -> list:
+    rates = res.dead_rates
+    per_wave = "; ".join(f"λ={w:g}: {rates.start[j]} at the start, {rates.end[j]} at the end"
+                         + (f" ({rates.redirected[j]} redirected)" if rates.redirected else "")
+                         for j, w in enumerate(res.wavelengths))
+    only = res.awake_only_at()
+    best = res.best_wavelength
+    counts = ", ".join(f"λ={w:g}: {int((best == w).sum())}" for w in res.wavelengths)
+    awake = ", ".join(f"{m} (λ={', '.join(f'{w:g}' for w in ws)})" for m, ws in only.items()) or "none"
+    return [
+        _head(request, model, res.seconds),
+        alert(f"{res.layer}, {res.noise} noise: {len(res.maps)} maps × {len(res.wavelengths)} wavelengths × "
+              f"{res.seeds} seeds, each search its own noise. Dead searches with 95 % intervals (seed's method): "
+              f"{per_wave}. Maps that only some wavelengths wake at the start: {awake}. Best wavelength per map: "
+              f"{counts}.", "info", dismissable=False),
+        dcc.Graph(id=I.SWEEP, figure=fig.make_sweep_figure(res.mean_activation, res.dead.mean(axis=2), res.maps,
+                                                           res.wavelengths, res.layer)),
+        dcc.Graph(figure=fig.make_dead_fraction_figure(rates, res.mean_activation, res.wavelengths)),
+        dcc.Graph(figure=fig.make_tiles_figure(res.best_images, [f"map {m} · λ={w:g}" for m, w in zip(res.maps, best)],
+                                               "Each map's OIP at its best wavelength (best seed)", cols=16)),
+    ]
+
+
+def reproducibility_view(res: Reproducibility, request: InsightRequest, model: str) -> list:
+    top = int(res.order[0])
+    ci = res.score_ci95
+    return [
+        _head(request, model, res.seconds),
+        alert(f"Most reproducible map of {res.layer} in this setting: map {res.maps[top]} (score {res.score[top]:.3f} "
+              f"[{ci[top, 0]:.3f}, {ci[top, 1]:.3f}]; the top scores lie close, see their 95 % intervals, and the Hand "
+              f"of MNIST analysis picks across settings). Mean score {res.score.mean():.3f} over {len(res.maps)} maps, "
+              f"{res.activation.shape[1]} searches each, aligned by shifts of up to {res.max_shift} px (the layer's "
+              "jump). Spread = std/mean of the activation reached. Click a row for the map's searches.", "info",
+              dismissable=False),
+        _grid(res.rows(), [("map", "map", None), ("score", "score", ".3f"), ("score_ci95_low", "95 % from", ".3f"),
+                     ("score_ci95_high", "to", ".3f"), ("mean_activation", "mean activation", ".3f"),
+                     ("spread", "spread", ".3f"), ("min_activation", "min", ".3f"), ("max_activation", "max", ".3f")],
+              "score", "map"),
+        dcc.Graph(figure=fig.make_tiles_figure(res.best_images[res.order],
+                                               [f"map {res.maps[i]} · {res.score[i]:.2f}" for i in res.order],
+                                               "OIPs ordered by reproducibility score (best activation of each map)",
+                                               cols=16 if len(res.order) > 32 else 8)),
+    ]
+
+
+def reproducibility_detail(res: Reproducibility, map_: int) -> dcc.Graph:
+    i = res.position(map_)
+    caps = [f"{lab} · {a:.2f}" for lab, a in zip(res.labels, res.activation[i])]
+    return dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res.images[i], np.float32), caps,
+                                                  f"Map {map_}: every search (score {res.score[i]:.3f})"))
+
+
+def exemplars_view(res: Exemplars, request: InsightRequest, model: str, class_names: tuple[str, ...]) -> list:
+    target = f"node ({res.node[0]}, {res.node[1]}) of map {res.map}" if res.node else f"map {res.map}"
+    ratio = "∞ (no test image drives it at all)" if not np.isfinite(res.ratio) else f"{res.ratio:.2f}"
+    captions = [f"OIP · {res.oip_activation:.2f}"] + [f"#{i} {class_names[lab]} · {a:.2f}" for i, lab, a in
+                                                      zip(res.indices, res.labels, res.activation)]
+    images = np.concatenate([np.asarray(res.oip_image, np.float32)[None], np.asarray(res.images, np.float32)])
+    patch_caps = [f"#{i} ({n[0]},{n[1]}) · {a:.2f}" for i, n, a in
+                  zip(res.patch_indices, res.patch_nodes, res.patch_activation)]
+    return [
+        html.Div(f"Shown: {model} · {request.describe()}", className="small text-muted mb-1"),
+        alert(f"{res.layer} {target}: the OIP reaches {res.oip_activation:.3f}; the best test image (#{res.indices[0]}) "
+              f"reaches {res.activation[0]:.3f}: ratio {ratio}. Strongest single node: {res.oip_node_activation:.3f} "
+              f"on the OIP vs {res.patch_activation[0]:.3f} on a real patch.", "info", dismissable=False),
+        lab_link(res.layer, res.map, res.node),
+        dcc.Graph(figure=fig.make_tiles_figure(images, captions, "The OIP and the test images that drive it hardest",
+                                               cols=min(len(images), 10))),
+        dcc.Graph(figure=fig.make_tiles_figure(res.patches, patch_caps,
+                                               "The strongest patches: each a receptive field of one node "
+                                               "(test image, node x,y, activation)", cols=min(len(patch_caps), 10),
+                                               tile_px=80)),
+    ]
+
+
+def compare_view(res: Comparison, request: InsightRequest, model: str) -> list:
+    m = res.matching
+    silent = (f" Maps that never fire on the test set: A {list(m.silent_a) or 'none'}, B {list(m.silent_b) or 'none'}."
+              if len(m.silent_a) or len(m.silent_b) else "")
+    order = m.order
+    caps = [c for i in order for c in (f"A {m.a[i]}", f"B {m.b[i]} · r={m.matched[i]:.2f}")]
+    preserved = "preserved" if m.order_correlation > 0.9 else "not preserved"
+    return [
+        html.Div(f"Shown: {model} (A) · {request.describe()}", className="small text-muted mb-1"),
+        alert(f"{model} (A) {m.layer} vs {request.model_b} (B) {request.layer_b}: mean matched correlation "
+              f"{m.matched.mean():.3f} (median {np.median(m.matched):.3f}); {100 * m.close_fraction:.1f} % of A's maps "
+              f"have a close partner (r ≥ {m.close}). Order {preserved}: {100 * m.same_index_fraction:.1f} % matched "
+              f"to the same index, rank correlation {m.order_correlation:.2f}.{silent}", "info", dismissable=False),
+        dcc.Graph(id=I.CORRELATION, figure=fig.make_correlation_figure(m.correlation, m.a[order], m.b[order], m.layer)),
+        _grid(m.rows(), [("map_a", "A map", None), ("map_b", "B map", None), ("correlation", "r", ".3f")],
+              "correlation", "map_a"),
+        dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res.pair_images(), np.float32), caps,
+                                               "Matched pairs side by side (A's OIP, then B's), best match first",
+                                               cols=16, show_captions=len(caps) <= 32)),
+    ]
+
+
+def pair_detail(res: Comparison, i: int, j: int) -> dcc.Graph:
+    """Map ``i`` of model A beside map ``j`` of model B: their OIPs and the correlation of their activations."""
+    m = res.matching
+    matched = "a matched pair" if m.partner(i) == j else "not a matched pair"
+    images = np.stack([np.asarray(res.oip_a[i], np.float32), np.asarray(res.oip_b[j], np.float32)])
+    return dcc.Graph(figure=fig.make_tiles_figure(images, [f"A map {i}", f"B map {j}"],
+                                                  f"A {i} ↔ B {j}: r = {m.correlation[i][j]:.3f} ({matched})",
+                                                  tile_px=220))
+
+
+def hand_view(res: HandOfMnist, request: InsightRequest, model: str) -> list:
+    c = res.candidate
+    r = res.ranks
+    caps = [f"{s} · #{int(r[k, c])} · {res.scores[k, c]:.2f} [{res.score_ci95[k, c, 0]:.2f}, "
+            f"{res.score_ci95[k, c, 1]:.2f}]" for k, s in enumerate(res.settings)]
+    runners = ", ".join(f"map {res.maps[i]} (worst rank {int(r[:, i].max())})" for i in res.by_worst_rank[1:4])
+    return [
+        _head(request, model, res.seconds),
+        alert(f"Hand of MNIST candidate of {res.layer}: map {res.maps[c]}, never worse than rank {int(r[:, c].max())} "
+              f"of {len(res.maps)} in {len(res.settings)} settings (mean rank {r[:, c].mean():.1f}, first in "
+              f"{int((r[:, c] == 1).sum())}). Next: {runners}. The first map of one setting alone was any of "
+              f"{res.first_per_setting}: one setting is not enough to name it.", "info", dismissable=False),
+        lab_link(res.layer, res.maps[c]),
+        dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res.images[:, c], np.float32), caps,
+                                               f"Map {res.maps[c]} in every setting (rank · score [95 % interval])",
+                                               cols=6, tile_px=150)),
+        _grid(res.rows(), [("map", "map", None), ("worst_rank", "worst rank", None),
+                           ("mean_rank", "mean rank", ".1f"), ("times_first", "first in", None),
+                           ("mean_score", "mean score", ".3f")], "worst_rank", "map", "asc"),
+    ]
+
+
+def view(res: Any, request: InsightRequest, model: str, class_names: tuple[str, ...]) -> list:
+    """The view of any analysis's result."""
+    if isinstance(res, SweepResult):
+        return sweep_view(res, request, model)
+    if isinstance(res, Reproducibility):
+        return reproducibility_view(res, request, model)
+    if isinstance(res, Exemplars):
+        return exemplars_view(res, request, model, class_names)
+    if isinstance(res, Comparison):
+        return compare_view(res, request, model)
+    return hand_view(res, request, model)
+
+
+def gallery(res: Any) -> tuple[np.ndarray, list[str]]:
+    """The PNG export of a result: its gallery's images and each one's label."""
+    if isinstance(res, HandOfMnist):
+        c = res.candidate
+        return np.asarray(res.images[:, c], np.float32), [f"map {res.maps[c]} · {s} · #{int(res.ranks[k, c])}"
+                                                          for k, s in enumerate(res.settings)]
+    if isinstance(res, SweepResult):
+        return np.asarray(res.best_images, np.float32), [f"map {m} · λ={w:g}" for m, w in
+                                                          zip(res.maps, res.best_wavelength)]
+    if isinstance(res, Reproducibility):
+        return (np.asarray(res.best_images[res.order], np.float32),
+                [f"map {res.maps[i]} · score {res.score[i]:.2f}" for i in res.order])
+    if isinstance(res, Exemplars):
+        images = np.concatenate([np.asarray(res.oip_image, np.float32)[None], res.images.astype(np.float32)])
+        return images, [f"OIP · {res.oip_activation:.2f}"] + [f"#{i} · {a:.2f}" for i, a in
+                                                                zip(res.indices, res.activation)]
+    m = res.matching
+    return (np.asarray(res.pair_images(), np.float32),
+            [c for i in m.order for c in (f"A map {m.a[i]}", f"B map {m.b[i]} · r={m.matched[i]:.2f}")])

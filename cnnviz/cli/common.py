@@ -1,0 +1,102 @@
+"""What the commands share: the error for bad arguments, loading the model, parsing lists, the progress bar,
+and printing a report as JSON or as text."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..errors import CnnvizError
+
+MODEL_HELP = "path to a .keras model (default: $CNNVIZ_MODEL_DIR/default.keras or models/default.keras)"
+
+
+class CLIError(CnnvizError):
+    """An invalid argument or input: printed as one line, exit status 2."""
+
+
+def load(path: str | None):
+    """The model of ``--model``, or the default one."""
+    from ..catalog import default_model_path
+    from ..model import load_model
+
+    return load_model(path or default_model_path())
+
+
+def map_layers(m) -> list[str]:
+    """The model's layers of maps; a clear error for a model without any."""
+    names = m.spatial_layers
+    if not names:
+        raise CLIError(f"{m.name} has no layer of maps (a convolution or pooling layer on the image grid).")
+    return names
+
+
+def model_and_layer(args: argparse.Namespace):
+    """The model of ``--model``; ``--layer`` defaults to its last layer of maps."""
+    m = load(args.model)
+    args.layer = args.layer or map_layers(m)[-1]
+    return m
+
+
+def test_data(m, index: int):
+    """The model's data set, once ``index`` is checked against its test images."""
+    from ..data import load_dataset
+
+    data = load_dataset(m.metadata.get("dataset", "mnist"))
+    if not 0 <= index < len(data.x_test):
+        raise CLIError(f"--image-index must be in 0..{len(data.x_test) - 1}. Received: --image-index={index}")
+    return data
+
+
+def parse_node(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        x, y = (int(v) for v in text.split(","))
+    except ValueError:
+        raise CLIError(f"--node must be X,Y (two integers). Received: --node={text}") from None
+    return x, y
+
+
+def parse_floats(text: str, flag: str) -> tuple[float, ...]:
+    """``"1,4,14"`` -> (1.0, 4.0, 14.0), with a clear error naming ``flag``."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise CLIError(f"{flag} must be numbers separated by commas. Received: {flag}={text}") from None
+
+
+class Bar:
+    """A tqdm bar on stderr driven by progress fractions; opened on the first report, so a request
+    refused up front prints only its one error line."""
+
+    def __init__(self, desc: str):
+        self.desc = desc
+        self.bar: Any = None
+
+    def __call__(self, p) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, desc=self.desc, unit="%", file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}",
+                            disable=None)
+        self.bar.n = round(100 * p.fraction)
+        self.bar.set_postfix_str(p.stage, refresh=True)
+
+    def __enter__(self) -> Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def emit(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
+    """The command's report: JSON with ``--json``, else ``text`` for people."""
+    print(json.dumps(report, indent=1) if getattr(args, "json", False) else text)
+
+
+def add_json(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--json", action="store_true", help="print the report as JSON")

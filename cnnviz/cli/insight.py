@@ -1,0 +1,213 @@
+"""The analysis commands: ``sweep``, ``reproducibility``, ``exemplars``, ``hand``, ``compare``. A report as text, or
+as JSON with ``--json``; ``--csv``/``--png`` also write the numbers and a labelled gallery."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from ..noise import FAMILIES
+from .common import MODEL_HELP, Bar, CLIError, add_json, emit, load, map_layers, model_and_layer, parse_floats, parse_node
+
+
+def _searches(args: argparse.Namespace, waves: str | None = None):
+    from ..search import OIPConfig, Searches
+
+    return Searches(parse_floats(waves or args.wavelengths, "--wavelengths"), seeds=args.seeds, noise=args.noise,
+                    config=OIPConfig(steps=args.steps, redirect_steps=args.redirect_steps, frame_every=10),
+                    first_seed=getattr(args, "seed", 0) or 0)
+
+
+def _export(args: argparse.Namespace, rows: list[dict[str, Any]], gallery: tuple[np.ndarray, list[str], str] | None
+            ) -> dict[str, str]:
+    """Writes ``--csv`` (the rows) and ``--png`` (the labelled gallery: images, labels, title); returns what was
+    written."""
+    from ..images import labelled_grid, save_png
+    from ..search import to_display
+    from ..store import save_csv
+
+    written = {}
+    if args.csv:
+        save_csv(args.csv, rows)
+        written["csv"] = args.csv
+    if getattr(args, "png", None) and gallery is not None and len(gallery[0]):
+        images, labels, title = gallery
+        tiles = np.round(to_display(images, rgb=images.ndim == 4) * 255).astype(np.uint8)
+        save_png(labelled_grid(tiles, labels, cols=min(8, len(tiles)), title=title), args.png)
+        written["png"] = args.png
+    return written
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from ..search import Watch
+    from ..sweep import wavelength_sweep
+
+    m = model_and_layer(args)
+    with Bar(f"sweep {args.layer}") as progress:
+        r = wavelength_sweep(m, args.layer, _searches(args), maps=args.maps, watch=Watch(progress))
+    per_map = [{"map": mp, "activation": {f"{w:g}": round(float(a), 4) for w, a in zip(r.wavelengths, row)},
+                "best_wavelength": float(bw)} for mp, row, bw in zip(r.maps, r.mean_activation, r.best_wavelength)]
+    labels = [f"map {mp} · λ={bw:g}" for mp, bw in zip(r.maps, r.best_wavelength)]
+    written = _export(args, r.rows(), (r.best_images, labels, f"{m.name} {args.layer}: each map's OIP at its best "
+                                                              f"wavelength ({r.noise} noise)"))
+    rates = r.dead_rates
+    text = [f"{args.layer} of {m.name}, {r.noise} noise: {len(r.maps)} maps × {len(r.wavelengths)} wavelengths × "
+            f"{r.seeds} seeds in {r.seconds:.1f} s. Dead searches (Wilson 95 % intervals):"]
+    for j, w in enumerate(r.wavelengths):
+        red = f", redirected {rates.redirected[j]}" if rates.redirected else ""
+        text.append(f"  λ={w:g}: at the start {rates.start[j]}, at the end (seed's method) {rates.end[j]}{red}")
+    emit(args, {**r.summary(), "per_map": per_map, "written": written}, "\n".join(text))
+
+
+def cmd_reproducibility(args: argparse.Namespace) -> None:
+    from ..reproducibility import reproducibility
+    from ..search import Watch
+
+    m = model_and_layer(args)
+    with Bar(f"reproducibility {args.layer}") as progress:
+        r = reproducibility(m, args.layer, _searches(args), maps=args.maps, max_shift=args.max_shift,
+                            watch=Watch(progress))
+    rows = [r.rows()[i] for i in r.order]
+    labels = [f"map {r.maps[i]} · {r.score[i]:.2f}" for i in r.order]
+    written = _export(args, rows, (r.best_images[r.order], labels, f"{m.name} {args.layer}: OIPs by reproducibility"))
+    ci = r.score_ci95
+    top = [f"map {r.maps[i]} {r.score[i]:.3f} [{ci[i, 0]:.3f}, {ci[i, 1]:.3f}]" for i in r.order[:5]]
+    emit(args, {**r.summary(), "per_map": rows, "written": written},
+         f"{args.layer} of {m.name}: {r.activation.shape[1]} searches per map, shifts up to {r.max_shift} px. Most "
+         f"reproducible (score [95 % interval]): {'; '.join(top)}.")
+
+
+def cmd_exemplars(args: argparse.Namespace) -> None:
+    from ..data import load_dataset
+    from ..exemplars import exemplars
+    from ..images import labelled_grid, save_png, to_uint8
+    from ..search import Unit, Watch
+
+    m = model_and_layer(args)
+    data = load_dataset(m.metadata.get("dataset", "mnist"))
+    with Bar(f"exemplars {args.layer} map {args.map}") as progress:
+        e = exemplars(m, data.x_test, data.y_test, Unit(args.layer, args.map, parse_node(args.node)), k=args.k,
+                      searches=_searches(args), watch=Watch(progress))
+    written = _export(args, e.rows(), None)
+    names = m.class_names
+    if args.png:
+        rgb = e.images.ndim == 4
+        tiles = np.concatenate([to_uint8(e.oip_image[None], rgb=rgb), e.images])
+        labels = [f"OIP · {e.oip_activation:.2f}"] + [f"#{i} · {names[lab]} · {a:.2f}" for i, lab, a in
+                                                      zip(e.indices, e.labels, e.activation)]
+        save_png(labelled_grid(tiles, labels, cols=len(tiles), title=f"{m.name} {args.layer} map {args.map}: the OIP "
+                                                                     "and the test images that drive it hardest"),
+                 args.png)
+        written["png"] = args.png
+    ratio = "∞" if not np.isfinite(e.ratio) else f"{e.ratio:.2f}"
+    emit(args, {**e.summary(), "written": written},
+         f"{args.layer} map {args.map}: the OIP reaches {e.oip_activation:.3f}, the best test image (#{e.indices[0]}, "
+         f"{names[e.labels[0]]}) {e.activation[0]:.3f}: ratio {ratio}. Top classes: "
+         f"{', '.join(names[v] for v in e.labels)}.")
+
+
+def cmd_hand(args: argparse.Namespace) -> None:
+    from ..hand import hand_of_mnist
+    from ..images import contrast_enhanced, labelled_grid, save_png, to_uint8
+    from ..search import Watch
+
+    m = model_and_layer(args)
+    with Bar(f"hand of MNIST {args.layer}") as progress:
+        h = hand_of_mnist(m, args.layer, _searches(args, args.wavelengths), noises=args.noises.split(","),
+                          redirect=(0, args.redirect_steps), watch=Watch(progress))
+    written = _export(args, h.rows(), None)
+    if args.png and len(h.maps):
+        # the candidate in every setting: plain (top row) and contrast-enhanced (bottom row), as in the articles
+        c = h.candidate
+        shown = np.asarray(h.images[:, c], np.float32)
+        rgb = shown.ndim == 4
+        enhanced = to_uint8(contrast_enhanced(shown.mean(-1) if rgb else shown), per_image=False)
+        if rgb:
+            enhanced = np.repeat(enhanced[..., None], 3, axis=-1)
+        labels = [f"{s} · #{int(h.ranks[k, c])} · {h.scores[k, c]:.2f}" for k, s in enumerate(h.settings)]
+        save_png(labelled_grid(np.concatenate([to_uint8(shown, rgb=rgb), enhanced]), labels + labels, cols=len(shown),
+                               title=f"{m.name} {args.layer} map {h.maps[c]} in every setting (plain, then "
+                                     "contrast-enhanced)"), args.png)
+        written["png"] = args.png
+    s = h.summary()
+    text = (f"{args.layer} of {m.name}: candidate map {s['candidate']}, worst rank {s['candidate_worst_rank']} of "
+            f"{len(h.maps)} over {len(h.settings)} settings" if len(h.maps) else "stopped")
+    emit(args, {**s, "written": written}, text)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from ..data import load_dataset
+    from ..matching import match_maps
+    from ..search import Watch
+
+    ma, mb = load(args.model_a), load(args.model_b)
+    args.layer = args.layer or map_layers(ma)[-1]
+    layer_b = args.layer_b or (args.layer if args.layer in mb.spatial_layers else map_layers(mb)[-1])
+    data = load_dataset(ma.metadata.get("dataset", "mnist"))
+    if not 1 <= args.images <= len(data.x_test):
+        raise CLIError(f"--images must be in 1..{len(data.x_test)}. Received: --images={args.images}")
+    with Bar(f"compare {args.layer}") as progress:
+        r = match_maps(ma, mb, args.layer, data.x_test[:args.images], layer_b=layer_b, close=args.close,
+                       watch=Watch(progress))
+    s = r.summary()
+    emit(args, {"model_a": str(ma.path), "model_b": str(mb.path), **s, "matched_pairs": r.rows(),
+                "written": _export(args, r.rows(), None)},
+         f"{ma.name} {args.layer} vs {mb.name} {layer_b}: mean matched correlation {s['mean_matched_correlation']:.3f}, "
+         f"{100 * r.close_fraction:.1f} % with a close partner (r ≥ {r.close}), order correlation "
+         f"{r.order_correlation:.2f}")
+
+
+def add_commands(sub: Any) -> None:
+    """Registers the analysis commands on the CLI's sub-parsers."""
+    def common(s: argparse.ArgumentParser, waves: str, seeds: int) -> None:
+        s.add_argument("--model", help=MODEL_HELP)
+        s.add_argument("--layer", help="a layer of maps (default: the last)")
+        s.add_argument("--wavelengths", default=waves, help="noise wavelengths in pixels, e.g. 1,2,4,7,14")
+        s.add_argument("--seeds", type=int, default=seeds, help="noise seeds per map and wavelength")
+        s.add_argument("--seed", type=int, default=0, help="the first noise seed")
+        s.add_argument("--steps", type=int, default=60)
+        s.add_argument("--redirect-steps", type=int, default=20, help="redirected-ReLU steps (0 = the seed's method)")
+        s.add_argument("--noise", choices=FAMILIES, default="lowpass",
+                       help="start noise: lowpass (long-range fluctuations), bandpass or mix")
+        s.add_argument("--csv", help="also write the numbers as CSV here")
+        add_json(s)
+
+    s = sub.add_parser("sweep", help="every map at every noise wavelength: activation reached, dead fractions")
+    common(s, "1,2,4,7,14", 2)
+    s.add_argument("--maps", help="e.g. 0-63 or 5,7 (default: every map)")
+    s.add_argument("--png", help="write each map's best OIP as a labelled PNG grid here")
+    s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("reproducibility", help="how alike a map's OIPs from different noises are")
+    common(s, "4", 4)
+    s.add_argument("--maps", help="e.g. 0-63 or 5,7 (default: every map)")
+    s.add_argument("--max-shift", type=int, help="largest alignment shift in pixels (default: the layer's jump)")
+    s.add_argument("--png", help="write the OIPs ordered by score as a labelled PNG grid here")
+    s.set_defaults(func=cmd_reproducibility)
+
+    s = sub.add_parser("exemplars", help="top test images and patches of a map or node beside its OIP")
+    common(s, "1,4", 2)
+    s.add_argument("--map", type=int, required=True)
+    s.add_argument("--node", help="X,Y: one node instead of the map mean")
+    s.add_argument("--k", type=int, default=9)
+    s.add_argument("--png", help="write the OIP and the top images as one labelled PNG row here")
+    s.set_defaults(func=cmd_exemplars)
+
+    s = sub.add_parser("hand", help="the Hand of MNIST: the map whose OIP is best defined across settings")
+    common(s, "1,4,14", 4)
+    s.add_argument("--noises", default="lowpass,bandpass,mix", help="noise families, comma-separated")
+    s.add_argument("--png", help="write the candidate's OIP in every setting as one labelled montage here")
+    s.set_defaults(func=cmd_hand)
+
+    s = sub.add_parser("compare", help="match the maps of a layer between two models")
+    s.add_argument("model_a", metavar="A.keras")
+    s.add_argument("model_b", metavar="B.keras")
+    s.add_argument("--layer", help="A's layer of maps (default: its last)")
+    s.add_argument("--layer-b", help="B's layer of maps (default: A's layer's name if B has it, else B's last)")
+    s.add_argument("--images", type=int, default=10000, help="test images to correlate over")
+    s.add_argument("--close", type=float, default=0.5, help="correlation that counts as a close partner")
+    s.add_argument("--csv", help="also write the matched pairs as CSV here")
+    add_json(s)
+    s.set_defaults(func=cmd_compare)

@@ -1,0 +1,506 @@
+"""What the analyses return: typed, numpy only, no TensorFlow.
+
+The engine builds these; the dashboard's pages, the result cache and the CLI read them as they are
+(properties and methods, never string keys), so this module must stay importable without TensorFlow.
+``summary()`` and ``rows()`` are the JSON and CSV faces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .stats import score_interval, wilson
+
+DEAD = 1e-6  # an objective at or below this is a dead search: the ReLU let nothing through
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A fraction of ``n`` trials with its Wilson 95 % interval."""
+
+    k: int
+    n: int
+
+    @property
+    def value(self) -> float:
+        return self.k / self.n if self.n else float("nan")
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        if not self.n:
+            return float("nan"), float("nan")
+        lo, hi = wilson(self.k, self.n)
+        return float(lo), float(hi)
+
+    def __str__(self) -> str:
+        lo, hi = self.interval
+        return f"{100 * self.value:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def _rates(dead: np.ndarray) -> list[Rate]:
+    """Per wavelength, the dead searches among all maps' and seeds'; ``dead`` is (maps, waves, seeds)."""
+    return [Rate(int(dead[:, j].sum()), int(dead[:, j].size)) for j in range(dead.shape[1])]
+
+
+@dataclass(frozen=True)
+class DeadRates:
+    """Per wavelength: dead at the start, dead at the end by the seed's method, and with the redirected ReLU
+    (None when the sweep ran the seed's method only)."""
+
+    start: list[Rate]
+    end: list[Rate]
+    redirected: list[Rate] | None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Start and end activation of every map's searches at every wavelength and seed.
+
+    ``activation`` is the end of the ascent by ``redirect_steps`` (the redirected ReLU, or the
+    seed's method when 0); ``seed_activation`` the end by the seed's method.
+    """
+
+    layer: str
+    maps: list[int]
+    wavelengths: tuple[float, ...]
+    seeds: int
+    activation: np.ndarray  # (maps, wavelengths, seeds) objective after the ascent
+    images: np.ndarray  # (maps, wavelengths, *image shape) the best seed's OIP, standardized units
+    seconds: float
+    stopped: bool = False
+    start: np.ndarray | None = None  # (maps, wavelengths, seeds) objective on the start noise
+    seed_activation: np.ndarray | None = None  # (maps, wavelengths, seeds) end by the seed's method
+    noise: str = "lowpass"
+    redirect_steps: int = 20
+
+    @property
+    def dead(self) -> np.ndarray:
+        """(maps, wavelengths, seeds) dead at the end, by the method of ``activation``."""
+        return self.activation <= DEAD
+
+    @property
+    def dead_start(self) -> np.ndarray:
+        return (self.start if self.start is not None else self.activation) <= 0
+
+    @property
+    def dead_end(self) -> np.ndarray:
+        """Dead at the end by the seed's method."""
+        return (self.seed_activation if self.seed_activation is not None else self.activation) <= DEAD
+
+    @property
+    def dead_fraction(self) -> np.ndarray:
+        """(wavelengths,) fraction of (map, seed) searches whose OIP ends dead, by the seed's method."""
+        return np.array([r.value for r in _rates(self.dead_end)])
+
+    @property
+    def dead_rates(self) -> DeadRates:
+        return DeadRates(_rates(self.dead_start), _rates(self.dead_end),
+                         _rates(self.dead) if self.redirect_steps else None)
+
+    @property
+    def mean_activation(self) -> np.ndarray:
+        """(maps, wavelengths) activation reached, mean over seeds: the heatmap."""
+        return self.activation.mean(axis=2)
+
+    @property
+    def best_wavelength(self) -> np.ndarray:
+        """(maps,) the wavelength whose mean activation is highest, per map."""
+        return np.asarray(self.wavelengths)[self.mean_activation.argmax(axis=1)]
+
+    @property
+    def best_images(self) -> np.ndarray:
+        """(maps, *image shape) each map's OIP at its best wavelength."""
+        if not len(self.maps):
+            return np.asarray(self.images)[:, 0] if np.ndim(self.images) > 1 else np.asarray(self.images)
+        return np.asarray(self.images)[np.arange(len(self.maps)), self.mean_activation.argmax(1)]
+
+    @property
+    def awake_at_start(self) -> np.ndarray:
+        """(maps, wavelengths) fraction of each map's searches alive on the start noise."""
+        return 1.0 - self.dead_start.mean(axis=2)
+
+    def awake_only_at(self) -> dict[int, list[float]]:
+        """Maps that some wavelengths wake at the start and others never: map -> those wavelengths."""
+        return {m: [w for w, a in zip(self.wavelengths, row) if a > 0] for m, row in zip(self.maps, self.awake_at_start)
+                if 0 < (row > 0).sum() < len(self.wavelengths)}
+
+    def dead_statistics(self) -> dict[str, Any]:
+        """Per wavelength: searches, dead at the start, dead at the end (seed's method) and with the
+        redirect, each with its Wilson 95 % interval (the JSON face of :attr:`dead_rates`)."""
+        key = [f"{w:g}" for w in self.wavelengths]
+        rates = self.dead_rates
+        val = lambda rs: {k: r.value for k, r in zip(key, rs)}
+        ci = lambda rs: {k: [round(r.interval[0], 4), round(r.interval[1], 4)] for k, r in zip(key, rs)}
+        out = {"searches": {k: len(self.maps) * self.seeds for k in key},
+               "dead_at_start": val(rates.start), "dead_at_start_ci95": ci(rates.start),
+               "dead_at_end": val(rates.end), "dead_at_end_ci95": ci(rates.end)}
+        if rates.redirected is not None:
+            out.update(dead_at_end_redirected=val(rates.redirected), dead_at_end_redirected_ci95=ci(rates.redirected))
+        return out
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per search: map, wavelength, seed, activations, dead flags (for CSV and JSON)."""
+        start = self.start if self.start is not None else np.full_like(self.activation, np.nan)
+        seed_end = self.seed_activation if self.seed_activation is not None else self.activation
+        return [{"layer": self.layer, "noise": self.noise, "map": m, "wavelength": w, "seed": s,
+                 "start_activation": float(start[i, j, s]), "activation": float(self.activation[i, j, s]),
+                 "seed_method_activation": float(seed_end[i, j, s]), "dead_at_start": bool(self.dead_start[i, j, s]),
+                 "dead_at_end": bool(self.dead_end[i, j, s]), "dead": bool(self.dead[i, j, s])}
+                for i, m in enumerate(self.maps) for j, w in enumerate(self.wavelengths) for s in range(self.seeds)]
+
+    def summary(self) -> dict[str, Any]:
+        stats = self.dead_statistics() if len(self.maps) else {}
+        return {"layer": self.layer, "noise": self.noise, "maps": len(self.maps), "seeds": self.seeds,
+                "redirect_steps": self.redirect_steps, "seconds": round(self.seconds, 2), "stopped": self.stopped,
+                **stats, "dead_fraction": stats.get("dead_at_end", {}),  # the older name, kept
+                "mean_activation": {f"{w:g}": float(a) for w, a in zip(self.wavelengths, self.mean_activation.mean(0))}
+                if len(self.maps) else {},
+                "dead_at_every_wavelength": int(self.dead.all(axis=(1, 2)).sum()),
+                "awake_at_start_only_for": {str(m): [f"{w:g}" for w in ws] for m, ws in self.awake_only_at().items()}}
+
+
+@dataclass(frozen=True)
+class Reproducibility:
+    """Per map: how alike its OIPs from different noises are, and how alike their activations."""
+
+    layer: str
+    maps: list[int]
+    labels: list[str]  # per search of a map: "λ=4 · seed 1"
+    score: np.ndarray  # (maps,) mean pairwise correlation after the best shift
+    activation: np.ndarray  # (maps, K) activation each search reached
+    images: np.ndarray  # (maps, K, *image shape) standardized OIPs
+    max_shift: int
+    seconds: float
+    stopped: bool = False
+    correlations: np.ndarray | None = None  # (maps, K, K) shift-aligned correlations of the searches
+
+    @property
+    def score_ci95(self) -> np.ndarray:
+        """(maps, 2) bootstrap 95 % interval of each map's score over its searches."""
+        if self.correlations is None or not len(self.maps):
+            return np.full((len(self.maps), 2), np.nan)
+        lo, hi = score_interval(self.correlations)
+        return np.stack([lo, hi], -1)
+
+    @property
+    def spread(self) -> np.ndarray:
+        """(maps,) coefficient of variation of the activation reached (std / mean; 0 = all alike)."""
+        mean = self.activation.mean(1)
+        return np.where(mean > 1e-12, self.activation.std(1) / np.maximum(mean, 1e-12), np.nan)
+
+    @property
+    def order(self) -> np.ndarray:
+        """Positions in ``maps`` from the most to the least reproducible."""
+        return np.argsort(-self.score, kind="stable")
+
+    @property
+    def best_images(self) -> np.ndarray:
+        """(maps, *image shape) each map's OIP with the highest activation."""
+        return np.asarray(self.images)[np.arange(len(self.maps)), self.activation.argmax(1)]
+
+    def position(self, map_: int) -> int:
+        """The row of map ``map_``; ValueError if the result has none."""
+        if map_ not in self.maps:
+            raise ValueError(f"map must be one of the result's maps {self.maps[:8]}…. Received: map={map_}")
+        return self.maps.index(map_)
+
+    def rows(self) -> list[dict[str, Any]]:
+        spread, ci = self.spread, self.score_ci95
+        return [{"layer": self.layer, "map": m, "score": float(self.score[i]),
+                 "score_ci95_low": float(ci[i, 0]), "score_ci95_high": float(ci[i, 1]),
+                 "mean_activation": float(self.activation[i].mean()), "min_activation": float(self.activation[i].min()),
+                 "max_activation": float(self.activation[i].max()),
+                 "spread": None if np.isnan(spread[i]) else float(spread[i])} for i, m in enumerate(self.maps)]
+
+    def summary(self) -> dict[str, Any]:
+        top = int(self.order[0]) if len(self.maps) else None
+        return {"layer": self.layer, "maps": len(self.maps), "searches_per_map": int(self.activation.shape[1]),
+                "max_shift": self.max_shift, "seconds": round(self.seconds, 2), "stopped": self.stopped,
+                "mean_score": float(self.score.mean()) if len(self.maps) else None,
+                "most_reproducible_map": self.maps[top] if top is not None else None,
+                "most_reproducible_score": float(self.score[top]) if top is not None else None}
+
+
+@dataclass(frozen=True)
+class HandOfMnist:
+    layer: str
+    maps: list[int]
+    settings: list[str]  # "lowpass λ=4 seed's method", …
+    scores: np.ndarray  # (settings, maps)
+    score_ci95: np.ndarray  # (settings, maps, 2)
+    images: np.ndarray  # (settings, maps, *image shape) each map's best OIP in each setting
+    seconds: float
+    stopped: bool = False
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """(settings, maps) rank of each map's score in each setting, 1 = most reproducible."""
+        order = np.argsort(-self.scores, axis=1, kind="stable")
+        ranks = np.empty_like(order)
+        rows = np.arange(len(self.settings))[:, None]
+        ranks[rows, order] = np.arange(1, len(self.maps) + 1)[None, :]
+        return ranks
+
+    @property
+    def by_worst_rank(self) -> np.ndarray:
+        """Positions in ``maps`` by worst-case rank, then mean rank: the candidate first."""
+        r = self.ranks
+        return np.lexsort((r.mean(0), r.max(0)))
+
+    @property
+    def candidate(self) -> int:
+        """Position in ``maps`` of the map with the best worst-case rank (then the best mean rank)."""
+        return int(self.by_worst_rank[0])
+
+    @property
+    def first_per_setting(self) -> list[int]:
+        """The maps that came first in some setting."""
+        return sorted({self.maps[int(np.argmin(row))] for row in self.ranks})
+
+    def rows(self) -> list[dict[str, Any]]:
+        r = self.ranks
+        return [{"layer": self.layer, "map": m, "worst_rank": int(r[:, i].max()), "mean_rank": float(r[:, i].mean()),
+                 "times_first": int((r[:, i] == 1).sum()), "mean_score": float(self.scores[:, i].mean())}
+                for i, m in enumerate(self.maps)]
+
+    def summary(self) -> dict[str, Any]:
+        if not len(self.maps):
+            return {"layer": self.layer, "stopped": self.stopped}
+        c, r = self.candidate, self.ranks
+        return {"layer": self.layer, "settings": self.settings, "seconds": round(self.seconds, 1),
+                "candidate": self.maps[c], "candidate_worst_rank": int(r[:, c].max()),
+                "candidate_mean_rank": float(r[:, c].mean()), "candidate_first_in": int((r[:, c] == 1).sum()),
+                "candidate_per_setting": [{"setting": s, "rank": int(r[k, c]), "score": float(self.scores[k, c]),
+                                           "score_ci95": [float(v) for v in self.score_ci95[k, c]],
+                                           "first": self.maps[int(np.argmin(r[k]))]}
+                                          for k, s in enumerate(self.settings)],
+                "runners_up": [{"map": self.maps[i], "worst_rank": int(r[:, i].max()), "mean_rank": float(r[:, i].mean())}
+                               for i in self.by_worst_rank[1:4]],
+                "first_per_setting": self.first_per_setting}
+
+
+def _finite(v: float) -> float | None:
+    """JSON has no infinity: a ratio over a map that no real image drives is reported as null."""
+    return v if np.isfinite(v) else None
+
+
+@dataclass(frozen=True)
+class Exemplars:
+    """The top-k test images of one map (or node), their receptive-field patches, and its OIP."""
+
+    layer: str
+    map: int
+    node: tuple[int, int] | None  # (x, y); None: the objective is the map mean, like the OIP's
+    indices: np.ndarray  # (k,) test-set indices, strongest first
+    activation: np.ndarray  # (k,) the objective on each image (map mean, or the node's value)
+    labels: np.ndarray  # (k,) true classes
+    images: np.ndarray  # (k, *image shape) uint8
+    patch_indices: np.ndarray  # (k,) test images of the strongest single nodes (one per image)
+    patch_nodes: np.ndarray  # (k, 2) (x, y) of that node
+    patch_activation: np.ndarray  # (k,) that node's value
+    patch_boxes: np.ndarray  # (k, 4) rows y0..y1, columns x0..x1 (inclusive) of its receptive field
+    patches: np.ndarray  # (k, s, s[, C]) uint8 crops of the receptive field (s = its side)
+    oip_image: np.ndarray  # (*image shape) the best OIP of the map (or node), standardized units
+    oip_activation: float  # the objective the OIP reaches
+    oip_node_activation: float  # the strongest single node of the map on the OIP (= objective for a node)
+    stopped: bool = False
+
+    @property
+    def ratio(self) -> float:
+        """OIP objective / best real image's objective (how far beyond real digits the OIP drives it)."""
+        best = float(self.activation[0]) if len(self.activation) else 0.0
+        return self.oip_activation / best if best > 1e-12 else float("inf")
+
+    @property
+    def patch_ratio(self) -> float:
+        """Strongest node on the OIP / strongest node on any real image."""
+        best = float(self.patch_activation[0]) if len(self.patch_activation) else 0.0
+        return self.oip_node_activation / best if best > 1e-12 else float("inf")
+
+    def rows(self) -> list[dict[str, Any]]:
+        images = [{"kind": "image", "rank": r + 1, "test_index": int(i), "label": int(lab), "activation": float(a),
+                   "node_x": None, "node_y": None} for r, (i, lab, a) in
+                  enumerate(zip(self.indices, self.labels, self.activation))]
+        patches = [{"kind": "patch", "rank": r + 1, "test_index": int(i), "label": None, "activation": float(a),
+                    "node_x": int(n[0]), "node_y": int(n[1])} for r, (i, n, a) in
+                   enumerate(zip(self.patch_indices, self.patch_nodes, self.patch_activation))]
+        oip = [{"kind": "oip", "rank": 0, "test_index": None, "label": None, "activation": self.oip_activation,
+                "node_x": None if self.node is None else self.node[0],
+                "node_y": None if self.node is None else self.node[1]}]
+        return oip + images + patches
+
+    def summary(self) -> dict[str, Any]:
+        return {"layer": self.layer, "map": self.map, "node": list(self.node) if self.node else None,
+                "oip_activation": self.oip_activation, "best_image_activation": float(self.activation[0]),
+                "best_image_index": int(self.indices[0]), "ratio": _finite(self.ratio),
+                "oip_node_activation": self.oip_node_activation,
+                "best_patch_activation": float(self.patch_activation[0]), "patch_ratio": _finite(self.patch_ratio),
+                "top_indices": [int(i) for i in self.indices], "top_labels": [int(v) for v in self.labels]}
+
+
+CLOSE = 0.5  # a matched pair at or above this correlation counts as "a close partner"
+
+
+@dataclass(frozen=True)
+class Matching:
+    """One-to-one matching of the maps of a layer in model A to those of model B."""
+
+    layer: str
+    correlation: np.ndarray  # (maps_a, maps_b) Pearson correlation over test images and positions
+    a: np.ndarray  # (n,) matched maps of A, ascending
+    b: np.ndarray  # (n,) their partners in B
+    silent_a: np.ndarray  # maps of A that never fire on the images (no partner possible)
+    silent_b: np.ndarray
+    close: float = CLOSE
+    stopped: bool = False
+    layer_b: str | None = None  # B's layer, when it has another name
+
+    @property
+    def matched(self) -> np.ndarray:
+        """(n,) correlation of each matched pair."""
+        return self.correlation[self.a, self.b]
+
+    @property
+    def order(self) -> np.ndarray:
+        """Positions of the pairs, best match first."""
+        return np.argsort(-self.matched, kind="stable")
+
+    def partner(self, map_a: int) -> int | None:
+        """B's map matched to A's map ``map_a`` (None: unmatched)."""
+        hits = np.flatnonzero(self.a == map_a)
+        return int(self.b[hits[0]]) if len(hits) else None
+
+    @property
+    def close_fraction(self) -> float:
+        """Fraction of A's maps whose partner correlates at least ``close``."""
+        return float((self.matched >= self.close).mean()) if len(self.a) else 0.0
+
+    @property
+    def same_index_fraction(self) -> float:
+        """Fraction of maps matched to the map with the same index: 1 when the order is preserved."""
+        return float((self.a == self.b).mean()) if len(self.a) else 0.0
+
+    @property
+    def order_correlation(self) -> float:
+        """Spearman correlation between A's and B's indices of the pairs (1: same order, ~0: none)."""
+        if len(self.a) < 2:
+            return float("nan")
+        ra, rb = np.argsort(np.argsort(self.a)), np.argsort(np.argsort(self.b))
+        return float(np.corrcoef(ra, rb)[0, 1])
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"layer": self.layer, "map_a": int(i), "map_b": int(j), "correlation": float(c),
+                 "close": bool(c >= self.close)} for i, j, c in zip(self.a, self.b, self.matched)]
+
+    def summary(self) -> dict[str, Any]:
+        return {"layer": self.layer, "layer_b": self.layer_b or self.layer, "maps_a": int(self.correlation.shape[0]),
+                "maps_b": int(self.correlation.shape[1]), "pairs": len(self.a),
+                "mean_matched_correlation": float(self.matched.mean()) if len(self.a) else None,
+                "median_matched_correlation": float(np.median(self.matched)) if len(self.a) else None,
+                "close_threshold": self.close, "close_fraction": self.close_fraction,
+                "same_index_fraction": self.same_index_fraction, "order_correlation": self.order_correlation,
+                "silent_a": [int(i) for i in self.silent_a], "silent_b": [int(i) for i in self.silent_b],
+                "stopped": self.stopped}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two models' maps matched (:class:`Matching`), with each map's best OIP in each model."""
+
+    matching: Matching
+    oip_a: np.ndarray  # (maps_a, *image shape) standardized
+    oip_b: np.ndarray  # (maps_b, *image shape)
+    activation_a: np.ndarray  # (maps_a,) what each OIP reaches
+    activation_b: np.ndarray
+
+    @property
+    def stopped(self) -> bool:
+        return self.matching.stopped
+
+    def pair_images(self) -> np.ndarray:
+        """(2 × pairs, *image shape): A's OIP, then its partner's, best match first."""
+        m = self.matching
+        return np.stack([img for i in m.order for img in (self.oip_a[m.a[i]], self.oip_b[m.b[i]])])
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.matching.rows()
+
+    def summary(self) -> dict[str, Any]:
+        return self.matching.summary()
+
+
+@dataclass(frozen=True)
+class DensePatterns:
+    """How a hidden dense layer (and the last layer of maps) respond to each class of the test set."""
+
+    dense_layer: str
+    conv_layer: str
+    class_means: np.ndarray  # (classes, units) mean activation of the dense layer per true class
+    conv_class_means: np.ndarray  # (classes, h, w, maps) mean of the last layer of maps per true class
+    similarity: np.ndarray  # (classes, classes) cosine similarity between class means
+    confusion: np.ndarray  # (classes, classes) counts, rows = true class, columns = predicted
+    dense: np.ndarray  # (N, units) the dense layer's activation of every test image
+    predicted: np.ndarray  # (N,) predicted class
+    probabilities: np.ndarray  # (N, classes)
+    labels: np.ndarray  # (N,) true class
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predicted == self.labels).mean())
+
+    def image_vs_class(self, index: int) -> dict[str, np.ndarray]:
+        """Dense pattern of test image ``index`` beside the means of its true and predicted classes."""
+        if not 0 <= index < len(self.labels):
+            raise ValueError(f"index must be in 0..{len(self.labels) - 1}. Received: index={index}")
+        return {"image": self.dense[index], "true_mean": self.class_means[self.labels[index]],
+                "predicted_mean": self.class_means[self.predicted[index]]}
+
+    def confused(self, true: int, predicted: int) -> np.ndarray:
+        """Indices of the test images of class ``true`` predicted as ``predicted``."""
+        return np.flatnonzero((self.labels == true) & (self.predicted == predicted))
+
+
+@dataclass(frozen=True)
+class Attribution:
+    method: str
+    layer: str | None  # Grad-CAM's layer of maps; None for the gradient methods
+    cls: int  # the class whose score is explained
+    predicted: int
+    probabilities: np.ndarray  # (classes,)
+    map: np.ndarray  # (H, W) float >= 0, in the image's pixels
+    grid: np.ndarray  # Grad-CAM on the layer's own grid (h, w) before resizing; ``map`` for the others
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "layer": self.layer, "class": self.cls, "predicted": self.predicted,
+                "probability": float(self.probabilities[self.cls])}
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One report from a running training (batch-level, and at each epoch's end)."""
+
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based within the epoch; == batches at the epoch's end
+    batches: int
+    loss: float
+    accuracy: float
+    learning_rate: float
+    val_loss: float | None = None  # set only at an epoch's end
+    val_accuracy: float | None = None
+    epoch_end: bool = False
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run left behind."""
+
+    path: Path | None  # the saved model, None if stopped before the end
+    metadata: dict[str, Any]
+    stopped: bool
+    epochs_completed: int
+    history: list[dict[str, float]] = field(default_factory=list)

@@ -1,0 +1,255 @@
+"""What an OIP search is, how it runs and what it returns: typed, numpy only, no TensorFlow.
+
+The engine (``cnnviz.oip``) runs these; the dashboard's web process, the result cache and the CLI
+read them as they are, so this module must stay importable without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .noise import FAMILIES
+
+MAX_STEPS = 2000  # steps of one ascent
+MAX_ITEMS = 1024  # searches in one compiled batch
+MAX_SEEDS = 64  # noises per map and wavelength in one analysis
+
+
+def _check(ok: bool, what: str, name: str, value: object) -> None:
+    if not ok:
+        raise ValueError(f"{what}. Received: {name}={value!r}")
+
+
+def _waves(w: Any) -> tuple[float, ...]:
+    """One wavelength or several, as a tuple of floats."""
+    if isinstance(w, (int, float, np.number)):
+        return (float(w),)
+    return tuple(float(v) for v in w)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of a model: a map of a layer of maps (or one ``node`` of it, (x, y)), a dense unit, or a class."""
+
+    layer: str
+    index: int
+    node: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", int(self.index))
+        if self.node is not None:
+            object.__setattr__(self, "node", (int(self.node[0]), int(self.node[1])))
+
+
+@dataclass(frozen=True)
+class OIPItem:
+    """One search: which map (or node) of which layer, from which noise. On a dense layer the
+    "maps" are its units; on the output layer its classes (their pre-softmax values)."""
+
+    layer: str
+    map: int
+    seed: int = 0
+    wavelengths: tuple[float, ...] = (1.0,)  # one wavelength in pixels, or several to mix
+    node: tuple[int, int] | None = None  # (x, y) = (column, row) of one node; None: map mean
+    noise: str = "lowpass"  # the start noise's family: lowpass, bandpass or mix (cnnviz.noise)
+
+    def __post_init__(self) -> None:
+        _check(self.noise in FAMILIES, f"noise must be one of {list(FAMILIES)}", "noise", self.noise)
+        object.__setattr__(self, "map", int(self.map))
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "wavelengths", _waves(self.wavelengths))
+        if self.node is not None:
+            object.__setattr__(self, "node", (int(self.node[0]), int(self.node[1])))
+
+    @property
+    def unit(self) -> Unit:
+        return Unit(self.layer, self.map, self.node)
+
+
+@dataclass(frozen=True)
+class OIPConfig:
+    """How the ascent runs. Defaults are the seed's method, with its regularisation on."""
+
+    steps: int = 60  # gradient-ascent steps
+    step_size: float = 0.1  # per step, in standardized units per RMS of the gradient
+    blur_every: int = 4  # damp high frequencies with a Gaussian blur every k steps (0: never)
+    blur_sigma: float = 0.5  # pixels
+    jitter: int = 0  # random shift of up to this many pixels before each step (0: none)
+    frame_every: int = 5  # record the image every k steps (frames for the animation)
+    # Redirected ReLU for the first k steps (0: off, the seed's method): gradient also reaches
+    # closed ReLUs in the direction that opens them, so maps that noise leaves at zero (no
+    # gradient at all) can wake up. After k steps, only searches still at zero keep it.
+    redirect_steps: int = 20
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.steps <= MAX_STEPS, f"steps must be in 1..{MAX_STEPS}", "steps", self.steps)
+        _check(0 < self.step_size <= 10, "step_size must be in (0, 10]", "step_size", self.step_size)
+        _check(0 <= self.blur_every <= MAX_STEPS, "blur_every must be >= 0", "blur_every", self.blur_every)
+        _check(0 < self.blur_sigma <= 3, "blur_sigma must be in (0, 3]", "blur_sigma", self.blur_sigma)
+        _check(0 <= self.jitter <= 4, "jitter must be in 0..4 pixels", "jitter", self.jitter)
+        _check(1 <= self.frame_every <= MAX_STEPS, "frame_every must be >= 1", "frame_every", self.frame_every)
+        _check(0 <= self.redirect_steps <= MAX_STEPS, "redirect_steps must be >= 0", "redirect_steps",
+               self.redirect_steps)
+
+
+@dataclass(frozen=True)
+class Searches:
+    """The searches an analysis runs for each map: ``seeds`` noises of family ``noise`` at each of
+    ``wavelengths``, seeds counted from ``first_seed``, each ascent run by ``config``."""
+
+    wavelengths: tuple[float, ...] = (4.0,)
+    seeds: int = 2
+    noise: str = "lowpass"
+    config: OIPConfig = OIPConfig(frame_every=10)
+    first_seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wavelengths", _waves(self.wavelengths))
+        _check(1 <= int(self.seeds) <= MAX_SEEDS, f"seeds must be in 1..{MAX_SEEDS}", "seeds", self.seeds)
+        _check(bool(self.wavelengths) and len(set(self.wavelengths)) == len(self.wavelengths),
+               "wavelengths must be distinct and at least one", "wavelengths", list(self.wavelengths))
+        _check(self.noise in FAMILIES, f"noise must be one of {list(FAMILIES)}", "noise", self.noise)
+        _check(0 <= int(self.first_seed) < 2**31, "first_seed must be in 0..2**31-1", "first_seed", self.first_seed)
+        object.__setattr__(self, "seeds", int(self.seeds))
+        object.__setattr__(self, "first_seed", int(self.first_seed))
+
+    @property
+    def seed_range(self) -> range:
+        return range(self.first_seed, self.first_seed + self.seeds)
+
+    @property
+    def per_map(self) -> int:
+        """Searches per map: seeds × wavelengths."""
+        return self.seeds * len(self.wavelengths)
+
+    def labels(self) -> list[str]:
+        """Per search of a map, in the order the searches run: "λ=4 · seed 1"."""
+        return [f"λ={w:g} · seed {s}" for w in self.wavelengths for s in self.seed_range]
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Progress of a long analysis made of many searches (or passes over the test set)."""
+
+    fraction: float  # 0..1 of the whole analysis
+    stage: str  # what runs now, for people
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Who watches a long computation: where its progress goes, and the flag that stops it."""
+
+    on_progress: Callable[[BatchProgress], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+
+    def report(self, fraction: float, stage: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(BatchProgress(float(fraction), stage))
+
+    def stopped(self) -> bool:
+        return self.should_stop is not None and bool(self.should_stop())
+
+    def part(self, lo: float, hi: float, prefix: str = "") -> Watch:
+        """The same watch for a stage that covers ``lo``..``hi`` of the whole (its own fractions 0..1)."""
+        if self.on_progress is None:
+            return self
+        outer = self.on_progress
+
+        def progress(p: BatchProgress) -> None:
+            outer(BatchProgress(lo + (hi - lo) * p.fraction, f"{prefix}{p.stage}"))
+
+        return Watch(progress, self.should_stop)
+
+
+@dataclass(frozen=True)
+class OIPProgress:
+    """Reported after every recorded frame."""
+
+    step: int
+    steps: int
+    frames: int  # frames recorded so far
+    images: np.ndarray  # (B, H, W[, C]) current images, standardized units (the first few, across processes)
+    activation: np.ndarray  # (B,) current objective
+
+
+@dataclass(frozen=True)
+class OIPResult:
+    """Final images, evolution frames and activation trajectories of a batch of searches."""
+
+    items: list[OIPItem]
+    images: np.ndarray  # (B, H, W) final images in standardized input units; (B, H, W, C) for colour
+    frames: np.ndarray  # (F, B, H, W[, C]) standardized; frame 0 is the initial noise
+    frame_steps: np.ndarray  # (F,) step after which each frame was taken
+    activation: np.ndarray  # (B, steps_done + 1); [:, 0] start, [:, -1] end
+    steps_done: int
+    stopped: bool
+    loop_seconds: float  # the ascent itself, without tracing
+    rgb: bool = False  # colour images: (..., H, W, 3)
+    compile_seconds: float = 0.0  # tracing the compiled steps (0 when this model and layer ran before)
+
+    @property
+    def display(self) -> np.ndarray:
+        """Final images scaled to 0..1 per image (min-max), for showing."""
+        return to_display(self.images, self.rgb)
+
+    @property
+    def start_activation(self) -> np.ndarray:
+        return np.asarray(self.activation)[:, 0]
+
+    @property
+    def end_activation(self) -> np.ndarray:
+        return np.asarray(self.activation)[:, -1]
+
+    @property
+    def image_steps_per_second(self) -> float:
+        return len(self.items) * self.steps_done / max(self.loop_seconds, 1e-9)
+
+    def frame_activation(self) -> np.ndarray:
+        """(B, F) the objective at each recorded frame."""
+        act = np.asarray(self.activation)
+        return act[:, np.minimum(np.asarray(self.frame_steps, int), act.shape[1] - 1)]
+
+    def best_per_map(self, per_map: int) -> tuple[np.ndarray, np.ndarray]:
+        """For runs of ``per_map`` consecutive searches per map: each map's best final image and activation."""
+        end = self.end_activation.reshape(-1, per_map)
+        best = end.argmax(1)
+        rows = np.arange(len(end)) * per_map + best
+        return np.asarray(self.images)[rows], end[np.arange(len(end)), best]
+
+
+def to_display(images: np.ndarray, rgb: bool = False) -> np.ndarray:
+    """Min-max scales each image (..., H, W), or (..., H, W, 3) with ``rgb``, to 0..1 (a flat image becomes 0.5)."""
+    x = np.asarray(images, np.float32)
+    axes = (-3, -2, -1) if rgb else (-2, -1)
+    lo = x.min(axis=axes, keepdims=True)
+    span = x.max(axis=axes, keepdims=True) - lo
+    return np.where(span > 1e-12, (x - lo) / np.maximum(span, 1e-12), 0.5).astype(np.float32)
+
+
+def parse_maps(spec: str, n_maps: int) -> list[int]:
+    """'0-63', '5,7' or '1,4-6' -> map indices, each checked against ``n_maps``."""
+    out: list[int] = []
+    try:
+        for part in str(spec).replace(" ", "").split(","):
+            lo, _, hi = part.partition("-")
+            if hi and int(hi) - int(lo) > 100_000:
+                raise ValueError
+            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise ValueError(f"maps must look like 0-63 or 5,7. Received: maps={spec!r}") from None
+    bad = [i for i in out if not 0 <= i < n_maps]
+    if not out or bad:
+        raise ValueError(f"maps must be in 0..{n_maps - 1}. Received: maps={spec!r}")
+    return list(dict.fromkeys(out))
+
+
+def dead_fraction(result: OIPResult, threshold: float = 1e-6) -> dict[tuple[str, tuple[float, ...]], float]:
+    """Fraction of searches whose objective ends at (or below) ``threshold``, per layer and wavelength set."""
+    groups: dict[tuple[str, tuple[float, ...]], list[bool]] = {}
+    for it, end in zip(result.items, result.end_activation):
+        groups.setdefault((it.layer, it.wavelengths), []).append(bool(end <= threshold))
+    return {k: float(np.mean(v)) for k, v in groups.items()}
