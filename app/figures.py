@@ -271,8 +271,11 @@ def make_activation_curve_figure(activation: np.ndarray, labels: Sequence[str],
     fig = go.Figure()
     for a, label in zip(np.asarray(activation), labels):
         fig.add_scatter(x=None if steps is None else list(steps), y=a, mode="lines", name=label)
-    fig.update_layout(title="Activation reached", margin=MARGIN, height=260, xaxis_title="step",
-                      yaxis_title="objective", showlegend=len(labels) <= 8)
+    fig.update_layout(title="Activation reached", margin=dict(l=10, r=10, t=30, b=10), height=300, xaxis_title="step",
+                      yaxis_title="objective", showlegend=len(labels) <= 8,
+                      # below the plot, in two columns' worth of space: the curves keep the whole width
+                      legend=dict(orientation="h", y=-0.3, x=0, font=dict(size=9), entrywidth=0.5,
+                                  entrywidthmode="fraction"))
     return fig
 
 

@@ -126,6 +126,7 @@ class OIP:
     AUTORUN = "oip-autorun"  # set to run at once (a hand-off link with run=1)
     SHOW_LAST = "oip-show-last"  # "show the last result": sets the controls to the last run's
     MAP_LABEL = "oip-map-label"  # "Map", "Unit" or "Class", by the layer's role
+    SCROLLED = "oip-scrolled"  # the output of the browser-side callback that brings an opened tile into view
 
 
 class Insight:
@@ -168,3 +169,4 @@ class Insight:
     DONE = "insight-done"
     AUTORUN = "insight-autorun"
     SHOW_LAST = "insight-show-last"
+    SCROLLED = "insight-scrolled"  # the output of the browser-side callback that brings a clicked detail into view

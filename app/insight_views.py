@@ -10,7 +10,7 @@ import dash_ag_grid as dag
 import numpy as np
 from dash import dcc, html
 
-from cnnviz.results import Comparison, Exemplars, HandOfMnist, Reproducibility, SweepResult
+from cnnviz.results import Comparison, Exemplars, HandOfMnist, Reproducibility, SweepResult, interval_text
 
 from . import insight_figures as fig
 from .ids import Insight as I
@@ -29,6 +29,11 @@ def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: st
                       defaultColDef={"sortable": True, "resizable": True, "flex": 1, "sortingOrder": ["desc", "asc"]},
                       dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False}, "animateRows": False},
                       style={"height": "300px"}, className="mb-3")
+
+
+def _tiles(figure) -> dcc.Graph:
+    """A gallery of pictures: no modebar over its tiles (there is nothing to zoom; hover names each tile)."""
+    return dcc.Graph(figure=figure, config={"displayModeBar": False})
 
 
 def lab_link(layer: str, map_: int, node: tuple[int, int] | None = None) -> html.Div:
@@ -60,7 +65,7 @@ def sweep_view(res: SweepResult, request: InsightRequest, model: str) -> list:
         dcc.Graph(id=I.SWEEP, figure=fig.make_sweep_figure(res.mean_activation, res.dead.mean(axis=2), res.maps,
                                                            res.wavelengths, res.layer)),
         dcc.Graph(figure=fig.make_dead_fraction_figure(rates, res.mean_activation, res.wavelengths)),
-        dcc.Graph(figure=fig.make_tiles_figure(res.best_images, [f"map {m} · λ={w:g}" for m, w in zip(res.maps, best)],
+        _tiles(fig.make_tiles_figure(res.best_images, [f"map {m} · λ={w:g}" for m, w in zip(res.maps, best)],
                                                "Each map's OIP at its best wavelength (best seed)", cols=16)),
     ]
 
@@ -71,7 +76,8 @@ def reproducibility_view(res: Reproducibility, request: InsightRequest, model: s
     return [
         _head(request, model, res.seconds),
         alert(f"Most reproducible map of {res.layer} in this setting: map {res.maps[top]} (score {res.score[top]:.3f} "
-              f"[{ci[top, 0]:.3f}, {ci[top, 1]:.3f}]; the top scores lie close, see their 95 % intervals, and the Hand "
+              f"{interval_text(ci[top, 0], ci[top, 1], '.3f')}; the top scores lie close, see their 95 % intervals, and "
+              "the Hand "
               f"of MNIST analysis picks across settings). Mean score {res.score.mean():.3f} over {len(res.maps)} maps, "
               f"{res.activation.shape[1]} searches each, aligned by shifts of up to {res.max_shift} px (the layer's "
               "jump). Spread = std/mean of the activation reached. Click a row for the map's searches.", "info",
@@ -80,7 +86,7 @@ def reproducibility_view(res: Reproducibility, request: InsightRequest, model: s
                      ("score_ci95_high", "to", ".3f"), ("mean_activation", "mean activation", ".3f"),
                      ("spread", "spread", ".3f"), ("min_activation", "min", ".3f"), ("max_activation", "max", ".3f")],
               "score", "map"),
-        dcc.Graph(figure=fig.make_tiles_figure(res.best_images[res.order],
+        _tiles(fig.make_tiles_figure(res.best_images[res.order],
                                                [f"map {res.maps[i]} · {res.score[i]:.2f}" for i in res.order],
                                                "OIPs ordered by reproducibility score (best activation of each map)",
                                                cols=16 if len(res.order) > 32 else 8)),
@@ -90,7 +96,7 @@ def reproducibility_view(res: Reproducibility, request: InsightRequest, model: s
 def reproducibility_detail(res: Reproducibility, map_: int) -> dcc.Graph:
     i = res.position(map_)
     caps = [f"{lab} · {a:.2f}" for lab, a in zip(res.labels, res.activation[i])]
-    return dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res.images[i], np.float32), caps,
+    return _tiles(fig.make_tiles_figure(np.asarray(res.images[i], np.float32), caps,
                                                   f"Map {map_}: every search (score {res.score[i]:.3f})"))
 
 
@@ -108,9 +114,9 @@ def exemplars_view(res: Exemplars, request: InsightRequest, model: str, class_na
               f"reaches {res.activation[0]:.3f}: ratio {ratio}. Strongest single node: {res.oip_node_activation:.3f} "
               f"on the OIP vs {res.patch_activation[0]:.3f} on a real patch.", "info", dismissable=False),
         lab_link(res.layer, res.map, res.node),
-        dcc.Graph(figure=fig.make_tiles_figure(images, captions, "The OIP and the test images that drive it hardest",
+        _tiles(fig.make_tiles_figure(images, captions, "The OIP and the test images that drive it hardest",
                                                cols=min(len(images), 10))),
-        dcc.Graph(figure=fig.make_tiles_figure(res.patches, patch_caps,
+        _tiles(fig.make_tiles_figure(res.patches, patch_caps,
                                                "The strongest patches: each a receptive field of one node "
                                                "(test image, node x,y, activation)", cols=min(len(patch_caps), 10),
                                                tile_px=80)),
@@ -133,7 +139,7 @@ def compare_view(res: Comparison, request: InsightRequest, model: str) -> list:
         dcc.Graph(id=I.CORRELATION, figure=fig.make_correlation_figure(m.correlation, m.a[order], m.b[order], m.layer)),
         _grid(m.rows(), [("map_a", "A map", None), ("map_b", "B map", None), ("correlation", "r", ".3f")],
               "correlation", "map_a"),
-        dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res.pair_images(), np.float32), caps,
+        _tiles(fig.make_tiles_figure(np.asarray(res.pair_images(), np.float32), caps,
                                                "Matched pairs side by side (A's OIP, then B's), best match first",
                                                cols=16, show_captions=len(caps) <= 32)),
     ]
@@ -144,7 +150,7 @@ def pair_detail(res: Comparison, i: int, j: int) -> dcc.Graph:
     m = res.matching
     matched = "a matched pair" if m.partner(i) == j else "not a matched pair"
     images = np.stack([np.asarray(res.oip_a[i], np.float32), np.asarray(res.oip_b[j], np.float32)])
-    return dcc.Graph(figure=fig.make_tiles_figure(images, [f"A map {i}", f"B map {j}"],
+    return _tiles(fig.make_tiles_figure(images, [f"A map {i}", f"B map {j}"],
                                                   f"A {i} ↔ B {j}: r = {m.correlation[i][j]:.3f} ({matched})",
                                                   tile_px=220))
 
@@ -152,8 +158,9 @@ def pair_detail(res: Comparison, i: int, j: int) -> dcc.Graph:
 def hand_view(res: HandOfMnist, request: InsightRequest, model: str) -> list:
     c = res.candidate
     r = res.ranks
-    caps = [f"{s} · #{int(r[k, c])} · {res.scores[k, c]:.2f} [{res.score_ci95[k, c, 0]:.2f}, "
-            f"{res.score_ci95[k, c, 1]:.2f}]" for k, s in enumerate(res.settings)]
+    ci = res.score_ci95[:, c]
+    caps = [f"{s} · #{int(r[k, c])} · {res.scores[k, c]:.2f} {interval_text(ci[k, 0], ci[k, 1])}"
+            for k, s in enumerate(res.settings)]
     runners = ", ".join(f"map {res.maps[i]} (worst rank {int(r[:, i].max())})" for i in res.by_worst_rank[1:4])
     return [
         _head(request, model, res.seconds),
@@ -162,7 +169,7 @@ def hand_view(res: HandOfMnist, request: InsightRequest, model: str) -> list:
               f"{int((r[:, c] == 1).sum())}). Next: {runners}. The first map of one setting alone was any of "
               f"{res.first_per_setting}: one setting is not enough to name it.", "info", dismissable=False),
         lab_link(res.layer, res.maps[c]),
-        dcc.Graph(figure=fig.make_tiles_figure(np.asarray(res.images[:, c], np.float32), caps,
+        _tiles(fig.make_tiles_figure(np.asarray(res.images[:, c], np.float32), caps,
                                                f"Map {res.maps[c]} in every setting (rank · score [95 % interval])",
                                                cols=6, tile_px=150)),
         _grid(res.rows(), [("map", "map", None), ("worst_rank", "worst rank", None),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, ctx, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from .ids import Shell
@@ -80,6 +80,47 @@ class JobPage:
             return None
 
 
+def _int(text: Any) -> int | None:
+    try:
+        return max(0, int(str(text)))
+    except ValueError:
+        return None
+
+
+def link_preset(layer: Any, map_: Any, node: Any) -> dict[str, Any]:
+    """The controls a link names (``?layer=Conv2D_3&map=13&node=1,1``), checked later like any form."""
+    preset: dict[str, Any] = {}
+    if layer:
+        preset["layer"] = str(layer)[:64]
+    if _int(map_) is not None:
+        preset["map"] = _int(map_)
+    xy = [_int(v) for v in str(node).split(",")[:2]] if node else []
+    if len(xy) == 2 and None not in xy:
+        preset.update(node_on=True, node_x=xy[0], node_y=xy[1])
+    return preset
+
+
+def page_layout(page: JobPage, preset: dict[str, Any], run: Any, controls: Any, results: Any) -> html.Div:
+    """A job page: its stores (a link's preset is pending until the model's layers are known; ``run`` = "1"
+    runs it then), the controls' column and the results' column."""
+    ids = page.ids
+    pending = {"model": None, "form": preset, "run": run == "1"} if preset else None
+    return html.Div([
+        dcc.Interval(id=ids.POLL, interval=2000, disabled=True),
+        dcc.Store(id=ids.PENDING, data=pending), dcc.Store(id=ids.INIT), dcc.Store(id=ids.SHOWN),
+        dcc.Store(id=ids.DONE), dcc.Store(id=ids.AUTORUN), dcc.Store(id=ids.SCROLLED), dcc.Download(id=ids.DOWNLOAD),
+        dbc.Row([dbc.Col(controls, lg=4, xxl=3, className="controls"), dbc.Col(results, lg=8, xxl=9)]),
+    ])
+
+
+def action_bar(ids: type) -> html.Div:
+    """Run and Cancel, the progress bar and the one status line: at the top of the controls, always in view."""
+    return html.Div([dbc.ButtonGroup([dbc.Button("Run", id=ids.RUN, color="primary"),
+                                      dbc.Button("Cancel", id=ids.CANCEL, color="secondary", disabled=True)]),
+                     dbc.Progress(id=ids.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
+                     html.Div(id=ids.MESSAGE)], className="action-bar")
+
+
 def cache_problem() -> Any:
     """A message when the result cache cannot take results (checked as a run starts), else None."""
     svc = services()
@@ -140,40 +181,43 @@ def pending_form(page: JobPage, model: str, pending: Any, last: Any) -> tuple[di
 
 
 def _present(page: JobPage, model: str, form: dict, shown: Any, last: Any) -> tuple:
-    """The values of ``page.view``, SHOWN, MESSAGE and POLL's disabled for the current controls."""
-    nothing = (*page.empty, None)
+    """The values of ``page.view``, SHOWN, MESSAGE and POLL's disabled for the current controls. The status line
+    (MESSAGE) keeps a run's own message; a change of the controls clears it."""
+    from_run = ctx.triggered_id in (page.ids.DONE, page.ids.POLL)
+    status = no_update if from_run else None
     if model is None or form.get("layer") is None:  # the page is still loading its model's controls
-        return (*nothing, no_update, True)
+        return (*page.empty, None, no_update, True)
     try:
         request = page.request(model, form)
     except Exception as e:  # noqa: BLE001 - the controls do not make a request: nothing to show, and why
         text, color = error_text(e, f"the {page.op} form")
-        return (*nothing, alert(text, color), True)
+        return (*page.empty, None, alert(text, color), True)
     svc = services()
     key = page.key(model, request)
     current = page.read(shown)
     if current is not None and current[0] == model and current[2] == request and svc.has(key):
         return (*[no_update] * len(page.view), no_update, no_update, True)
     result = svc.result(_token(key))
-    from_run = ctx.triggered_id in (page.ids.DONE, page.ids.POLL)
-    if result is not None:  # the run's own message (done, stopped) stays; a control's change clears the old one
-        return (*page.render(result, request, model), page.record(model, form, request), no_update if from_run else None,
-                True)
+    if result is not None:
+        return (*page.render(result, request, model), page.record(model, form, request), status, True)
     previous = page.read(last)
     if previous is not None and previous[0] == model and previous[2] == request:
         # this very request is running: wait for it (polling), unless its run has already ended (cancelled)
-        return (*nothing, no_update, ctx.triggered_id == page.ids.DONE)
-    return (*nothing, _prompt(page, request, previous), True)
+        ended = ctx.triggered_id == page.ids.DONE
+        waiting = alert(f"Your {page.what} of this is running; its result appears here when it is done.", "info",
+                        dismissable=False)
+        return (None if ended else waiting, *page.empty[1:], None, no_update, ended)
+    return (_prompt(page, request, previous), *page.empty[1:], None, status, True)
 
 
 def _prompt(page: JobPage, request: Any, previous: tuple[str, dict, Any] | None) -> Any:
-    """"Press Run", and the last result of the session, one click away, if it is kept."""
-    note: list[Any] = [f"Press Run to compute {request.describe()}."]
+    """Nothing is shown for these controls yet: "press Run", and the last result of the session, one click away."""
+    note: list[Any] = [f"Nothing computed for these settings yet: press Run to compute {request.describe()}."]
     if previous is not None and services().has(page.key(previous[0], previous[2])):
-        note += [f" Your last {page.what}: {previous[0]} · {previous[2].describe()}. ",
+        note += [html.Br(), f"Your last {page.what}: {previous[0]} · {previous[2].describe()}. ",
                  dbc.Button("Show it", id=page.ids.SHOW_LAST, color="link", size="sm", className="p-0 align-baseline"),
                  " (sets the controls back to it)."]
-    return alert(note, "info", dismissable=False)
+    return dbc.Alert(note, color="light", className="py-2 my-2")
 
 
 def _token(key: str) -> str:

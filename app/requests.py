@@ -243,8 +243,8 @@ class InsightRequest:
 
     def describe(self) -> str:
         s = self.searches
-        what = {"sweep": "wavelength sweep", "reproducibility": "reproducibility", "exemplars": "exemplars",
-                "compare": "comparison", "hand": "Hand of MNIST"}[self.analysis]
+        what = {"sweep": "wavelength sweep", "reproducibility": "reproducibility analysis", "compare": "comparison",
+                "exemplars": "search for exemplars", "hand": "Hand of MNIST analysis"}[self.analysis]
         target = ""
         if self.target is not None:
             target = f" map {self.target.index}" + (f" node ({self.target.node[0]}, {self.target.node[1]})"

@@ -15,7 +15,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Output, html, no_update
+from dash import Input, Output, html, no_update
 from dash.exceptions import PreventUpdate
 
 from cnnviz.errors import is_user_error
@@ -80,3 +80,13 @@ def card(title: str, *children, **kw) -> dbc.Card:
 
 def labelled(label: Any, control, **kw: Any) -> html.Div:
     return html.Div([dbc.Label(label, className="mb-0 small", **kw), control], className="mb-2")
+
+
+def scroll_into_view(target: str, trigger: Input, out: str) -> None:
+    """When ``trigger`` changes (a click's result arrives), the browser brings component ``target`` into view:
+    a detail that appears below a long result would otherwise stay off screen. ``out`` is a store of the page."""
+    dash.clientside_callback(
+        "function(v) { const el = document.getElementById(" + repr(target) + ");"
+        " if (v && el) { setTimeout(() => el.scrollIntoView({behavior: 'smooth', block: 'start'}), 80); }"
+        " return window.dash_clientside.no_update; }",
+        Output(out, "data"), trigger, prevent_initial_call=True)

@@ -16,6 +16,19 @@ import numpy as np
 from .stats import score_interval, wilson
 
 DEAD = 1e-6  # an objective at or below this is a dead search: the ReLU let nothing through
+# A bootstrap interval over fewer searches is no interval (2 searches: one pair, "0.51 [0.51, 0.51]").
+MIN_SEARCHES_FOR_INTERVAL = 4
+
+
+def interval_text(lo: float, hi: float, fmt: str = ".2f") -> str:
+    """"[0.45, 0.62]", or "[n/a]" where there were too few searches to make an interval."""
+    return "[n/a]" if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _finite(v: float) -> float | None:
+    """JSON has no infinity or NaN: a ratio over a map that no real image drives, an interval that cannot be
+    made, are reported as null."""
+    return v if np.isfinite(v) else None
 
 
 @dataclass(frozen=True)
@@ -180,8 +193,10 @@ class Reproducibility:
 
     @property
     def score_ci95(self) -> np.ndarray:
-        """(maps, 2) bootstrap 95 % interval of each map's score over its searches."""
-        if self.correlations is None or not len(self.maps):
+        """(maps, 2) bootstrap 95 % interval of each map's score over its searches; NaN (no interval) with fewer
+        than :data:`MIN_SEARCHES_FOR_INTERVAL` searches, where resampling them says nothing."""
+        k = self.activation.shape[1] if np.ndim(self.activation) == 2 else 0
+        if self.correlations is None or not len(self.maps) or k < MIN_SEARCHES_FOR_INTERVAL:
             return np.full((len(self.maps), 2), np.nan)
         lo, hi = score_interval(self.correlations)
         return np.stack([lo, hi], -1)
@@ -211,7 +226,7 @@ class Reproducibility:
     def rows(self) -> list[dict[str, Any]]:
         spread, ci = self.spread, self.score_ci95
         return [{"layer": self.layer, "map": m, "score": float(self.score[i]),
-                 "score_ci95_low": float(ci[i, 0]), "score_ci95_high": float(ci[i, 1]),
+                 "score_ci95_low": _finite(float(ci[i, 0])), "score_ci95_high": _finite(float(ci[i, 1])),
                  "mean_activation": float(self.activation[i].mean()), "min_activation": float(self.activation[i].min()),
                  "max_activation": float(self.activation[i].max()),
                  "spread": None if np.isnan(spread[i]) else float(spread[i])} for i, m in enumerate(self.maps)]
@@ -275,17 +290,12 @@ class HandOfMnist:
                 "candidate": self.maps[c], "candidate_worst_rank": int(r[:, c].max()),
                 "candidate_mean_rank": float(r[:, c].mean()), "candidate_first_in": int((r[:, c] == 1).sum()),
                 "candidate_per_setting": [{"setting": s, "rank": int(r[k, c]), "score": float(self.scores[k, c]),
-                                           "score_ci95": [float(v) for v in self.score_ci95[k, c]],
+                                           "score_ci95": [_finite(float(v)) for v in self.score_ci95[k, c]],
                                            "first": self.maps[int(np.argmin(r[k]))]}
                                           for k, s in enumerate(self.settings)],
                 "runners_up": [{"map": self.maps[i], "worst_rank": int(r[:, i].max()), "mean_rank": float(r[:, i].mean())}
                                for i in self.by_worst_rank[1:4]],
                 "first_per_setting": self.first_per_setting}
-
-
-def _finite(v: float) -> float | None:
-    """JSON has no infinity: a ratio over a map that no real image drives is reported as null."""
-    return v if np.isfinite(v) else None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from ..ids import Insight as I
 from ..ids import Shell
 from ..requests import ANALYSES, MAX_K, MAX_SEEDS, MAX_STEPS, REDIRECT_STEPS, WAVELENGTHS, InsightRequest
 from ..services import services
-from ..ui import alert, card, handled, labelled
+from ..ui import alert, card, handled, labelled, scroll_into_view
 
 dash.register_page(__name__, path="/insight", name="Insight", order=5)
 
@@ -55,46 +55,22 @@ CONTROLS = {"analysis": (I.ANALYSIS, "value"), "layer": (I.LAYER, "value"), "map
             "noise": (I.NOISE, "value")}
 
 
-def _int(text: Any) -> int | None:
-    try:
-        return max(0, int(str(text)))
-    except ValueError:
-        return None
-
-
 def layout(analysis: str | None = None, layer: str | None = None, map: str | None = None, node: str | None = None,
            b: str | None = None, run: str | None = None, **_query: Any):
     """The page; ``?analysis=exemplars&layer=Conv2D_3&map=5&node=1,2`` (links from the OIP lab) or
     ``?analysis=compare&b=<second model>`` presets it, and ``&run=1`` also runs it."""
-    preset: dict[str, Any] = {}
+    preset = jobs.link_preset(layer, map, node)
     if analysis in ANALYSES:
         preset["analysis"] = analysis
-    if layer:
-        preset["layer"] = str(layer)[:64]
-    if _int(map) is not None:
-        preset["map"] = _int(map)
-    xy = [_int(v) for v in str(node).split(",")[:2]] if node else []
-    if len(xy) == 2 and None not in xy:
-        preset.update(node_on=True, node_x=xy[0], node_y=xy[1])
     if b:
         preset["model_b"] = str(b)[:64]
-    pending = {"model": None, "form": preset, "run": run == "1"} if preset else None
-    return html.Div([
-        dcc.Interval(id=I.POLL, interval=2000, disabled=True),
-        dcc.Store(id=I.PENDING, data=pending), dcc.Store(id=I.INIT), dcc.Store(id=I.SHOWN), dcc.Store(id=I.DONE),
-        dcc.Store(id=I.AUTORUN),
-        dcc.Download(id=I.DOWNLOAD),
-        dbc.Row([dbc.Col(_controls(), lg=4, xxl=3, className="controls"), dbc.Col(_results(), lg=8, xxl=9)]),
-    ])
+    return jobs.page_layout(PAGE, preset, run, _controls(), _results())
 
 
 def _controls() -> dbc.Card:
     return card(
         "Analysis",
-        html.Div([dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
-                                   dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
-                  dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
-                  html.Div(id=I.MESSAGE)], className="action-bar"),
+        jobs.action_bar(I),
         dbc.RadioItems(id=I.ANALYSIS, value="sweep", options=[{"label": name, "value": k} for k, (name, _) in HELP.items()]),
         html.P(id=I.HELP, className="small text-muted mt-2"),
         labelled("Layer", dcc.Dropdown(id=I.LAYER, options=[], clearable=False)),
@@ -186,7 +162,8 @@ def fill_controls(model, pending, init, last, form):
 
 @handled(Output(Shell.INSIGHT_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),
          Output(I.PROGRESS, "color", allow_duplicate=True), Output(I.PROGRESS, "value", allow_duplicate=True),
-         Output(I.PROGRESS, "label", allow_duplicate=True),
+         Output(I.PROGRESS, "label", allow_duplicate=True), Output(I.RESULT, "children", allow_duplicate=True),
+         Output(I.DETAIL, "children", allow_duplicate=True),
          inputs=dict(n_clicks=Input(I.RUN, "n_clicks"), auto=Input(I.AUTORUN, "data")),
          state=dict(model=State(Shell.MODEL, "value"), form=PAGE.form_states()), message=I.MESSAGE,
          prevent_initial_call=True)
@@ -195,7 +172,7 @@ def remember(n_clicks, auto, model, form):
     if not (n_clicks or auto):
         raise PreventUpdate
     request = _request(model, form)
-    return PAGE.record(model, form, request), jobs.cache_problem(), "primary", 0, ""
+    return PAGE.record(model, form, request), jobs.cache_problem(), "primary", 0, "", None, None
 
 
 @handled(Output(I.DONE, "data"), Output(I.PROGRESS, "color"), Output(I.MESSAGE, "children"),
@@ -220,11 +197,14 @@ def run(set_progress, n_clicks, auto, model, form, session):
     record = jobs.finished(PAGE, model, form, request, res)
     if res.stopped:
         set_progress((no_update, "stopped"))
-        return record, "warning", alert(f"Stopped: the {HELP[request.analysis][0].lower()} was cancelled before it "
-                                        "finished, and a partial analysis is not shown. Press Run to start it again.",
+        return record, "warning", alert(f"Stopped: the {request.describe().split(' of ')[0]} was cancelled before "
+                                        "it finished, and a partial analysis is not shown. Press Run to start it again.",
                                         "warning")
     set_progress((100, "done"))
     return record, "success", None
+
+
+scroll_into_view(I.DETAIL, Input(I.DETAIL, "children"), I.SCROLLED)
 
 
 def _shown(shown: Any) -> tuple[Any, InsightRequest, str]:
@@ -277,7 +257,8 @@ def sweep_detail(click, shown):
         raise PreventUpdate from None
     caps = [f"λ={w:g} · {a:.2f}" for w, a in zip(res.wavelengths, res.mean_activation[i])]
     return dcc.Graph(figure=fig.make_tiles_figure(res.images[i].astype("float32"), caps,
-                                                  f"Map {res.maps[i]} of {request.layer}: best OIP at each wavelength"))
+                                                  f"Map {res.maps[i]} of {request.layer}: best OIP at each wavelength"),
+                     config={"displayModeBar": False})
 
 
 def export_file(kind: str, res: Any, request: InsightRequest, model: str) -> dict:

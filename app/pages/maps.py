@@ -89,7 +89,7 @@ layout = html.Div([
             ]),
             html.Div(id=I.VIEW_MESSAGE),
             html.Div(id=I.RF_NOTE, className="small text-muted"),
-            dcc.Loading(dcc.Graph(id=I.GRID, clear_on_unhover=True), delay_show=300),
+            dcc.Loading(dcc.Graph(id=I.GRID, clear_on_unhover=True, config={"displayModeBar": False}), delay_show=300),
             card("Why this prediction",
                  dbc.Row([
                      dbc.Col(dcc.Graph(id=I.WHY, config={"displayModeBar": False}), md=5),

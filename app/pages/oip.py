@@ -24,7 +24,7 @@ from ..ids import OIP as I
 from ..ids import Shell
 from ..requests import MAX_SEEDS, MAX_STEPS, WAVELENGTHS, OIPRequest, layer_choice, wavelength_range
 from ..services import services
-from ..ui import alert, card, handled, labelled
+from ..ui import alert, card, handled, labelled, scroll_into_view
 
 dash.register_page(__name__, path="/oip", name="OIP lab", order=4)
 
@@ -38,43 +38,21 @@ NOISES = [{"label": "low-pass", "value": "lowpass"}, {"label": "band-pass", "val
           {"label": "mix", "value": "mix", "title": "equal-power low-pass layers at λ, λ/2, … down to single pixels"}]
 
 
-def _int(text: Any) -> int | None:
-    try:
-        return max(0, int(str(text)))
-    except ValueError:
-        return None
-
-
 def layout(layer: str | None = None, map: str | None = None, node: str | None = None, run: str | None = None,
            **_query: Any):
     """The lab; ``?layer=Conv2D_3&map=13&node=1,1`` presets it (links from Insight and the unit pages), and
     ``&run=1`` also runs it (at once from the cache when the result is there)."""
-    preset: dict[str, Any] = {}
-    if layer:
-        preset["layer"] = str(layer)[:64]
-    if _int(map) is not None:
-        preset.update(map=_int(map), whole=False)
-    xy = [_int(v) for v in str(node).split(",")[:2]] if node else []
-    if len(xy) == 2 and None not in xy:
-        preset.update(node_on=True, node_x=xy[0], node_y=xy[1])
-    pending = {"model": None, "form": preset, "run": run == "1"} if preset else None
-    return html.Div([
-        dcc.Interval(id=I.POLL, interval=2000, disabled=True),
-        dcc.Store(id=I.PENDING, data=pending), dcc.Store(id=I.INIT), dcc.Store(id=I.SHOWN), dcc.Store(id=I.DONE),
-        dcc.Store(id=I.AUTORUN),
-        dcc.Download(id=I.DOWNLOAD),
-        dbc.Row([dbc.Col(_controls(), lg=4, xxl=3, className="controls"), dbc.Col(_results(), lg=8, xxl=9)]),
-    ])
+    preset = jobs.link_preset(layer, map, node)
+    if "map" in preset:
+        preset["whole"] = False
+    return jobs.page_layout(PAGE, preset, run, _controls(), _results())
 
 
 def _controls() -> dbc.Card:
     slider = {"allow_direct_input": True, "tooltip": {"placement": "bottom", "always_visible": False}}
     return card(
         "Search",
-        html.Div([dbc.ButtonGroup([dbc.Button("Run", id=I.RUN, color="primary"),
-                                   dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
-                  dbc.Progress(id=I.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.2rem"}),
-                  html.Div(id=I.MESSAGE)], className="action-bar"),
+        jobs.action_bar(I),
         labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=1, step=1, value=None, marks=None, included=False,
                                      allow_direct_input=False, className="layer-slider")),
         labelled([html.Span("Map", id=I.MAP_LABEL), " (drag to scrub through a whole-layer result)"],
@@ -109,8 +87,9 @@ def _controls() -> dbc.Card:
 
 def _results() -> list:
     return [
-        dbc.Row([dbc.Col(dcc.Graph(id=I.LIVE, figure=figures.empty_figure("press Run")), md=5),
-                 dbc.Col(dcc.Graph(id=I.CURVE, figure=figures.empty_figure()), md=4),
+        dbc.Row([dbc.Col(dcc.Graph(id=I.LIVE, figure=figures.empty_figure("live frames of a run appear here"),
+                                   config={"displayModeBar": False}), md=5),
+                 dbc.Col(dcc.Graph(id=I.CURVE, figure=figures.empty_figure(), config={"displayModeBar": False}), md=4),
                  dbc.Col(dcc.Graph(id=I.SPECTRUM, config={"displayModeBar": False}), md=3)]),
         dbc.Checkbox(id=I.CONTRAST, value=False,
                      label="contrast-enhanced view beside the plain one (the articles' second view)"),
@@ -245,18 +224,25 @@ def sync_map(box, slider):
 
 
 @handled(Output(I.RESULT, "children", allow_duplicate=True), Output(I.SCRUB, "children", allow_duplicate=True),
+         Output(I.LIVE, "figure", allow_duplicate=True), Output(I.CURVE, "figure", allow_duplicate=True),
          Input(I.MAP_SLIDER, "value"), State(I.SHOWN, "data"), message=I.RESULT, prevent_initial_call=True)
 def scrub(map_, shown):
     """With a whole-layer result on screen, the map slider shows each map's OIPs and their evolution straight
-    from that result (no new run), so a layer's maps can be scrubbed like frames."""
+    from that result (no new run), so a layer's maps can be scrubbed like frames; the strip and the curves at
+    the top follow the map too."""
     found = jobs.shown_result(PAGE, shown)
     if found is None or not found[1].whole or not isinstance(map_, int | float) or not 0 <= int(map_) < len(found[1].maps):
         raise PreventUpdate
     res, request, model = found
     m, per = int(map_), request.per_map
-    return ([*_result_view(res, request, model), _animation(res, request, model, slice(m * per, (m + 1) * per))],
-            f"{request.unit_name(m, info(model).class_names)} of {request.layer}, from the whole-layer result above "
-            "(no new run)")
+    sel = slice(m * per, (m + 1) * per)
+    labels = request.labels(info(model).class_names)[sel]
+    name = request.unit_name(m, info(model).class_names)
+    return ([*_result_view(res, request, model), _animation(res, request, model, sel)],
+            f"{name} of {request.layer}, from the whole-layer result above (no new run)",
+            figures.make_oip_strip_figure(np.asarray(res.images[sel], np.float32), labels,
+                                          f"{name}: step {res.steps_done}"),
+            figures.make_activation_curve_figure(res.frame_activation()[sel], labels, list(res.frame_steps)))
 
 
 @handled(Output(I.MAP_SLIDER, "value", allow_duplicate=True), Input(I.GALLERY, "clickData"), State(I.SHOWN, "data"),
@@ -268,6 +254,9 @@ def open_from_gallery(click, shown):
     if m is None or found is None or m >= len(found[1].maps):
         raise PreventUpdate
     return m
+
+
+scroll_into_view(I.RESULT, Input(I.GALLERY, "clickData"), I.SCROLLED)
 
 
 @handled(Output(I.LINKS, "children"), inputs=dict(model=Input(Shell.MODEL, "value"), form=PAGE.form_inputs()))
@@ -288,6 +277,7 @@ def insight_links(model, form):
 @handled(Output(Shell.OIP_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),
          Output(I.PROGRESS, "color", allow_duplicate=True), Output(I.PROGRESS, "value", allow_duplicate=True),
          Output(I.LIVE, "figure", allow_duplicate=True), Output(I.CURVE, "figure", allow_duplicate=True),
+         Output(I.RESULT, "children", allow_duplicate=True),
          inputs=dict(n_clicks=Input(I.RUN, "n_clicks"), auto=Input(I.AUTORUN, "data")),
          state=dict(model=State(Shell.MODEL, "value"), form=PAGE.form_states()), message=I.MESSAGE,
          prevent_initial_call=True)
@@ -298,7 +288,7 @@ def remember(n_clicks, auto, model, form):
         raise PreventUpdate
     request = _request(model, form)
     return (PAGE.record(model, form, request), jobs.cache_problem(), "primary", 0,
-            figures.empty_figure("starting…"), figures.empty_figure())
+            figures.empty_figure("starting…"), figures.empty_figure(), None)
 
 
 def _live(set_progress, request: OIPRequest, labels: list[str]):

@@ -63,6 +63,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 def cmd_reproducibility(args: argparse.Namespace) -> None:
     from ..reproducibility import reproducibility
+    from ..results import interval_text
     from ..search import Watch
 
     m = model_and_layer(args)
@@ -73,7 +74,7 @@ def cmd_reproducibility(args: argparse.Namespace) -> None:
     labels = [f"map {r.maps[i]} · {r.score[i]:.2f}" for i in r.order]
     written = _export(args, rows, (r.best_images[r.order], labels, f"{m.name} {args.layer}: OIPs by reproducibility"))
     ci = r.score_ci95
-    top = [f"map {r.maps[i]} {r.score[i]:.3f} [{ci[i, 0]:.3f}, {ci[i, 1]:.3f}]" for i in r.order[:5]]
+    top = [f"map {r.maps[i]} {r.score[i]:.3f} {interval_text(ci[i, 0], ci[i, 1], '.3f')}" for i in r.order[:5]]
     emit(args, {**r.summary(), "per_map": rows, "written": written},
          f"{args.layer} of {m.name}: {r.activation.shape[1]} searches per map, shifts up to {r.max_shift} px. Most "
          f"reproducible (score [95 % interval]): {'; '.join(top)}.")

@@ -60,3 +60,52 @@ def test_receptive_box_is_outlined():
     fig = figures.make_image_figure(np.zeros((28, 28)), box=(4, 21, 8, 25))
     rect = fig.layout.shapes[0]
     assert (rect.x0, rect.x1, rect.y0, rect.y1) == (7.5, 25.5, 3.5, 21.5)
+
+
+PLOTLY_JS_SCALES = {"Blackbody", "Bluered", "Blues", "Cividis", "Earth", "Electric", "Greens", "Greys", "Hot", "Jet",
+                    "Picnic", "Portland", "Rainbow", "RdBu", "Reds", "Viridis", "YlGnBu", "YlOrRd"}
+
+
+def _colorscales(obj):
+    """Every colorscale in a figure's JSON, frames included."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "colorscale" and isinstance(v, dict):  # the template's: sequential, diverging…
+                yield from v.values()
+            elif k == "colorscale":
+                yield v
+            else:
+                yield from _colorscales(v)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            yield from _colorscales(v)
+
+
+def test_every_colour_scale_is_one_plotly_js_knows(rng):
+    """A plotly.py-only name ("gray") reaches the browser unchanged in a figure that skips validation, and
+    plotly.js then draws its default blue-to-red scale: every builder's JSON, animation frames included."""
+    import json
+
+    from app import insight_figures
+    from cnnviz.results import DeadRates, Rate
+
+    figs = [figures.make_oip_animation_figure(rng.standard_normal((3, 2, 28, 28)), [0, 5, 10], rng.random((2, 3)),
+                                              ["a", "b"]),
+            figures.make_oip_strip_figure(rng.standard_normal((3, 28, 28)), ["a", "b", "c"]),
+            figures.make_gallery_figure(rng.standard_normal((9, 28, 28)), rng.random(9), "Conv2D_3"),
+            figures.make_image_figure(rng.random((28, 28)), "x", overlay=rng.random((28, 28))),
+            figures.make_map_grid_figure(rng.random((3, 3, 8))), figures.make_map_figure(rng.random((3, 3))),
+            figures.make_kernels_figure(rng.standard_normal((3, 3, 8))),
+            figures.make_noise_figure(rng.standard_normal((28, 28)), {"lowpass": rng.random(20)}, "lowpass", "4"),
+            figures.make_contrast_figure(rng.random((3, 28, 28)), ["a", "b", "c"]),
+            figures.make_confusion_figure(rng.integers(0, 9, (3, 3)), ["a", "b", "c"]),
+            figures.make_dense_tiles_figure({"a": rng.random(70)}),
+            figures.make_class_means_figure(rng.random((3, 70)), ["a", "b", "c"], "Dense_1"),
+            insight_figures.make_tiles_figure(rng.standard_normal((4, 28, 28)), list("abcd"), "t"),
+            insight_figures.make_sweep_figure(rng.random((4, 2)), rng.random((4, 2)), [0, 1, 2, 3], [1, 4], "c"),
+            insight_figures.make_correlation_figure(rng.random((4, 4)), [0, 1, 2, 3], [1, 0, 2, 3], "c"),
+            insight_figures.make_dead_fraction_figure(DeadRates([Rate(1, 4)], [Rate(1, 4)], None), rng.random((4, 1)),
+                                                      [1])]
+    for fig in figs:
+        for scale in _colorscales(json.loads(fig.to_json())):
+            assert isinstance(scale, list) or scale in PLOTLY_JS_SCALES, (fig.layout.title.text, scale)
