@@ -6,10 +6,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from dash import dcc
+
 from .engine.results import ModelInfo
 from .services import dataset, services
 
+# A dropdown's open menu: tall enough for a model's layers or classes, so it opens with the first one in view
+# (a short menu opens scrolled to the chosen value and hides those above it).
+MENU_PX = 420
 READABLE_MARKS = 12  # beyond this many layers, only every k-th mark is labelled (the tooltip names every one)
+
+
+def dropdown(component_id: str, **kw: Any) -> dcc.Dropdown:
+    """A dropdown whose menu opens with its first options in view (see :data:`MENU_PX`)."""
+    return dcc.Dropdown(id=component_id, maxHeight=MENU_PX, **kw)
 
 
 def info(model: Any) -> ModelInfo:

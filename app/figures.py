@@ -129,7 +129,7 @@ def make_map_grid_figure(acts: np.ndarray, scale: str = "map", title: str = "") 
     acts = np.asarray(acts, np.float32)
     h, w, c = acts.shape
     maps = np.moveaxis(acts, -1, 0)
-    cols = min(c, 8 if h > 6 else 16)
+    cols = grid_columns(acts.shape)
     if scale == "map":
         lo = maps.min(axis=(1, 2), keepdims=True)
         span = maps.max(axis=(1, 2), keepdims=True) - lo
@@ -147,11 +147,26 @@ def make_map_grid_figure(acts: np.ndarray, scale: str = "map", title: str = "") 
         z=grid, customdata=custom, colorscale=MAPS, colorbar=dict(title=bar, thickness=12),
         hovertemplate="map %{customdata[0]} · x=%{customdata[1]} y=%{customdata[2]}<br>"
                       "value %{customdata[3]:.4f}<extra></extra>", hoverongaps=False))
-    rows = math.ceil(c / cols)
     tile_labels(fig, [str(i) for i in range(c)], cols, h, w, gap, size=9)
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10),
-                      height=max(260, min(900, 70 + rows * (h + 1) * 640 / (cols * (w + 1)))))
+                      autosize=True)  # the page sizes it (map_grid_style): as wide as its column
     return image_axes(fig)
+
+
+def grid_columns(shape: tuple[int, ...]) -> int:
+    """Columns of a layer's map grid: 8 for large maps, 16 for small ones."""
+    h, _, c = shape
+    return min(c, 8 if h > 6 else 16)
+
+
+def map_grid_style(shape: tuple[int, ...]) -> dict:
+    """The map grid's size on the page: its column's whole width, and the height that keeps the maps square
+    (plus the title's and the colour bar's room), at most most of the screen."""
+    h, w, c = shape
+    cols = grid_columns(shape)
+    rows = math.ceil(c / cols)
+    return {"width": "100%", "aspectRatio": f"{cols * (w + 1) + 12} / {rows * (h + 1) + 6}", "maxHeight": "80vh",
+            "minHeight": "260px"}
 
 
 def make_map_figure(act: np.ndarray, title: str = "", height: int = 300) -> go.Figure:
@@ -404,3 +419,16 @@ def make_contrast_figure(images: np.ndarray, labels: Sequence[str]) -> go.Figure
     fig.update_layout(title="Contrast-enhanced", margin=dict(l=10, r=10, t=40, b=10),
                       height=min(1100, 100 + 120 * math.ceil(len(x) / cols)))
     return image_axes(fig)
+
+
+def warm_up() -> None:
+    """Builds one figure of each kind, once: plotly imports its validators on first use (about a second), and
+    that second belongs to start-up, not to a user's first click."""
+    x = np.zeros((2, 8, 8), np.float32)
+    make_oip_strip_figure(x, ["a", "b"])
+    make_activation_curve_figure(np.zeros((2, 3)), ["a", "b"], [0, 1, 2])
+    make_map_grid_figure(np.zeros((4, 4, 2), np.float32))
+    make_image_figure(np.zeros((8, 8)), "x", overlay=np.zeros((8, 8)))
+    make_gallery_figure(x, np.ones(2), "layer")
+    make_probs_figure(np.array([0.5, 0.5]), ["a", "b"])
+    empty_figure("")

@@ -67,6 +67,7 @@ class Maps:
     WHY_CLASS = "maps-why-class"
     WHY_LAYER = "maps-why-layer"  # Grad-CAM's layer of maps
     WHY_NOTE = "maps-why-note"
+    MODEL_NOTE = "maps-model-note"  # what a model switch changed (a test image beyond its test set)
 
 
 class Dense:

@@ -10,14 +10,15 @@ import plotly.graph_objects as go
 
 from cnnviz.results import DeadRates
 
-from .figures import MARGIN, image_axes, picture, scaled, tile_grid
+from .figures import MARGIN, image_axes, picture, scaled, tile_grid, tile_labels
 
 
 def make_tiles_figure(images: np.ndarray, captions: Sequence[str], title: str, cols: int = 8,
                       tile_px: int = 110, show_captions: bool | None = None) -> go.Figure:
     """Images as one grid, each scaled alone; hover shows its caption, ``customdata[0]`` its index.
 
-    With few tiles the captions are also written above them.
+    With few tiles the captions are written above them; with many, each tile's short name (its caption up to the
+    first " · ": "map 13", "A 5") in its corner, so that a saved screenshot still says which is which.
     """
     images = np.asarray(images, np.float32)
     x = scaled(images, images.ndim == 4)
@@ -34,6 +35,8 @@ def make_tiles_figure(images: np.ndarray, captions: Sequence[str], title: str, c
             r, c = divmod(i, cols)
             fig.add_annotation(x=c * (h + gap) + (h - 1) / 2, y=r * (h + gap) - 0.8, text=cap, showarrow=False,
                                yanchor="bottom", font=dict(size=10))
+    else:
+        tile_labels(fig, [str(cap).split(" · ")[0] for cap in captions], cols, h, x.shape[2], gap, size=8)
     px = min(tile_px, 950 / cols)  # the grid keeps its aspect: wide grids get smaller tiles
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=50, b=10), height=min(1100, 90 + int(px * 1.15) * rows))
     return image_axes(fig)

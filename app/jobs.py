@@ -132,7 +132,16 @@ def cache_problem() -> Any:
                  "warning")
 
 
-def register(page: JobPage) -> None:
+@dataclass(frozen=True)
+class Callbacks:
+    """The callbacks :func:`register` made for a page, callable as plain functions (tests)."""
+
+    cancel: Callable
+    present: Callable
+    show_last: Callable
+
+
+def register(page: JobPage) -> Callbacks:
     """Registers the page's Cancel, the result that follows the controls, and "show the last result"."""
     ids = page.ids
     form = page.form_inputs()
@@ -166,6 +175,8 @@ def register(page: JobPage) -> None:
         if not n_clicks or not found:
             raise PreventUpdate
         return {"model": found[0], "form": found[1], "run": False}, (found[0] if found[0] != model else no_update)
+
+    return Callbacks(cancel, present, show_last)
 
 
 def pending_form(page: JobPage, model: str, pending: Any, last: Any) -> tuple[dict, bool] | None:

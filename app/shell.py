@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+import threading
 from pathlib import Path
 
 import dash
@@ -15,6 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, callback, dcc, html
 
 from . import ids
+from .controls import dropdown
 from .engine import Engine
 from .services import init, open_cache, services
 from .settings import Settings
@@ -30,16 +32,14 @@ def _navbar() -> dbc.Navbar:
         dbc.NavbarBrand("cnnviz", href="/"),
         dbc.Nav(links, navbar=True, className="me-auto"),
         html.Div([html.Span("Model ", className="text-light me-2"),
-                  dcc.Dropdown(id=ids.Shell.MODEL, clearable=False, style={"width": "14rem"})],
+                  dropdown(ids.Shell.MODEL, clearable=False, style={"width": "14rem"})],
                  className="d-flex align-items-center"),
     ], fluid=True), color="dark", dark=True, className="mb-3")
 
 
 def _job_manager(settings: Settings):
-    """DiskcacheManager (one process, no server; jobs in threads, see threaded_jobs) or CeleryManager
-    (Redis broker and result backend)."""
-    import diskcache
-
+    """DiskcacheManager (one process, no server; jobs in threads, their progress in memory, see threaded_jobs) or
+    CeleryManager (Redis broker and result backend)."""
     from .threaded_jobs import ThreadedDiskcacheManager, UniqueKeyCeleryManager
 
     if settings.jobs == "celery":
@@ -50,7 +50,7 @@ def _job_manager(settings: Settings):
         celery_app.conf.update(worker_prefetch_multiplier=1, result_expires=24 * 3600,
                                broker_connection_retry_on_startup=True)
         return UniqueKeyCeleryManager(celery_app)
-    return ThreadedDiskcacheManager(diskcache.Cache(str(settings.cache_dir / "jobs")))
+    return ThreadedDiskcacheManager()
 
 
 def _layout() -> html.Div:
@@ -121,6 +121,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         dash_auth.BasicAuth(app, {settings.auth_user: settings.auth_password}, public_routes=["/health"])
     app.layout = _layout
     _guard_callbacks(app)
+    from .figures import warm_up
+
+    threading.Thread(target=warm_up, name="plotly-warm-up", daemon=True).start()
 
     @app.server.route("/health")
     def health():

@@ -23,11 +23,15 @@ processes need ``CNNVIZ_JOBS=celery``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import secrets
 import threading
+import time
+from typing import Any
 
+import diskcache
 from dash import CeleryManager, DiskcacheManager
 
 log = logging.getLogger("cnnviz")
@@ -44,13 +48,72 @@ class UniqueKeyCeleryManager(UniqueKeys, CeleryManager):
     pass
 
 
+class MemoryCache(diskcache.Cache):
+    """What DiskcacheManager asks of its cache, in this process's memory.
+
+    The jobs are threads of this process, so their progress and results never need to leave it; in SQLite, eight
+    users polling twice a second while their jobs write progress queued behind each other's locks (seconds per
+    poll). An entry nobody reads expires after an hour.
+    """
+
+    def __init__(self, expire_s: float = 3600.0):  # no disk: diskcache.Cache.__init__ is not called
+        self._data: dict[str, tuple[Any, float]] = {}
+        self._mutex = threading.Lock()
+        self._expire_s = expire_s
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        for k in [k for k, (_, t) in self._data.items() if t < now]:
+            del self._data[k]
+
+    def get(self, key, default=None, *args, **kwargs):
+        with self._mutex:
+            entry = self._data.get(key)
+            return default if entry is None or entry[1] < time.monotonic() else entry[0]
+
+    def set(self, key, value, expire=None, *args, **kwargs):
+        with self._mutex:
+            self._purge()
+            self._data[key] = (value, time.monotonic() + (expire or self._expire_s))
+        return True
+
+    def add(self, key, value, expire=None, *args, **kwargs):
+        with self._mutex:
+            if key in self._data:
+                return False
+            self._data[key] = (value, time.monotonic() + (expire or self._expire_s))
+        return True
+
+    def delete(self, key, *args, **kwargs):
+        with self._mutex:
+            return self._data.pop(key, None) is not None
+
+    def touch(self, key, expire=None, *args, **kwargs):
+        with self._mutex:
+            if key not in self._data:
+                return False
+            self._data[key] = (self._data[key][0], time.monotonic() + (expire or self._expire_s))
+        return True
+
+    def __contains__(self, key):
+        return self.get(key, self) is not self
+
+    @contextlib.contextmanager
+    def transact(self, *args, **kwargs):
+        yield
+
+    def close(self):
+        pass
+
+
 class ThreadedDiskcacheManager(UniqueKeys, DiskcacheManager):
-    """A DiskcacheManager whose jobs are threads; job ids are counters, not process ids."""
+    """A DiskcacheManager whose jobs are threads and whose cache is this process's memory (:class:`MemoryCache`);
+    job ids are counters, not process ids."""
 
     _ids = itertools.count(1)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, cache: diskcache.Cache | None = None, **kwargs):
+        super().__init__(cache if cache is not None else MemoryCache(), **kwargs)
         self._running: dict[int, tuple[threading.Event, str]] = {}  # job -> (set when its thread ended, cache key)
         self._lock = threading.Lock()
 

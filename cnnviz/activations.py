@@ -51,22 +51,29 @@ def probe(m: LoadedModel) -> ActivationProbe:
     return m.cache["probe"]
 
 
-def layer_output(m: LoadedModel, layer: str, x: np.ndarray, batch: int = 500):
-    """Yields (start, activations of ``layer``) for standardized images ``x`` in batches.
+def layers_output(m: LoadedModel, layers: tuple[str, ...], x: np.ndarray, batch: int = 500):
+    """Yields (start, [activations of each of ``layers``]) for standardized images ``x`` in batches.
 
-    One compiled single-output sub-model per layer, kept with the model: passes over the
-    whole test set never build the other layers' outputs.
+    One compiled sub-model per set of layers, kept with the model: passes over the whole test set never
+    build (or keep) the other layers' outputs.
     """
-    key = ("layer_output", layer)
+    key = ("layers_output", tuple(layers))
     if key not in m.cache:
         km = m.keras_model
-        sub = keras.Model(inputs=km.inputs, outputs=outputs_of(km, [m.layer(layer).name])[0])
+        sub = keras.Model(inputs=km.inputs, outputs=outputs_of(km, [m.layer(n).name for n in layers]))
         m.cache[key] = tf.function(lambda v: sub(v, training=False), reduce_retracing=True,
                                    input_signature=[tf.TensorSpec([None, *m.input_shape], tf.float32)])
     fn = m.cache[key]
     x = np.asarray(x, np.float32).reshape(-1, *m.input_shape)
     for i in range(0, len(x), batch):
-        yield i, fn(tf.constant(x[i:i + batch])).numpy()
+        out = fn(tf.constant(x[i:i + batch]))
+        yield i, [o.numpy() for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+def layer_output(m: LoadedModel, layer: str, x: np.ndarray, batch: int = 500):
+    """Yields (start, activations of ``layer``) for standardized images ``x`` in batches (see :func:`layers_output`)."""
+    for i, (acts,) in layers_output(m, (layer,), x, batch):
+        yield i, acts
 
 
 def class_means(m: LoadedModel, images: np.ndarray, labels: np.ndarray, batch: int = 500) -> dict[str, np.ndarray]:
@@ -106,16 +113,21 @@ def dense_patterns(m: LoadedModel, data: Dataset, dense_layer: str | None = None
     if not maps:
         raise ValueError(f"{m.name} has no layer of maps.")
     conv = maps[-1]
-    acts = probe(m).run_batched(m.standardization.apply(data.x_test))
     y = data.y_test.astype(np.int64)
-    probs = acts[m.output_layer]
-    pred = probs.argmax(1)
     k = m.num_classes
-    counts = np.maximum(np.bincount(y, minlength=k), 1)
     onehot = np.eye(k)[y]
-    dense = acts[dense_layer]
+    dense_parts, prob_parts = [], []
+    conv_sum: np.ndarray | float = 0.0
+    # only the three layers needed, batch by batch: the last maps are summed per class, never kept whole
+    for start, (d, c, p) in layers_output(m, (dense_layer, conv, m.output_layer), m.standardization.apply(data.x_test)):
+        dense_parts.append(d)
+        prob_parts.append(p)
+        conv_sum = conv_sum + np.tensordot(onehot[start:start + len(d)], c.astype(np.float64), axes=(0, 0))
+    dense, probs = np.concatenate(dense_parts), np.concatenate(prob_parts)
+    pred = probs.argmax(1)
+    counts = np.maximum(np.bincount(y, minlength=k), 1)
     means = (onehot.T @ dense) / counts[:, None]
-    conv_means = np.tensordot(onehot, acts[conv], axes=(0, 0)) / counts[:, None, None, None]
+    conv_means = conv_sum / counts[:, None, None, None]
     norm = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
     confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (y, pred), 1)

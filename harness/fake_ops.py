@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from app.engine.progress import throttled
 from app.engine.results import Activations, ModelInfo
 from cnnviz.catalog import metadata_path, model_path
 from cnnviz.receptive import LayerInfo, SpatialOp, propagate
@@ -61,6 +62,7 @@ class FakeOps:
         """``config.steps`` steps of STEP_S seconds each, a frame every ``config.frame_every``; the activation of
         item b at step s is (b + 1) * s / steps, so each result says which request made it."""
         self.info(model)
+        due = throttled(lambda p: p.frames == 2 or p.step == p.steps)  # as the real operations report
         rng = np.random.default_rng(len(items))
         n = len(items)
         frames, frame_steps, step, stopped = [rng.standard_normal((n, 28, 28)).astype(np.float32)], [0], 0, False
@@ -70,7 +72,9 @@ class FakeOps:
             step += k
             frames.append(rng.standard_normal((n, 28, 28)).astype(np.float32))
             frame_steps.append(step)
-            report(OIPProgress(step, config.steps, len(frames), frames[-1][:8], np.arange(1, min(n, 8) + 1) * step))
+            progress = OIPProgress(step, config.steps, len(frames), frames[-1][:8], np.arange(1, min(n, 8) + 1) * step)
+            if due(progress):
+                report(progress)
             if should_stop() and step < config.steps:
                 stopped = True
                 break

@@ -11,7 +11,7 @@ from cnnviz.results import DensePatterns
 
 from .. import figures
 from ..clicks import click_point
-from ..controls import info, test_count
+from ..controls import dropdown, info, test_count
 from ..ids import Dense as I
 from ..ids import Shell
 from ..inputs import resolve
@@ -26,7 +26,7 @@ WAIT = figures.empty_figure("computing the class statistics over the test images
 
 layout = html.Div([
     dcc.Store(id=I.READY),
-    html.Div(labelled("Dense layer", dcc.Dropdown(id=I.LAYER, options=[], clearable=False, style={"width": "16rem"})),
+    html.Div(labelled("Dense layer", dropdown(I.LAYER, options=[], clearable=False, style={"width": "16rem"})),
              className="controls"),
     html.Div(id=I.STATUS, className="small text-muted"),
     html.Div(id=I.MESSAGE),
@@ -41,7 +41,7 @@ layout = html.Div([
         dbc.Col(card("Confusion matrix — click a cell", dcc.Graph(id=I.CONFUSION, figure=WAIT)), lg=7),
         dbc.Col(card("Test images in the clicked cell",
                      html.Div(id=I.CELL, className="small mb-2"),
-                     dcc.Dropdown(id=I.PICK, placeholder="choose an image to show on Maps and here")), lg=5),
+                     dropdown(I.PICK, placeholder="choose an image to show on Maps and here")), lg=5),
     ]),
 ])
 

@@ -19,7 +19,7 @@ from cnnviz.store import csv_text
 from .. import insight_views as views
 from .. import jobs
 from ..clicks import click_point, custom_int
-from ..controls import clamped, info
+from ..controls import clamped, dropdown, info
 from ..ids import Insight as I
 from ..ids import Shell
 from ..requests import ANALYSES, MAX_K, MAX_SEEDS, MAX_STEPS, REDIRECT_STEPS, WAVELENGTHS, InsightRequest
@@ -73,7 +73,7 @@ def _controls() -> dbc.Card:
         jobs.action_bar(I),
         dbc.RadioItems(id=I.ANALYSIS, value="sweep", options=[{"label": name, "value": k} for k, (name, _) in HELP.items()]),
         html.P(id=I.HELP, className="small text-muted mt-2"),
-        labelled("Layer", dcc.Dropdown(id=I.LAYER, options=[], clearable=False)),
+        labelled("Layer", dropdown(I.LAYER, options=[], clearable=False)),
         html.Div(id=I.TARGET, children=[
             labelled("Map", dbc.Input(id=I.MAP, type="number", min=0, step=1, value=0)),
             dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=False),
@@ -82,7 +82,7 @@ def _controls() -> dbc.Card:
         ]),
         html.Div(id=I.TOPK, children=labelled("Top images (k)", dbc.Input(id=I.K, type="number", min=1, max=MAX_K,
                                                                           step=1, value=9))),
-        html.Div(id=I.OTHER, children=labelled("Second model (B)", dcc.Dropdown(id=I.MODEL_B, clearable=False))),
+        html.Div(id=I.OTHER, children=labelled("Second model (B)", dropdown(I.MODEL_B, clearable=False))),
         labelled("Noise wavelengths (pixels)", dbc.Checklist(id=I.WAVES, inline=True, value=[1, 2, 4, 7, 14],
                                                              options=[{"label": str(w), "value": w} for w in WAVELENGTHS])),
         labelled("Seeds per wavelength", dcc.Slider(id=I.SEEDS, min=1, max=MAX_SEEDS, step=1, value=2,
@@ -117,7 +117,7 @@ PAGE = jobs.JobPage(I, "insight", Shell.INSIGHT_LAST, "analysis", CONTROLS, _req
                     [Output(I.RESULT, "children", allow_duplicate=True), Output(I.CSV, "disabled", allow_duplicate=True),
                      Output(I.PNG, "disabled", allow_duplicate=True), Output(I.DETAIL, "children", allow_duplicate=True)],
                     _render, (None, True, True, None))
-jobs.register(PAGE)
+CALLBACKS = jobs.register(PAGE)
 
 
 @dash.callback(Output(I.HELP, "children"), Output(I.TARGET, "style"), Output(I.TOPK, "style"), Output(I.OTHER, "style"),
@@ -153,7 +153,8 @@ def fill_controls(model, pending, init, last, form):
     values["map"], note = clamped(values.get("map"), maps - 1, "Map")
     other = values.get("model_b") if values.get("model_b") in models else \
         next((n for n in models if n != model), model)
-    filled = [values.get(name, no_update) if apply or name == "map" else no_update
+    given = apply[0] if apply else {}  # a link sets only what it names; a record sets every control
+    filled = [values.get(name, no_update) if name in given or name == "map" else no_update
               for name, (cid, _) in CONTROLS.items() if cid not in (I.LAYER, I.MODEL_B)]
     autorun = time.time() if apply and apply[1] else no_update
     return (names, layer, models, other, *filled, None if pending else no_update, True, autorun,

@@ -13,7 +13,7 @@ from cnnviz.images import fit_to
 
 from .. import figures
 from ..clicks import click_point
-from ..controls import clamped, info, layer_marks, test_count
+from ..controls import clamped, dropdown, info, layer_marks, test_count
 from ..ids import Maps as I
 from ..ids import Shell
 from ..inputs import MAX_PATH_CHARS, MAX_STROKES, checked_strokes, decode_upload, rasterize_drawing, resolve
@@ -55,7 +55,7 @@ layout = html.Div([
                  html.Div([
                      labelled("Test image index", dbc.Input(id=I.INDEX, type="number", min=0, max=9999,
                                                                       step=1, debounce=True)),
-                     labelled("…or the next image of class", dcc.Dropdown(id=I.CLASS, options=[], placeholder="class")),
+                     labelled("…or the next image of class", dropdown(I.CLASS, options=[], placeholder="class")),
                  ], id="maps-test-box"),
                  html.Div(dcc.Upload(id=I.UPLOAD, children=html.Div(["Drop a PNG/JPEG here or ", html.A("choose a file")]),
                                      accept="image/png,image/jpeg", max_size=5_000_000,
@@ -67,7 +67,7 @@ layout = html.Div([
                            dbc.Button("Use drawing", id=I.DRAW_USE, size="sm", className="mt-1 me-1"),
                            dbc.Button("Clear", id=I.DRAW_CLEAR, size="sm", color="secondary", className="mt-1")],
                           id="maps-draw-box", style={"display": "none"}),
-                 html.Div(id=I.MESSAGE)),
+                 html.Div(id=I.MESSAGE), html.Div(id=I.MODEL_NOTE)),
             card("View",
                  labelled("Layer", dcc.Slider(id=I.LAYER, min=0, max=1, step=1, value=0, included=False,
                                               marks=None, allow_direct_input=False, className="layer-slider")),
@@ -96,9 +96,9 @@ layout = html.Div([
                      dbc.Col([
                          labelled("Method", dbc.RadioItems(id=I.WHY_METHOD, inline=True, value="gradcam",
                                                            options=METHODS)),
-                         labelled("Class to explain", dcc.Dropdown(id=I.WHY_CLASS, options=[],
+                         labelled("Class to explain", dropdown(I.WHY_CLASS, options=[],
                                                                    placeholder="the predicted class")),
-                         labelled("Grad-CAM layer", dcc.Dropdown(id=I.WHY_LAYER, options=[], clearable=False)),
+                         labelled("Grad-CAM layer", dropdown(I.WHY_LAYER, options=[], clearable=False)),
                          html.Div(id=I.WHY_NOTE, className="small text-muted"),
                      ], md=7),
                  ])),
@@ -118,8 +118,8 @@ def show_source(source):
 @handled(Output(I.CLASS, "options"), Output(I.WHY_CLASS, "options"), Output(I.WHY_CLASS, "value"),
          Output(I.WHY_LAYER, "options"), Output(I.WHY_LAYER, "value"), Output(I.LAYER, "marks"), Output(I.LAYER, "max"),
          Output(I.LAYER, "value"), Output(I.INDEX, "max"), Output(I.INDEX, "value", allow_duplicate=True),
-         Output(I.MESSAGE, "children", allow_duplicate=True), Input(Shell.MODEL, "value"), State(Shell.IMAGE, "data"),
-         message=I.MESSAGE, prevent_initial_call="initial_duplicate")
+         Output(I.MODEL_NOTE, "children"), Input(Shell.MODEL, "value"), State(Shell.IMAGE, "data"),
+         message=I.MODEL_NOTE, prevent_initial_call="initial_duplicate")
 def model_controls(model, spec):
     """Every control whose choices come from the model: classes, layers, the test-image range. A test image
     beyond the new model's test set is replaced by its last one, with a note (the index box moves, and with it
@@ -246,7 +246,7 @@ def compute_class_means(mode, model):
 
 
 @handled(Output(I.PROBS, "figure"), Output(I.GRID, "figure"), Output(I.VIEW_MESSAGE, "children"),
-         Output(I.PROBS, "style"),
+         Output(I.PROBS, "style"), Output(I.GRID, "style"),
          Input(Shell.IMAGE, "data"), Input(I.LAYER, "value"), Input(I.SCALE, "value"), Input(I.MODE, "value"),
          Input(I.CLASS, "value"), Input(Shell.MODEL, "value"), Input(I.MEANS_READY, "data"), message=I.VIEW_MESSAGE)
 def render(spec, layer, scale, mode, cls, model, _ready):
@@ -259,17 +259,18 @@ def render(spec, layer, scale, mode, cls, model, _ready):
         c = int(cls) if cls is not None else _image(spec, model)[1]
         if c is None or not 0 <= c < len(names):
             return (no_update, figures.empty_figure("choose a class for the class average"),
-                    alert("Choose a class for the class average.", "info"), HIDDEN)
+                    alert("Choose a class for the class average.", "info"), HIDDEN, {})
         means = svc.results.get(svc.key("class_means", model, {"layer": layer}))
         if means is None:
-            return no_update, figures.empty_figure("computing class averages…"), None, HIDDEN
+            return no_update, figures.empty_figure("computing class averages…"), None, HIDDEN, {}
         return (no_update, figures.make_map_grid_figure(means[c], scale, f"{layer}: mean over class {names[c]}"),
-                None, HIDDEN)
+                None, HIDDEN, figures.map_grid_style(means[c].shape))
     pixels, _, caption = _image(spec, model)
     acts = svc.engine.call("activations", model=model, image=pixels)
     grid = acts.of(layer)
     return (figures.make_probs_figure(acts.probabilities, names),
-            figures.make_map_grid_figure(grid, scale, f"{layer}: {grid.shape[-1]} maps · {caption}"), None, {})
+            figures.make_map_grid_figure(grid, scale, f"{layer}: {grid.shape[-1]} maps · {caption}"), None, {},
+            figures.map_grid_style(grid.shape))
 
 
 def _figure_message(text: str, _color: str):

@@ -162,7 +162,7 @@ PAGE = jobs.JobPage(I, "oip", Shell.OIP_LAST, "search", CONTROLS, _request,
                      Output(I.GALLERY, "style", allow_duplicate=True), Output(I.GIF, "disabled", allow_duplicate=True),
                      Output(I.PNG, "disabled", allow_duplicate=True), Output(I.SCRUB, "children", allow_duplicate=True)],
                     _render, (None, figures.empty_figure(), {"display": "none"}, True, True, None))
-jobs.register(PAGE)
+CALLBACKS = jobs.register(PAGE)
 
 _FILLED = [Output(cid, prop, allow_duplicate=True) for cid, prop in CONTROLS.values() if cid != I.LAYER]
 
@@ -190,7 +190,8 @@ def fill_controls(model, pending, init, last, form):
                            names.index(maps[-1]) if maps else len(names) - 1)
     row = info(model).layer(names[layer])
     values["map"], note = clamped(values.get("map"), row.maps - 1, {"map": "Map", "dense": "Unit"}.get(row.role, "Class"))
-    filled = [values.get(name, no_update) if apply or name == "map" else no_update
+    given = apply[0] if apply else {}  # a link sets only what it names; a record sets every control
+    filled = [values.get(name, no_update) if name in given or name == "map" else no_update
               for name, (cid, _) in CONTROLS.items() if cid != I.LAYER]
     autorun = time.time() if apply and apply[1] else no_update
     message = alert(note, "info") if note else no_update

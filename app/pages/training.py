@@ -14,6 +14,7 @@ from cnnviz.config import TrainConfig
 from cnnviz.results import TrainProgress
 
 from .. import figures
+from ..controls import dropdown
 from ..ids import Shell
 from ..ids import Train as I
 from ..requests import MAX_EPOCHS, TrainRequest
@@ -27,12 +28,12 @@ layout = dbc.Row([
         html.Div(dbc.ButtonGroup([dbc.Button("Start", id=I.START, color="primary"),
                                   dbc.Button("Cancel", id=I.CANCEL, color="secondary", disabled=True)]),
                  className="action-bar mb-2"),
-        labelled("Dataset", dcc.Dropdown(id=I.DATASET, value="mnist", clearable=False, options=[
+        labelled("Dataset", dropdown(I.DATASET, value="mnist", clearable=False, options=[
             {"label": "MNIST digits", "value": "mnist"}, {"label": "Fashion-MNIST", "value": "fashion-mnist"}])),
         labelled(f"Epochs (1–{MAX_EPOCHS})", dbc.Input(id=I.EPOCHS, type="number", min=1, max=MAX_EPOCHS, step=1, value=2)),
         labelled("Batch size (8–1024)", dbc.Input(id=I.BATCH, type="number", min=8, max=1024, step=1, value=64)),
         labelled("Learning rate", dbc.Input(id=I.LR, type="number", min=0.0001, max=1, step=0.0001, value=0.02)),
-        labelled("Schedule", dcc.Dropdown(id=I.SCHEDULE, value="exponential", clearable=False,
+        labelled("Schedule", dropdown(I.SCHEDULE, value="exponential", clearable=False,
                                           options=["constant", "exponential", "step"])),
         labelled("Momentum", dbc.Input(id=I.MOMENTUM, type="number", min=0, max=0.99, step=0.01, value=0.9)),
         labelled("L2 factor", dbc.Input(id=I.L2, type="number", min=0, max=0.1, step=0.0001, value=0.0001)),

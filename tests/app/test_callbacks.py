@@ -28,7 +28,7 @@ def text(component) -> str:
 def test_maps_render_every_layer(services, layer, maps):
     from app.pages.maps import render
 
-    probs, grid, msg, _ = render({"source": "test", "index": 0}, layer, "map", "image", None, "default", None)
+    probs, grid, msg, _, _ = render({"source": "test", "index": 0}, layer, "map", "image", None, "default", None)
     assert msg is None
     assert f"{layer}: {maps} maps" in grid.layout.title.text
     assert int(np.argmax(probs.data[0].y)) == 7
@@ -44,7 +44,7 @@ def test_maps_render_every_layer(services, layer, maps):
 def test_maps_render_refuses_bad_input(services, args, match):
     from app.pages.maps import render
 
-    probs, grid, msg, _ = render(*args)
+    probs, grid, msg, _, _ = render(*args)
     assert probs is no_update and grid is no_update
     assert re.search(match, text(msg)), text(msg)
 
@@ -52,7 +52,7 @@ def test_maps_render_refuses_bad_input(services, args, match):
 def test_an_index_beyond_the_test_set_shows_the_last_image_and_says_so(services):
     from app.pages.maps import model_controls, render
 
-    _, grid, msg, _ = render({"source": "test", "index": 12_345}, "Conv2D_1", "map", "image", None, "default", None)
+    _, grid, msg, _, _ = render({"source": "test", "index": 12_345}, "Conv2D_1", "map", "image", None, "default", None)
     assert msg is None and "test image 9999" in grid.layout.title.text
     out = model_controls("default", {"source": "test", "index": 12_345})
     assert out[9] == 9999 and "does not exist in this model (0..9999): 9999 is shown" in text(out[10])
@@ -64,7 +64,7 @@ def test_a_fault_is_logged_with_a_reference_and_shown_as_internal(services, monk
 
     monkeypatch.setattr(maps, "_spatial", lambda model: {}["oops"])
     with caplog.at_level(logging.ERROR, logger="cnnviz"):
-        probs, grid, msg, _ = maps.render({"source": "test", "index": 0}, 0, "map", "image", None, "default", None)
+        probs, grid, msg, _, _ = maps.render({"source": "test", "index": 0}, 0, "map", "image", None, "default", None)
     ref = re.search(r"Internal error \(KeyError, reference ([0-9a-f]{8})\)", text(msg))
     assert ref and probs is no_update and grid is no_update
     record = next(r for r in caplog.records if ref.group(1) in r.getMessage())
@@ -74,10 +74,10 @@ def test_a_fault_is_logged_with_a_reference_and_shown_as_internal(services, monk
 def test_class_average_waits_for_its_job_then_shows(services):
     from app.pages.maps import compute_class_means, render
 
-    _, grid, _, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
+    _, grid, _, _, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
     assert "computing" in grid.layout.annotations[0].text
     compute_class_means("average", "default")
-    _, grid, _, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
+    _, grid, _, _, _ = render({"source": "test", "index": 0}, "Conv2D_3", "layer", "average", 3, "default", None)
     assert "mean over class 3" in grid.layout.title.text
 
 
@@ -169,3 +169,33 @@ def test_a_run_record_changed_in_the_browser_is_ignored(services):
     assert PAGE.read(forged) is None and PAGE.read({**record, "sig": "0" * 32}) is None
     unsealed_but_huge = services.seal({"op": "oip", "model": "default", "form": {**FORM, "seeds": 100_000}})
     assert PAGE.read(unsealed_but_huge) is None  # sealed, yet checked again like a new request: refused
+
+
+def test_a_run_is_shown_once_done_and_downloaded_labelled_under_a_name_that_says_what_it_is(services):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from app.pages.oip import CALLBACKS, download, run
+
+    present = CALLBACKS.present
+
+    form = {**FORM, "steps": 10, "seeds": 1, "waves": [2, 2]}
+    done, color, msg = run(lambda _p: None, 1, None, "default", form, W1)
+    assert color == "success" and "Done: 10 steps, 1 searches" in text(msg)
+    with triggered("oip-done.data", done):
+        result, *_, shown, status, _poll = present("default", form, done, None, None, None)
+    assert "Shown: default · Conv2D_3 map 5, λ = 4" in str(result) and status is no_update
+    with triggered("oip-gif.n_clicks", 1):
+        gif = download(1, None, shown)
+    with triggered("oip-png.n_clicks", 1):
+        png = download(None, 1, shown)
+    stem = "oip-default-Conv2D_3-map5-lam4-lowpass-1seeds-10steps"
+    assert gif["filename"] == f"{stem}.gif" and png["filename"] == f"{stem}.png"
+    with Image.open(io.BytesIO(base64.b64decode(png["content"]))) as im:
+        assert im.height > 28 * 4 + 30  # the picture, its label above it, the title on top
+    # the controls change: the result is no longer theirs, and the page says so instead of showing it
+    with triggered("oip-map.value", 6):
+        result, *_, shown2, _, _ = present("default", {**form, "map": 6}, done, None, shown, None)
+    assert "Nothing computed for these settings yet" in str(result) and shown2 is None

@@ -133,17 +133,20 @@ def test_kill_the_engine_mid_training_keeps_the_checkpoint(dash_duo, real_app, m
     wait_healthy(url, 30)
     js_click(dash_duo, "#train-start")  # the same name and settings resume from the checkpoint
     dash_duo.wait_for_contains_text("#train-message", "saved", timeout=240)
+    first_x = dash_duo.driver.execute_script(
+        "const g = document.querySelector('#train-curves .js-plotly-plot'); return g.data[0].x[0]")
+    assert first_x == 1.0  # the resumed curves show the whole history, from the checkpoint's first epoch
     meta = json.loads((model_dir / "killed-run.json").read_text())
     assert meta["epochs_completed"] == 3
 
 
 def test_eight_users_press_run_at_the_same_instant(app_proc):
-    """8 clients at a barrier, 3 rounds: every run gets its own result (pairs ask for the same search)."""
+    """8 clients at a barrier, 5 rounds: every run gets its own result (pairs ask for the same search)."""
     url = app_proc[0]
     wait_healthy(url)
     clients = [DashClient(url, "/oip") for _ in range(8)]
     sessions = [secrets.token_hex(16) for _ in clients]
-    for rnd in range(3):
+    for rnd in range(5):
         barrier = threading.Barrier(len(clients))
         out: dict[int, object] = {}
 

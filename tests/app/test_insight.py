@@ -108,6 +108,9 @@ def test_sweep_then_reproducibility_in_the_browser(dash_duo, server):
     wait_until(lambda: "of Conv2D_2: best OIP at each wavelength" in dash_duo.driver.execute_script(
         "const g = document.querySelector('#insight-detail .js-plotly-plot');"
         "return g && g.layout.title ? g.layout.title.text : ''"), 30, "the map's OIPs per wavelength", dash_duo)
+    wait_until(lambda: dash_duo.driver.execute_script(  # brought into view, not left below the fold
+        "const r = document.getElementById('insight-detail').getBoundingClientRect();"
+        "return r.top >= 0 && r.top < window.innerHeight"), 10, "the detail in view", dash_duo)
     # a different analysis: the sortable table, ordered by score
     js_click(dash_duo, "#insight-analysis input[value='reproducibility']")
     _run_and_wait(dash_duo, "Most reproducible map of Conv2D_2")

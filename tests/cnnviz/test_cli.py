@@ -148,3 +148,32 @@ def test_bad_insight_arguments_give_one_line(capsys, argv, match):
     assert code == 2 and out == ""
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
+
+
+def test_help_answers_without_loading_tensorflow():
+    code = ("import sys\nfrom cnnviz.cli import main\n"
+            "for argv in (['--help'], ['oip', '--help'], ['hand', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0, e.code\n"
+            "assert 'tensorflow' not in sys.modules\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "--json" in p.stdout and "usage: cnnviz hand" in p.stdout
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`cnnviz info --json | head -1`: the reader goes away before the report is written."""
+    p = subprocess.Popen([sys.executable, "-m", "cnnviz", "info", "--json"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0 and b"Traceback" not in err and b"Broken pipe" not in err, err[-2000:]
+
+
+def test_compare_takes_the_second_models_layer_by_its_own_name(capsys):
+    model = str(ROOT / "models" / "default.keras")
+    code, out, _ = run(capsys, "compare", model, model, "--layer", "Conv2D_2", "--layer-b", "Conv2D_2", "--images",
+                       "100", "--json")
+    assert code == 0 and json.loads(out)["layer_b"] == "Conv2D_2"
+    code, _, err = run(capsys, "compare", model, model, "--layer", "Conv2D_2", "--layer-b", "Conv2D_3", "--images",
+                       "100")
+    assert code == 2 and "The layers' grids differ" in err
