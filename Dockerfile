@@ -1,5 +1,7 @@
 # cnnviz dashboard: TensorFlow's own GPU image (runs on CPU-only hosts too), gunicorn, non-root.
-FROM tensorflow/tensorflow:2.21.0-gpu
+# BASE is for CI only, which cannot pull from Docker Hub (see harness/image.py); deployments keep the default.
+ARG BASE=tensorflow/tensorflow:2.21.0-gpu
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     CNNVIZ_HOME=/opt/cnnviz \

@@ -9,11 +9,13 @@ import os
 
 os.environ.setdefault("CNNVIZ_JOBS", "celery")
 
+from .celery_jobs import connect_heartbeat
 from .services import services
 from .shell import create_app
 
 dash_app = create_app()
 celery_app = services().manager.handle
+connect_heartbeat()
 
 
 @celery_app.task(name="cnnviz.oip")

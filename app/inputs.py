@@ -15,7 +15,10 @@ from cnnviz.images import MAX_UPLOAD_BYTES, array_to_mnist, image_to_mnist, imag
 
 from .services import dataset
 
-_POINT = re.compile(r"(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
+# The numbers of an SVG path: maximal runs of digits, signs, dots and exponents. A run ends at the first other
+# character and the scan never steps back, so parsing takes time linear in the path's length (a backtracking
+# pattern such as "(\d+(\.\d+)?),(...)" took 8.5 s on one comma-less 20,000-digit stroke, holding the GIL).
+_NUMBER = re.compile(r"[-+]?[0-9.][0-9.eE+-]*")
 # A drawing is a few dozen strokes of a few hundred points; anything far larger is refused
 # before any parsing, so a crafted request cannot buy seconds of server CPU.
 MAX_STROKES = 100
@@ -79,6 +82,20 @@ def checked_strokes(shapes) -> list[str]:
     return paths
 
 
+def _points(path: str, scale: int) -> list[tuple[float, float]]:
+    """The (x, y) points of one stroke's SVG path, in canvas pixels; ValueError for a path that is not one."""
+    numbers = _NUMBER.findall(path)
+    if len(numbers) % 2 or len(numbers) > 2 * MAX_POINTS:
+        raise ValueError("A stroke of the drawing is not a path of x,y points: clear it and draw again.")
+    try:
+        values = [float(v) for v in numbers]
+    except ValueError:
+        raise ValueError("A stroke of the drawing is not a path of x,y points: clear it and draw again.") from None
+    if not all(-1e4 < v < 1e4 for v in values):
+        raise ValueError("A stroke of the drawing lies far outside the canvas: clear it and draw again.")
+    return [((values[i] + 0.5) * scale, (values[i + 1] + 0.5) * scale) for i in range(0, len(values), 2)]
+
+
 def rasterize_drawing(shapes) -> np.ndarray:
     """Plotly 'drawopenpath' shapes (SVG paths in 28x28 data coordinates) -> 28x28 uint8 digit."""
     paths = checked_strokes(shapes)
@@ -89,7 +106,7 @@ def rasterize_drawing(shapes) -> np.ndarray:
     pen = ImageDraw.Draw(canvas)
     points = 0
     for path in paths:
-        pts = [((float(x) + 0.5) * scale, (float(y) + 0.5) * scale) for x, y in _POINT.findall(path)]
+        pts = _points(path, scale)
         points += len(pts)
         if points > MAX_POINTS:
             raise ValueError(f"The drawing has too many points (more than {MAX_POINTS:,}): clear it and draw again.")

@@ -20,8 +20,9 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from .cache import CacheError
 from .ids import Shell
-from .services import CacheError, services
+from .services import services
 from .ui import alert, error_text, handled
 
 log = logging.getLogger("cnnviz")

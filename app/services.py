@@ -12,24 +12,20 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import diskcache
-
 from cnnviz.catalog import list_models, model_path
-from cnnviz.errors import CnnvizError
-from cnnviz.store import atomic_path, file_sha256
+from cnnviz.store import file_sha256
 
+from .cache import CacheError, ResultCache, make_key, tree_problem
 from .engine import Engine
 from .engine.protocol import cancel_flag
-from .settings import Settings, check_cache_dir
+from .settings import Settings, SetupError, check_cache_dir
 
 log = logging.getLogger("cnnviz")
 
@@ -38,77 +34,6 @@ CACHE_FORMAT = 5
 _TOKEN = re.compile(r"^([0-9a-f]{64})\.([0-9a-f]{32})$")
 _WATCHER = re.compile(r"^[0-9a-f]{32}$")
 RECENT_RESULTS = 4
-
-
-class CacheError(CnnvizError):
-    """The result cache cannot be written (read-only, full, broken): the message is for the user."""
-
-
-class ResultCache:
-    """The on-disk result cache, with its failures made visible instead of silent.
-
-    A corrupt entry is logged, dropped and read as missing (so it is computed again); a failed
-    write is remembered for ``/health`` and raised as :class:`CacheError` for the page.
-    """
-
-    def __init__(self, directory: Path, size_limit: int = 2**30):
-        self.cache = diskcache.Cache(str(directory), size_limit=size_limit)
-        self.directory = self.cache.directory
-        self.error: str | None = None
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        try:
-            return self.cache.get(key)
-        except Exception as e:  # noqa: BLE001 - any unreadable entry is dropped and recomputed
-            log.warning("cnnviz: dropped a corrupt cache entry %s… (%s: %s)", key[:16], type(e).__name__, e)
-            try:
-                self.cache.delete(key)
-            except Exception:  # noqa: BLE001 - a cache that cannot delete either is reported by set()
-                pass
-            return None
-
-    def set(self, key: str, value: Any, expire: float | None = None) -> None:
-        try:
-            self.cache.set(key, value, expire=expire)
-        except Exception as e:  # noqa: BLE001 - sqlite and the file system fail in many ways
-            self.error = f"{type(e).__name__}: {e}"
-            log.warning("cnnviz: the result cache at %s cannot be written: %s", self.directory, self.error)
-            raise CacheError(f"The result cache at {self.directory} cannot be written ({self.error}): results "
-                             "are not kept. Free some space or fix its permissions.") from None
-        self.error = None
-
-    def delete(self, key: str) -> None:
-        try:
-            self.cache.delete(key)
-        except Exception:  # noqa: BLE001 - nothing to delete is fine; a broken cache shows in set()
-            pass
-
-    def writable(self) -> str | None:
-        """None when a small write goes through, else what went wrong (for /health and the pages)."""
-        try:
-            self.set("health-probe", os.getpid())
-        except CacheError:
-            return self.error
-        return None
-
-
-def _secret(cache_dir: Path) -> bytes:
-    """The key that signs what the server hands to browsers; kept in the private cache folder, so
-    that every process of the app (Celery workers too) and every restart shares it."""
-    path = cache_dir / "signing.key"
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except (OSError, ValueError):
-        pass
-    key = secrets.token_hex(32)
-    try:
-        with atomic_path(path) as tmp:
-            Path(tmp).write_text(key)
-            os.chmod(tmp, 0o600)
-        return bytes.fromhex(path.read_text().strip())
-    except OSError:  # a read-only cache: this process's own key (health reports the cache)
-        return bytes.fromhex(key)
 
 
 @dataclass
@@ -142,6 +67,11 @@ class Services:
             if isinstance(spec, str) and spec.endswith(".npz") and Path(spec).is_file():
                 found.add(spec)
         return list(DATASETS) + sorted(found)
+
+    def jobs_problem(self) -> str | None:
+        """What stops background jobs right now (Redis down, in Celery mode), or None."""
+        probe = getattr(self.manager, "broker_problem", None)
+        return probe() if probe else None
 
     def model_file(self, name: str) -> Path:
         """The file of a model by name; raises ValueError for names outside the model folder."""
@@ -208,10 +138,7 @@ class Services:
         with self._lock:
             if key in self._recent:
                 return True
-        try:
-            return key in self.results.cache
-        except Exception:  # noqa: BLE001 - an unreadable cache has nothing
-            return False
+        return key in self.results
 
     def remember(self, key: str, value: Any) -> None:
         """Keeps a result this process just received, also when the cache could not take it (or it was a
@@ -287,16 +214,24 @@ def services() -> Services:
 
 
 def open_cache(settings: Settings) -> tuple[ResultCache, bytes]:
-    """Checks the cache folder (see :func:`check_cache_dir`) and opens the result cache in it."""
-    check_cache_dir(settings.cache_dir)
-    try:
-        results = ResultCache(settings.cache_dir / "results")
-    except Exception as e:  # noqa: BLE001 - sqlite's many ways of saying "cannot open"
-        from .settings import SetupError
+    """Checks the cache folder (see :func:`check_cache_dir`) and everything in it (:func:`app.cache.tree_problem`),
+    then opens the signed result cache with the app's key.
 
+    Raises:
+        SetupError: one line for the operator.
+    """
+    check_cache_dir(settings.cache_dir)
+    problem = tree_problem(settings.cache_dir)
+    if problem:
+        raise SetupError(f"The cache folder {settings.cache_dir} cannot be trusted: {problem}. Fix: remove it (it only "
+                         "holds results that are computed again), or set CNNVIZ_CACHE_DIR to a private folder.")
+    try:
+        key = make_key(settings.cache_dir)
+        results = ResultCache(settings.cache_dir / "results", key)
+    except Exception as e:  # noqa: BLE001 - sqlite's and the file system's many ways of saying "cannot open"
         raise SetupError(f"Cannot open the result cache in {settings.cache_dir}: {e}. Set CNNVIZ_CACHE_DIR to a "
                          "writable folder of your own.") from None
-    return results, _secret(settings.cache_dir)
+    return results, key
 
 
 def init(settings: Settings, engine: Engine, results: ResultCache, secret: bytes) -> Services:

@@ -17,6 +17,20 @@ def _bool(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _count(name: str, default: int, most: int) -> int:
+    raw = os.environ.get(name, str(default)).strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise SetupError(f"{name} must be a whole number 1..{most}. Received: {name}={raw!r}")
+    return int(raw)
+
+
+def job_limits() -> tuple[int, int, int]:
+    """(long runs at once per engine, runs one user may have going or waiting, seconds after which a run whose
+    page stopped polling is cancelled): CNNVIZ_MAX_RUNNING_JOBS, CNNVIZ_MAX_USER_JOBS, CNNVIZ_UNPOLLED_S."""
+    return (_count("CNNVIZ_MAX_RUNNING_JOBS", 2, 64), _count("CNNVIZ_MAX_USER_JOBS", 3, 64),
+            _count("CNNVIZ_UNPOLLED_S", 150, 86400))
+
+
 def _auth() -> dict[str, str]:
     user, password = os.environ.get("CNNVIZ_AUTH_USER", ""), os.environ.get("CNNVIZ_AUTH_PASSWORD", "")
     if bool(user) != bool(password):
@@ -99,6 +113,7 @@ class Settings:
         if not port.isdigit() or not 1 <= int(port) <= 65535:
             raise SetupError(f"CNNVIZ_PORT must be a port number 1..65535. Received: CNNVIZ_PORT={port!r}")
         cache = os.environ.get("CNNVIZ_CACHE_DIR") or str(default_cache_dir())
+        job_limits()  # checked here, at start, with one line; the engines read them too
         jobs = os.environ.get("CNNVIZ_JOBS", "diskcache").strip().lower()
         if jobs not in ("diskcache", "celery"):
             raise SetupError(f"CNNVIZ_JOBS must be 'diskcache' or 'celery'. Received: CNNVIZ_JOBS={jobs!r}")
@@ -107,3 +122,20 @@ class Settings:
                    jobs=jobs, redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
                    allow_open=_bool("CNNVIZ_ALLOW_OPEN"), engine_ops=os.environ.get("CNNVIZ_ENGINE_OPS") or None,
                    **_auth())
+
+
+def listening_hosts() -> list[str]:
+    """The local addresses this process listens on (TCP): a gunicorn worker inherits its arbiter's sockets."""
+    import psutil
+
+    return sorted({c.laddr.ip for c in psutil.Process().net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN})
+
+
+def check_listening(settings: Settings) -> None:
+    """Refuses (SetupError) to serve on an address beyond this machine without auth, unless allowed, whatever
+    address the server was told to bind; ``Settings`` checks CNNVIZ_HOST the same way."""
+    for host in listening_hosts():
+        if not is_loopback(host) and not settings.auth and not settings.allow_open:
+            raise SetupError(f"The server listens on {host}, beyond this machine, without a password. Set "
+                             "CNNVIZ_AUTH_USER and CNNVIZ_AUTH_PASSWORD, or CNNVIZ_ALLOW_OPEN=1 if something in front "
+                             "of it restricts access.")

@@ -40,17 +40,15 @@ def _navbar() -> dbc.Navbar:
 def _job_manager(settings: Settings):
     """DiskcacheManager (one process, no server; jobs in threads, their progress in memory, see threaded_jobs) or
     CeleryManager (Redis broker and result backend)."""
-    from .threaded_jobs import ThreadedDiskcacheManager, UniqueKeyCeleryManager
+    from .threaded_jobs import ThreadedDiskcacheManager
 
     if settings.jobs == "celery":
-        from celery import Celery
+        from .celery_jobs import UniqueKeyCeleryManager, make_celery
 
-        celery_app = Celery("cnnviz", broker=settings.redis_url, backend=settings.redis_url)
-        # One job at a time per worker process, and results that expire: jobs are long and few.
-        celery_app.conf.update(worker_prefetch_multiplier=1, result_expires=24 * 3600,
-                               broker_connection_retry_on_startup=True)
-        return UniqueKeyCeleryManager(celery_app)
-    return ThreadedDiskcacheManager()
+        return UniqueKeyCeleryManager(make_celery(settings.redis_url))
+    from .settings import job_limits
+
+    return ThreadedDiskcacheManager(unpolled_s=job_limits()[2])
 
 
 def _layout() -> html.Div:
@@ -76,7 +74,10 @@ def _guard_callbacks(app: Dash) -> None:
     view = app.server.view_functions[endpoint]
 
     def guarded():
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # JSON nested thousands deep: the parser gives up, and so does the request
+            body = None
         if not (isinstance(body, dict) and isinstance(body.get("output"), str)
                 and isinstance(body.get("inputs", []), list) and isinstance(body.get("state", []), list)):
             log.warning("cnnviz: refused a malformed callback request from %s", request.remote_addr)
@@ -136,16 +137,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 running = sum(not j.done for j in svc.engine.call("list_jobs", timeout=3))
             except Exception as e:  # noqa: BLE001 - a health check reports, it does not raise
                 info = {"error": str(e)}
-        cache_error = svc.results.writable()
+        cache_error, jobs_error = svc.results.writable(), svc.jobs_problem()
         models = svc.models()
-        ok = all(s == "ok" for s in lanes.values()) and "error" not in info and not cache_error and bool(models)
+        ok = (all(s == "ok" for s in lanes.values()) and "error" not in info and not cache_error and not jobs_error
+              and bool(models))
         body: dict = {"status": "ok" if ok else "degraded"}
         if not settings.auth:  # with auth on, an anonymous caller learns nothing but the status
             body.update({"engine": lanes, "engine_error": info.get("error"), "cache_error": cache_error,
                          "models": models,
                          "default_model": "default" if "default" in models else (models[0] if models else None),
                          "gpu": info.get("gpu"), "device": info.get("device"), "running_jobs": running,
-                         "jobs": settings.jobs,
+                         "jobs": settings.jobs, "jobs_error": jobs_error,
                          "tensorflow_in_web_process": "tensorflow" in sys.modules})
         return jsonify(body), (200 if ok else 503)
 
@@ -180,6 +182,9 @@ def _banner(_n):
     if cache_error:
         problems.append(f"The result cache at {svc.results.directory} cannot be written ({cache_error}): results "
                         "are not kept, and background jobs cannot report. Free some space or fix its permissions.")
+    jobs_error = svc.jobs_problem()
+    if jobs_error:
+        problems.append(f"{jobs_error}: runs wait (or fail) until it is back; the page picks up where it was.")
     return [alert(p, "warning") for p in problems] or None
 
 

@@ -32,7 +32,9 @@ import time
 from typing import Any
 
 import diskcache
-from dash import CeleryManager, DiskcacheManager
+from dash import DiskcacheManager
+
+from .engine.client import Abandoned
 
 log = logging.getLogger("cnnviz")
 
@@ -44,10 +46,6 @@ class UniqueKeys:
         return super().build_cache_key(fn, args, cache_args_to_ignore, triggered) + secrets.token_hex(8)
 
 
-class UniqueKeyCeleryManager(UniqueKeys, CeleryManager):
-    pass
-
-
 class MemoryCache(diskcache.Cache):
     """What DiskcacheManager asks of its cache, in this process's memory.
 
@@ -56,23 +54,41 @@ class MemoryCache(diskcache.Cache):
     poll). An entry nobody reads expires after an hour.
     """
 
-    def __init__(self, expire_s: float = 3600.0):  # no disk: diskcache.Cache.__init__ is not called
+    def __init__(self, expire_s: float = 3600.0, unpolled_s: float = 150.0):  # no disk: no Cache.__init__
         self._data: dict[str, tuple[Any, float]] = {}
         self._mutex = threading.Lock()
         self._expire_s = expire_s
+        self._unpolled_s = unpolled_s
+        self._polled: dict[str, float] = {}  # a job's progress key -> when a poll last read it (or it first wrote)
+
+    def _check_polled(self, key: str) -> None:
+        """A job writes progress; nobody has polled it for ``unpolled_s`` (the tab was closed): it is abandoned.
+        A hidden tab still polls, at least once a minute (Chrome's strongest timer throttling)."""
+        if not key.endswith("-progress"):
+            return
+        now = time.monotonic()
+        since = self._polled.setdefault(key, now)
+        if now - since > self._unpolled_s:
+            del self._polled[key]
+            raise Abandoned(f"Nobody has looked at this run for {self._unpolled_s:.0f} s: it was cancelled.")
 
     def _purge(self) -> None:
         now = time.monotonic()
         for k in [k for k, (_, t) in self._data.items() if t < now]:
             del self._data[k]
+        for k in [k for k, t in self._polled.items() if now - t > self._expire_s]:
+            del self._polled[k]
 
     def get(self, key, default=None, *args, **kwargs):
         with self._mutex:
+            if key in self._polled:
+                self._polled[key] = time.monotonic()
             entry = self._data.get(key)
             return default if entry is None or entry[1] < time.monotonic() else entry[0]
 
     def set(self, key, value, expire=None, *args, **kwargs):
         with self._mutex:
+            self._check_polled(key)
             self._purge()
             self._data[key] = (value, time.monotonic() + (expire or self._expire_s))
         return True
@@ -112,8 +128,8 @@ class ThreadedDiskcacheManager(UniqueKeys, DiskcacheManager):
 
     _ids = itertools.count(1)
 
-    def __init__(self, cache: diskcache.Cache | None = None, **kwargs):
-        super().__init__(cache if cache is not None else MemoryCache(), **kwargs)
+    def __init__(self, cache: diskcache.Cache | None = None, unpolled_s: float = 150.0, **kwargs):
+        super().__init__(cache if cache is not None else MemoryCache(unpolled_s=unpolled_s), **kwargs)
         self._running: dict[int, tuple[threading.Event, str]] = {}  # job -> (set when its thread ended, cache key)
         self._lock = threading.Lock()
 

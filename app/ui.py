@@ -56,6 +56,11 @@ def handled(*deps: Any, message: str | None = None, show: Callable[[str, str], A
     slot = next((i for i, o in enumerate(outputs) if o.component_id == message), 0)
     render = show or (lambda text, color: alert(text, color))
 
+    def shown(text: str, color: str) -> Any:
+        out: list[Any] = [no_update] * len(outputs)
+        out[slot] = render(text, color)
+        return out[0] if single else tuple(out)
+
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def inner(*args: Any, **kw: Any) -> Any:
@@ -64,11 +69,18 @@ def handled(*deps: Any, message: str | None = None, show: Callable[[str, str], A
             except PreventUpdate:
                 raise
             except Exception as e:  # noqa: BLE001 - the one place where a callback's errors are sorted
-                text, color = error_text(e, f"the callback {fn.__name__}")
-                out: list[Any] = [no_update] * len(outputs)
-                out[slot] = render(text, color)
-                return out[0] if single else tuple(out)
+                return shown(*error_text(e, f"the callback {fn.__name__}"))
 
+        def lost(e: Exception) -> Any:
+            """A background job that ended without a result (its Celery worker died: app.celery_jobs)."""
+            from .celery_jobs import JOB_LOST
+
+            if JOB_LOST in str(e):
+                return shown(JOB_LOST, "warning")
+            return shown(*error_text(e, f"the background job of {fn.__name__}"))
+
+        if kwargs.get("background"):
+            kwargs.setdefault("on_error", lost)
         return dash.callback(*deps, **kwargs)(inner)
 
     return wrap

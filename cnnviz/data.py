@@ -130,7 +130,43 @@ def _read_keras(name: str) -> Dataset:
     return Dataset(name, x_train, y_train, x_test, y_test, CLASS_NAMES[name], "keras.datasets")
 
 
-MAX_NPZ_BYTES = 2 << 30  # a data set of one's own is read into memory whole
+MAX_NPZ_BYTES = 1 << 30  # a data set of one's own is read into memory whole: its arrays' bytes, uncompressed
+MAX_IMAGES = 200_000  # images of one split (training works on them in float32: 4 bytes a value)
+MAX_CLASSES = 1000  # what the dashboard can show (a confusion matrix, class means, a class per OIP)
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype of every array of an ``.npz``, read from the headers alone, and the sizes checked
+    before any array is built: a small file that decompresses to gigabytes is refused, not read."""
+    import zipfile
+
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                name = info.filename.removesuffix(".npy")
+                if name not in (*_FILES, "class_names"):
+                    continue
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                       else np.lib.format.read_array_header_2_0(f))
+                nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                total += max(nbytes, info.file_size)
+                if dtype.hasobject:
+                    raise ValueError(f"{path}: {name} holds Python objects (pickles), which are never loaded.")
+                if total > MAX_NPZ_BYTES:
+                    raise ValueError(f"{path} holds over {MAX_NPZ_BYTES >> 20} MiB of arrays once decompressed; cnnviz "
+                                     "reads a data set into memory whole.")
+                if name.startswith("x_") and shape and shape[0] > MAX_IMAGES:
+                    raise ValueError(f"{path}: {name} has {shape[0]:,} images; at most {MAX_IMAGES:,} per split.")
+                out[name] = (tuple(shape), dtype)
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 - zip and format errors all mean the same to the user
+        raise ValueError(f"{path} is not a readable .npz file ({type(e).__name__}: {str(e)[:200]}).") from None
+    return out
 
 
 def load_npz(path: str | os.PathLike[str]) -> Dataset:
@@ -146,7 +182,8 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
     if not path.is_file():
         raise DataNotFoundError(f"Data set file not found: {path}")
     if path.stat().st_size > MAX_NPZ_BYTES:
-        raise ValueError(f"{path} is over {MAX_NPZ_BYTES >> 30} GiB; cnnviz reads a data set into memory whole.")
+        raise ValueError(f"{path} is over {MAX_NPZ_BYTES >> 20} MiB; cnnviz reads a data set into memory whole.")
+    _npz_headers(path)
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files if k in (*_FILES, "class_names")}
@@ -167,8 +204,8 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
         if x.dtype != np.uint8 and not (np.issubdtype(x.dtype, np.floating) and np.isfinite(x).all()
                                         and x.min() >= 0 and x.max() <= 1):
             raise ValueError(f"{path}: x_{split} must be uint8 (0..255) or float in 0..1. Received: dtype={x.dtype}")
-        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-            raise ValueError(f"{path}: y_{split} must be one non-negative integer label per image "
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= MAX_CLASSES:
+            raise ValueError(f"{path}: y_{split} must be one integer label in 0..{MAX_CLASSES - 1} per image "
                              f"({len(x)}). Received: shape={y.shape}, dtype={y.dtype}")
     if arrays["x_train"].ndim == 4 and shape[-1] == 1:
         for k in ("x_train", "x_test"):

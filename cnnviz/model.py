@@ -140,8 +140,21 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     return LoadedModel(path, model, metadata, std, file_sha256(path))
 
 
+def _check_archive(path: Path) -> None:
+    """A ``.keras`` zip whose content, decompressed, fits :data:`MAX_MODEL_BYTES` (read from its index alone)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (OSError, zipfile.BadZipFile) as e:
+        raise ModelFileError(f"{path.name} is not a readable Keras archive ({type(e).__name__}).") from None
+    if total > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{path.name} decompresses to {total >> 20:,} MiB; cnnviz loads models of at most "
+                             f"{MAX_MODEL_BYTES >> 20:,} MiB.")
+
+
 def read_keras(path: Path) -> keras.Model:
     """The Keras model in ``path``, loaded in safe mode; ModelFileError with one clear line if not."""
+    _check_archive(path)
     setup_device()
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
@@ -158,6 +171,8 @@ def read_keras(path: Path) -> keras.Model:
 
 
 MIN_SIDE, MAX_SIDE = 8, 512
+MAX_CLASSES = 1000  # what the dashboard can show: a confusion matrix, class means, an OIP per class
+MAX_MODEL_BYTES = 1 << 30  # a .keras archive's content, uncompressed: a small zip bomb is refused before loading
 
 
 def check_classifier(model: keras.Model, what: str) -> None:
@@ -177,6 +192,8 @@ def check_classifier(model: keras.Model, what: str) -> None:
     out = tuple(model.outputs[0].shape[1:])
     if len(out) != 1 or out[0] is None or out[0] < 2:
         raise ModelFileError(f"{what} has output shape {out}; cnnviz needs one output per class, (classes,).")
+    if out[0] > MAX_CLASSES:
+        raise ModelFileError(f"{what} has {out[0]:,} classes; cnnviz shows models of at most {MAX_CLASSES:,}.")
 
 
 def predict_classes(model: keras.Model, x: np.ndarray, batch: int = 1000) -> np.ndarray:

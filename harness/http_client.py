@@ -70,18 +70,26 @@ class DashClient:
         assert status == 200, (status, res)
         return res["response"]
 
-    def background(self, output: str, values: dict[str, Any], changed: str, timeout: float = 300) -> dict:
-        """A background callback, polled as the renderer does until its result arrives."""
+    def start(self, output: str, values: dict[str, Any], changed: str) -> tuple[dict, dict[str, str]]:
+        """Starts a background callback: (its request body, the query that polls it)."""
         body = self.body(output, values, changed)
         status, handle = self.post(body)
         assert status == 200 and "cacheKey" in handle, (status, handle)
-        query = {"cacheKey": handle["cacheKey"], "job": handle["job"]}
+        return body, {"cacheKey": handle["cacheKey"], "job": handle["job"]}
+
+    def background(self, output: str, values: dict[str, Any], changed: str, timeout: float = 300,
+                   on_poll: Any = None) -> dict:
+        """A background callback, polled as the renderer does until its result arrives; ``on_poll`` sees each
+        poll's answer (its ``progress``, for one)."""
+        body, query = self.start(output, values, changed)
         deadline = time.time() + timeout
         while time.time() < deadline:
             time.sleep(0.3)
             status, res = self.post(body, query)
             if status == 204:
                 raise AssertionError("the background job was lost (HTTP 204: no result, no job)")
+            if on_poll is not None:
+                on_poll(res)
             if isinstance(res, dict) and "response" in res:
                 return res["response"]
         raise AssertionError(f"no result within {timeout} s")

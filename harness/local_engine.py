@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from app.engine import EngineError
-from app.engine.client import Engine
-from app.engine.protocol import JOB_OPS, Heartbeat, Progress, Request
+from app.engine.client import Engine, queued_text
+from app.engine.protocol import JOB_OPS, Heartbeat, Progress, Queued, Request
 from app.engine.registry import fault_message
 from app.engine.server import Server
 from cnnviz.errors import is_user_error
@@ -18,13 +18,16 @@ from cnnviz.errors import is_user_error
 class _Relay:
     """Stands in for the socket of one streamed job: progress to the caller, and the final message kept."""
 
-    def __init__(self, on_progress: Callable[[Any], None] | None):
-        self.on_progress, self.final = on_progress, None
+    def __init__(self, on_progress: Callable[[Any], None] | None, on_queued: Callable[[str], None] | None):
+        self.on_progress, self.on_queued, self.final = on_progress, on_queued, None
 
     def send(self, msg: Any) -> None:
         if isinstance(msg, Progress):
             if self.on_progress is not None:
                 self.on_progress(msg.payload)
+        elif isinstance(msg, Queued):
+            if self.on_queued is not None:
+                self.on_queued(queued_text(msg.ahead))
         elif not isinstance(msg, Heartbeat):
             self.final = msg
 
@@ -57,8 +60,8 @@ class LocalEngine:
             raise EngineError(fault_message(e), user=False) from None
 
     def stream(self, op: str, on_progress: Callable[[Any], None] | None, *, key: str, watcher: str,
-               cache: str | None = None, **args: Any) -> Any:
-        relay = _Relay(on_progress)
+               cache: str | None = None, on_queued: Callable[[str], None] | None = None, **args: Any) -> Any:
+        relay = _Relay(on_progress, on_queued)
         self.server.stream(relay, Request(op, args, key=key, watcher=watcher, cache=str(cache) if cache else None))
         return Engine.unpack(relay.final)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,19 @@ def foreign(tmp_path_factory, mnist):
         meta = import_model(raw[name], dataset, folder=folder)
         out[name] = load_model(meta["path"])
     return out
+
+
+def pytest_collection_finish(session):
+    """Starts building the Docker image (minutes) in the background as soon as the image test is selected, so that
+    the build overlaps the rest of the suite; ``tests/test_docker.py`` waits for it."""
+    session.config.image_build = None
+    if not any(item.nodeid.startswith("tests/test_docker.py") for item in session.items):
+        return
+    from harness.image import tools_missing
+    from harness.processes import start_process
+
+    if tools_missing():
+        return
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"cnnviz-image-build-{os.getpid()}.log"
+    proc, _ = start_process([sys.executable, "-m", "harness.image"], dict(os.environ), log_path)
+    session.config.image_build = (proc, log_path)

@@ -35,7 +35,7 @@ def dockerfile() -> dict[str, list[str]]:
 def test_dockerfile_is_the_pinned_tensorflow_gpu_image_run_as_non_root():
     d = dockerfile()
     pin = re.search(r"^tensorflow==([\d.]+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
-    assert d["FROM"] == [f"tensorflow/tensorflow:{pin}-gpu"]
+    assert d["ARG"] == [f"BASE=tensorflow/tensorflow:{pin}-gpu"] and d["FROM"] == ["${BASE}"]
     assert d["USER"] and d["USER"][-1] not in ("root", "0")
     assert "/health" in d["HEALTHCHECK"][0]
     assert any("/data/models" in v for v in d["VOLUME"]) and any("/data/cache" in v for v in d["VOLUME"])
@@ -112,3 +112,14 @@ def test_bad_settings_stop_with_one_line(env, match, tmp_path):
                        env={**os.environ, "CNNVIZ_CACHE_DIR": str(tmp_path / "cache"), **env})
     assert p.returncode == 2 and match in p.stderr and "Traceback" not in p.stderr, shlex.quote(p.stderr)
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.system
+def test_gunicorn_bound_beyond_loopback_without_auth_is_refused(tmp_path):
+    """CNNVIZ_HOST says loopback, but gunicorn was told --bind 0.0.0.0: the real bind is what counts."""
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNNVIZ_AUTH") and k != "CNNVIZ_ALLOW_OPEN"}
+    p = subprocess.run([gunicorn, "--workers", "1", "--bind", f"0.0.0.0:{free_port()}", "app.wsgi:server"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120,
+                       env={**env, "CNNVIZ_HOST": "127.0.0.1", "CNNVIZ_CACHE_DIR": str(tmp_path / "cache")})
+    assert p.returncode != 0 and "listens on 0.0.0.0, beyond this machine, without a password" in p.stderr, p.stderr

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -31,11 +33,21 @@ def venv(tmp_path_factory):
         if (ROOT / f).is_file():
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, src / f)
+    # The wheel is built by this interpreter (its setuptools, pinned in requirements-dev.txt: a venv's own
+    # setuptools 65 on Python 3.11 cannot build wheels without isolation), then installed into the new venv.
+    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+                        "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     env_dir = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
     py = env_dir / "bin" / "python"
-    p = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                        str(src)], capture_output=True, text=True, timeout=600)
+    # The dependencies: this environment's site-packages, seen from the new one (no download; CI installed them).
+    inner = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    (Path(inner) / "outer-env.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    wheel = next((tmp / "dist").glob("cnnviz-*.whl"))
+    p = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+                       capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     return env_dir, tmp
 

@@ -31,6 +31,7 @@ from .protocol import (
     Failed,
     Heartbeat,
     Progress,
+    Queued,
     Request,
     client_handshake,
     lane_of,
@@ -45,6 +46,8 @@ SLOW_CALL_S = {"class_means": 600.0, "dense_stats": 600.0}  # one pass over the 
 STALL_S = 10 * HEARTBEAT_S  # a stream that says nothing this long is stalled
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # between restarts of an engine that keeps dying
 STABLE_S = 60.0  # an engine up this long has its restart count forgiven
+PING_S = 5.0  # the watchdog's handshake with each engine, this often
+HUNG_PINGS = 4  # this many unanswered handshakes in a row (about 40 s) and a hung engine is killed and restarted
 
 
 class EngineError(CnnvizError):
@@ -64,6 +67,11 @@ class EngineCancelled(EngineError):
     """This watcher cancelled a job that goes on for other watchers."""
 
 
+class Abandoned(EngineCancelled):
+    """Raised by a progress callable when nobody polls the run's page any more: the stream detaches its watcher
+    (the job stops when nobody else watches it) and ends (``app.threaded_jobs.MemoryCache``)."""
+
+
 class _Lane:
     """One supervised engine process."""
 
@@ -80,7 +88,8 @@ class _Lane:
         """Starts the process and waits until it listens (raises if it does not)."""
         folder = tempfile.mkdtemp(prefix=f"cnnviz-engine-{self.name}-")  # mode 0700: nobody else reaches the socket
         address, authkey = os.path.join(folder, "engine.sock"), secrets.token_bytes(32)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+               "TMPDIR": folder}  # TensorFlow's temporary files go into the engine's folder, and away with it
         ops = ["--ops", self.ops] if self.ops else []
         proc = subprocess.Popen([sys.executable, "-m", f"{__package__}.server", "--lane", self.name, "--models",
                                  self.model_folder, "--socket", address, *ops], stdin=subprocess.PIPE,
@@ -100,8 +109,15 @@ class _Lane:
             raise RuntimeError(f"The {self.name} engine did not start within {START_S:.0f} s "
                                f"(exit status {proc.poll()}); see the log above.")
         with self.lock:
-            self.proc, self.address, self.authkey, self.folder = proc, address, authkey, folder
-            self.state, self.started_at = "ok", time.monotonic()
+            if self.state == "stopped":  # the app shut down while this engine started: it must not outlive it
+                late = True
+            else:
+                late = False
+                self.proc, self.address, self.authkey, self.folder = proc, address, authkey, folder
+                self.state, self.started_at = "ok", time.monotonic()
+        if late:
+            _end(proc, folder)
+            return
         self.ready.set()
 
     def stop(self) -> None:
@@ -109,17 +125,22 @@ class _Lane:
             self.state = "stopped"
             proc, folder = self.proc, self.folder
         self.ready.set()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        if proc is not None and proc.stdin:
-            proc.stdin.close()
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
+        _end(proc, folder)
+
+
+def _end(proc: subprocess.Popen | None, folder: str) -> None:
+    """Stops an engine process (SIGTERM, then SIGKILL) and removes its folder."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if proc is not None and proc.stdin:
+        proc.stdin.close()
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Engine:
@@ -156,7 +177,30 @@ class Engine:
             raise errors[0]
         for lane in engine.lanes.values():
             threading.Thread(target=engine._supervise, args=(lane,), name=f"supervise-{lane.name}", daemon=True).start()
+            threading.Thread(target=engine._watchdog, args=(lane,), name=f"watchdog-{lane.name}", daemon=True).start()
         return engine
+
+    def _watchdog(self, lane: _Lane) -> None:
+        """Kills an engine that stopped answering (stopped by a signal, deadlocked): the supervisor then restarts
+        it as if it had died. An engine busy computing still answers: each connection has its own thread."""
+        missed = 0
+        while not self._closed.wait(PING_S):
+            with lane.lock:
+                proc, address, authkey, state = lane.proc, lane.address, lane.authkey, lane.state
+            if state != "ok" or proc is None:
+                missed = 0
+                continue
+            try:
+                with Client(address, family="AF_UNIX") as conn:
+                    client_handshake(conn, authkey)
+                missed = 0
+            except Exception:  # noqa: BLE001 - no answer, in whichever way
+                missed += 1
+            if missed >= HUNG_PINGS and proc.poll() is None and not self._closed.is_set():
+                log.warning("cnnviz: the %s engine has not answered for %.0f s; killing it to restart it", lane.name,
+                            missed * PING_S)
+                proc.kill()
+                missed = 0
 
     def _supervise(self, lane: _Lane) -> None:
         while not self._closed.is_set():
@@ -227,8 +271,9 @@ class Engine:
             return self.unpack(msg)
 
     def stream(self, op: str, on_progress: Callable[[Any], None] | None, *, key: str, watcher: str,
-               cache: str | None = None, **args: Any) -> Any:
-        """Runs (or joins) the long job ``key`` as ``watcher``, passing progress to ``on_progress``."""
+               cache: str | None = None, on_queued: Callable[[str], None] | None = None, **args: Any) -> Any:
+        """Runs (or joins) the long job ``key`` as ``watcher``, passing progress to ``on_progress`` and, while the
+        job waits for its turn, a sentence saying how many runs are ahead to ``on_queued``."""
         lane = self.lanes[lane_of(op)]
         conn = self._connect(lane, time.monotonic() + CALL_S)
         with conn:
@@ -236,11 +281,16 @@ class Engine:
             while True:
                 msg = self._recv(conn, time.monotonic() + STALL_S,
                                  f"The engine stopped answering during this {op} run; press Run to retry.")
-                if isinstance(msg, Progress):
-                    if on_progress is not None:
+                try:
+                    if isinstance(msg, Progress) and on_progress is not None:
                         on_progress(msg.payload)
-                elif not isinstance(msg, Heartbeat):
-                    return self.unpack(msg)
+                    elif isinstance(msg, Queued) and on_queued is not None:
+                        on_queued(queued_text(msg.ahead))
+                    elif not isinstance(msg, (Progress, Queued, Heartbeat)):
+                        return self.unpack(msg)
+                except Abandoned:
+                    self.detach(key, watcher)
+                    raise
 
     def detach(self, key: str, watcher: str) -> bool:
         """``watcher`` cancels job ``key``: the job stops when nobody else watches it."""
@@ -266,4 +316,8 @@ class Engine:
         raise EngineError(f"The engine sent something unexpected ({type(msg).__name__}).")
 
 
-__all__ = ["Engine", "EngineCancelled", "EngineError", "EngineStopped", "INTERACTIVE", "JOBS"]
+def queued_text(ahead: int) -> str:
+    return f"waiting for its turn: {ahead} run{'s' if ahead != 1 else ''} ahead of yours"
+
+
+__all__ = ["Abandoned", "Engine", "EngineCancelled", "EngineError", "EngineStopped", "INTERACTIVE", "JOBS"]

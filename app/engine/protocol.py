@@ -68,6 +68,13 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Queued:
+    """Sent instead of a heartbeat while a job waits for a free slot: ``ahead`` runs go before it."""
+
+    ahead: int
+
+
+@dataclass(frozen=True)
 class Done:
     value: Any
 

@@ -4,10 +4,15 @@ A job runs detached from whoever asked for it: the relay that streams it may go 
 switch) and the job goes on, stores its result and can be attached to again by key. Each job
 keeps the set of its watchers (browser sessions). Cancel detaches one watcher; the job stops
 when the last watcher has detached, so one user's Cancel never stops another user's run.
+
+Capacity: at most ``max_running`` jobs run at once; later ones wait in a first-come queue and their streams say
+how many runs are ahead (:class:`~app.engine.protocol.Queued`). One watcher may have at most ``max_per_user``
+jobs of its own running or waiting; joining a job that runs already costs nothing and is always allowed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import threading
@@ -46,6 +51,7 @@ class Job:
         self.watchers: set[str] = set()
         self.detached: set[str] = set()
         self.started, self.finished = time.time(), 0.0
+        self.owner = ""  # the watcher that started it (counted against its per-user cap)
 
     def report(self, payload: Any) -> None:
         with self.cond:
@@ -86,9 +92,13 @@ class Job:
 
 
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, max_running: int = 2, max_per_user: int = 3) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        self.max_running, self.max_per_user = max_running, max_per_user
+        self._slots = threading.Condition(self._lock)
+        self._queue: list[Job] = []  # waiting for a slot, first come first
+        self._running = 0
 
     def submit(self, key: str, kind: str, signature: Any, watcher: str, run: Callable[[Job], Any]) -> Job:
         """The running (or just finished) job of ``key``, joined by ``watcher``; else a new one.
@@ -108,12 +118,24 @@ class Registry:
                                     "choose another name.")
                 job.watch(watcher)
                 return job
+            mine = sum(1 for j in self._jobs.values() if not j.done and j.owner == watcher)
+            if mine >= self.max_per_user:
+                raise UserError(f"You already have {mine} runs going or waiting (at most {self.max_per_user}): wait "
+                                "for one to end, or cancel one.")
             job = self._jobs[key] = Job(key, kind, signature)
+            job.owner = watcher
             job.watch(watcher)
+            self._queue.append(job)
 
         def target() -> None:
             try:
-                job.finish(run(job))
+                if not self._take_slot(job):
+                    job.finish(error="Cancelled while waiting for its turn: nothing was computed.")
+                    return
+                try:
+                    job.finish(run(job))
+                finally:
+                    self._free_slot()
             except Exception as e:  # noqa: BLE001 - the engine survives any one job; a fault is logged
                 if is_user_error(e):
                     job.finish(error=str(e) or type(e).__name__)
@@ -122,6 +144,29 @@ class Registry:
 
         threading.Thread(target=target, name=f"job-{kind}", daemon=True).start()
         return job
+
+    def _take_slot(self, job: Job) -> bool:
+        """Waits until ``job`` is first in the queue and a slot is free (True), or until it is stopped (False)."""
+        with self._slots:
+            while not job.stop.is_set() and (self._queue[0] is not job or self._running >= self.max_running):
+                self._slots.wait(0.5)
+            self._queue.remove(job)
+            self._slots.notify_all()
+            if job.stop.is_set():
+                return False
+            self._running += 1
+            return True
+
+    def _free_slot(self) -> None:
+        with self._slots:
+            self._running -= 1
+            self._slots.notify_all()
+
+    def ahead(self, job: Job) -> int | None:
+        """How many runs are ahead of waiting ``job`` (running ones and those before it in the queue), or None
+        when it is not waiting."""
+        with self._lock:
+            return self._queue.index(job) + self._running if job in self._queue else None
 
     def get(self, key: str) -> Job | None:
         with self._lock:
@@ -135,4 +180,5 @@ class Registry:
     def list(self) -> list[JobSummary]:
         with self._lock:
             jobs = list(self._jobs.values())
-        return [j.summary() for j in jobs]
+            ahead = {id(j): i + 1 + self._running for i, j in enumerate(self._queue)}
+        return [dataclasses.replace(j.summary(), queued=ahead.get(id(j), 0)) for j in jobs]

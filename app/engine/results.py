@@ -94,4 +94,4 @@ class JobSummary:
     done: bool
     watchers: int
     progress: Any  # the latest progress report (OIPProgress, TrainProgress, BatchProgress) or None
-    queued: int = 0  # jobs ahead of this one in the queue (0: running)
+    queued: int = 0  # waiting: 1 + the runs ahead of it (running, or before it in the queue); 0: not waiting

@@ -16,7 +16,9 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -36,6 +38,7 @@ from .protocol import (
     Failed,
     Heartbeat,
     Progress,
+    Queued,
     Request,
     cancel_flag,
     server_handshake,
@@ -50,7 +53,10 @@ REQUEST_S = 10.0  # a client that connected must send its request within this
 class Server:
     def __init__(self, ops: Any, authkey: bytes):
         self.ops, self.authkey = ops, authkey
-        self.jobs = Registry()
+        from ..settings import job_limits
+
+        running, per_user, _ = job_limits()
+        self.jobs = Registry(running, per_user)
 
     # ---- quick operations that belong to the server, not to the models
 
@@ -122,11 +128,12 @@ class Server:
             if left:  # this watcher cancelled; others still watch, so the job goes on for them
                 conn.send(Failed("Cancelled. The same run goes on for another user who asked for it.", cancelled=True))
                 return
+            ahead = self.jobs.ahead(job)
             if seq != seen and latest is not None:
                 conn.send(Progress(latest))
                 seen = seq
             else:
-                conn.send(Heartbeat())
+                conn.send(Heartbeat() if ahead is None else Queued(ahead))
 
 
 def _send(conn: Connection, msg: Any) -> None:
@@ -136,12 +143,17 @@ def _send(conn: Connection, msg: Any) -> None:
         pass
 
 
+def _open(cache_dir: str):
+    """The shared result cache (a folder ``results`` of the app's cache folder), signed with the app's key."""
+    from ..cache import open_signed, read_key
+
+    return open_signed(cache_dir, read_key(Path(cache_dir).parent))
+
+
 def _store(cache_dir: str, key: str, value: Any) -> None:
     """Caches a finished job's result; a cache that cannot take it is logged (the web side reports it)."""
-    import diskcache
-
     try:
-        with diskcache.Cache(cache_dir) as cache:
+        with _open(cache_dir) as cache:
             cache.set(key, value)
     except Exception as e:  # noqa: BLE001 - an unwritable or full cache must not fail the job
         log.warning("engine: could not cache the result of %s: %s", key[:16], e)
@@ -155,9 +167,11 @@ def _stop_flag(job: Job, cache_dir: str | None):
     """
     if not cache_dir:
         return job.stop.is_set
-    import diskcache
-
-    cache = diskcache.Cache(cache_dir)
+    try:
+        cache = _open(cache_dir)
+    except Exception as e:  # noqa: BLE001 - no shared cache: Cancel reaches this engine directly only
+        log.warning("engine: no cancel flags for %s (%s)", job.key[:16], e)
+        return job.stop.is_set
     last = [0.0]
 
     def should_stop() -> bool:
@@ -199,6 +213,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s cnnviz-engine[{args.lane}] %(levelname)s %(message)s")
     authkey = bytes.fromhex(sys.stdin.buffer.readline().decode().strip())
     folder = Path(args.socket).parent
+
+    def stop(_signum, _frame) -> None:  # SIGTERM from the web process: leave no folder behind
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     threading.Thread(target=_watch_parent, args=(folder,), name="parent-watch", daemon=True).start()
     if args.lane == JOBS:
         os.nice(10)  # long jobs yield the CPU to interactive calls and to the web process
@@ -215,6 +235,9 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(2, 1)  # nobody reads the pipe after "ready": anything printed later goes to the log
     while True:
         client, _ = sock.accept()
+        # A read that waits longer than this fails: a client that sends half a frame header, or half a request,
+        # is dropped instead of holding a thread for ever (streams only send after the request).
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(REQUEST_S), 0))
         conn = Connection(client.detach())
         threading.Thread(target=server.handle, args=(conn,), daemon=True).start()
 

@@ -194,7 +194,8 @@ def run(set_progress, n_clicks, auto, model, form, session):
     if res is None:
         set_progress((0, "starting…"))
         res = svc.engine.stream("insight", lambda r: set_progress((100 * r.fraction, r.stage)), key=key,
-                                watcher=watcher, cache=svc.results.directory, model=model, request=request)
+                                watcher=watcher, cache=svc.results.directory, model=model, request=request,
+                                on_queued=lambda t: set_progress((0, t)))
     record = jobs.finished(PAGE, model, form, request, res)
     if res.stopped:
         set_progress((no_update, "stopped"))

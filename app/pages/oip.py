@@ -331,7 +331,8 @@ def run(set_progress, n_clicks, auto, model, form, session):
         # The engine runs the search as a detached job under this key and caches its result: if this relay
         # goes away (the page went away and came back), the search goes on; users asking at once share it.
         res = svc.engine.stream("oip", _live(set_progress, request, labels), key=key, watcher=watcher,
-                                cache=svc.results.directory, model=model, items=request.items(), config=request.config)
+                                cache=svc.results.directory, model=model, items=request.items(), config=request.config,
+                                on_queued=lambda t: set_progress((0, t, figures.empty_figure(t), figures.empty_figure())))
     # The last state on screen, also when the run was faster than Dash's polling (or cached).
     steps = request.config.steps
     set_progress((100 * res.steps_done / steps, f"step {res.steps_done}/{steps}",

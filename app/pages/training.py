@@ -110,7 +110,8 @@ def start(set_progress, n_clicks, form, session):
     # A detached engine job keyed by the model name: it goes on if this page goes away; a second request for
     # the same name joins it only with the same settings.
     res = svc.engine.stream("train", progress, key=request.key, watcher=svc.watch(request.key, session), config=cfg,
-                            cache=svc.results.directory, out=str(svc.settings.model_dir / f"{name}.keras"))
+                            cache=svc.results.directory, out=str(svc.settings.model_dir / f"{name}.keras"),
+                            on_queued=lambda t: set_progress((0, t, figures.empty_figure(t))))
     if res.stopped:
         done = res.epochs_completed
         where = ("after epoch" if last and done >= last[0].epoch else "in epoch") + \

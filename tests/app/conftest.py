@@ -92,38 +92,57 @@ def server(model_dir, tmp_path_factory):
     _no_tracebacks(log)
 
 
+class CeleryStack:
+    """The scale-out set-up for real: redis-server on loopback, a Celery worker, the app on CeleryManager; each part
+    can be stopped and started again (the fault tests kill the worker and stop Redis)."""
+
+    def __init__(self, tmp_path_factory):
+        self.redis_bin = shutil.which("redis-server")
+        if self.redis_bin is None:
+            pytest.fail("redis-server is not installed (Debian package redis-server; .ci/run installs it).")
+        models = tmp_path_factory.mktemp("celery-models")
+        for name in ("default.keras", "default.json"):
+            shutil.copy(ROOT / "models" / name, models / name)
+        self.port = free_port()
+        self.logs = tmp_path_factory.mktemp("celery-logs")
+        self.env = {**os.environ, "CNNVIZ_JOBS": "celery", "REDIS_URL": f"redis://127.0.0.1:{self.port}/0",
+                    "CNNVIZ_MODEL_DIR": str(models), "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("celery-cache"))}
+        self.start_redis()
+        self.start_worker()
+        self.url, self.app, self.app_log = _app(self.env, tmp_path_factory)
+        assert get_json(self.url + "/health")["jobs"] == "celery"
+
+    def start_redis(self) -> None:
+        self.redis, _ = start_process([self.redis_bin, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                       "--appendonly", "no"], dict(os.environ), self.logs / "redis.log")
+
+    def start_worker(self) -> None:
+        self.worker, self.worker_log = start_process(
+            [sys.executable, "-m", "celery", "-A", "app.celery_worker", "worker", "--loglevel=INFO",
+             "--concurrency=2", "--pool=prefork", "-n", f"cnnviz-test-{free_port()}@%h"], self.env,
+            self.logs / f"worker-{time.time():.0f}.log")
+        deadline = time.time() + 180
+        while True:
+            self.worker_log.seek(0)
+            if " ready." in self.worker_log.read():
+                return
+            if self.worker.poll() is not None or time.time() > deadline:
+                self.worker_log.seek(0)
+                pytest.fail("the Celery worker did not start:\n" + self.worker_log.read()[-3000:])
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for proc in (self.app, self.worker, self.redis):
+            stop_process(proc)
+        _no_tracebacks(self.app_log)
+
+
 @pytest.fixture(scope="session")
 def celery_server(tmp_path_factory):
-    """The scale-out set-up for real: redis-server on loopback, a Celery worker, the app on CeleryManager."""
-    redis = shutil.which("redis-server")
-    if redis is None:
-        pytest.fail("redis-server is not installed (Debian package redis-server; .ci/run installs it).")
-    models = tmp_path_factory.mktemp("celery-models")
-    for name in ("default.keras", "default.json"):
-        shutil.copy(ROOT / "models" / name, models / name)
-    port = free_port()
-    logs = tmp_path_factory.mktemp("celery-logs")
-    rproc, _ = start_process([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                      dict(os.environ), logs / "redis.log")
-    env = {**os.environ, "CNNVIZ_JOBS": "celery", "REDIS_URL": f"redis://127.0.0.1:{port}/0",
-           "CNNVIZ_MODEL_DIR": str(models), "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("celery-cache"))}
-    wproc, wlog = start_process([sys.executable, "-m", "celery", "-A", "app.celery_worker", "worker", "--loglevel=INFO",
-                          "--concurrency=2", "--pool=prefork", "-n", "cnnviz-test@%h"], env, logs / "worker.log")
-    deadline = time.time() + 180
-    while True:
-        wlog.seek(0)
-        if " ready." in wlog.read():
-            break
-        if wproc.poll() is not None or time.time() > deadline:
-            wlog.seek(0)
-            pytest.fail("the Celery worker did not start:\n" + wlog.read()[-3000:])
-        time.sleep(0.5)
-    url, aproc, alog = _app(env, tmp_path_factory)
-    assert get_json(url + "/health")["jobs"] == "celery"
-    yield url, wlog
-    for proc in (aproc, wproc, rproc):
-        stop_process(proc)
-    _no_tracebacks(alog)
+    """A :class:`CeleryStack` for the browser tests: (url, the worker's log)."""
+    stack = CeleryStack(tmp_path_factory)
+    yield stack.url, stack.worker_log
+    stack.stop()
 
 
 @pytest.fixture(scope="session")

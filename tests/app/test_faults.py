@@ -8,8 +8,10 @@ TensorFlow-free :mod:`harness.fake_ops` (fast), and the kills mid-run against th
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -269,25 +271,66 @@ def test_the_default_cache_is_private_and_per_user(tmp_path):
         os.environ.update(os.environ_backup)  # type: ignore[attr-defined]
 
 
-def test_a_corrupt_cache_entry_is_logged_dropped_and_recomputed(app_proc, model_dir):
-    url, proc, log, cache = app_proc
+class _Planted:
+    """A pickle that runs code when loaded: what someone who can write into a cache would plant."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("entry", ["untrusted pickle", "corrupt bytes", "tag of another key"])
+def test_a_planted_or_corrupt_cache_entry_is_never_loaded_and_is_recomputed(app_proc, model_dir, tmp_path, entry):
+    import pickle
+
     import diskcache
 
+    from app.cache import open_signed, read_key
     from app.services import CACHE_FORMAT
     from cnnviz.store import file_sha256
 
+    url, proc, log, cache = app_proc
     blob = json.dumps([CACHE_FORMAT, "info", file_sha256(model_dir / "default.keras"), {}], sort_keys=True, default=str)
     key = hashlib.sha256(blob.encode()).hexdigest()
-    results = diskcache.Cache(str(cache / "results"))
-    results.set(key, "placeholder")
-    results._sql("UPDATE Cache SET value = ?, mode = 4 WHERE key = ?", (b"\x80\x05not a pickle", key))
-    with pytest.raises(Exception):  # noqa: B017 - corrupt indeed
-        results.get(key)
+    marker = tmp_path / "the planted pickle ran"
+    raw = diskcache.Cache(str(cache / "results"))  # as an intruder: no key
+    if entry == "tag of another key":
+        open_signed(cache / "results", b"k" * 32).set(key, _Planted(marker))
+    else:
+        raw.set(key, b"placeholder")
+        payload = pickle.dumps(_Planted(marker)) if entry == "untrusted pickle" else b"\x80\x05not a pickle"
+        raw._sql("UPDATE Cache SET value = ?, mode = 4 WHERE key = ?", (payload, key))
     out = DashClient(url, "/").call("model-table.children", {"shell-model.value": "default"}, "shell-model.value")
     assert "Conv2D_3" in json.dumps(out["model-table"]["children"])
-    assert results.get(key).name == "default"  # recomputed and cached again
+    assert not marker.exists(), "a planted pickle was loaded"
+    assert open_signed(cache / "results", read_key(cache)).get(key).name == "default"  # recomputed, signed again
     log.seek(0)
-    assert "dropped a corrupt cache entry" in log.read()
+    assert "dropped a corrupt or untrusted cache entry" in log.read()
+
+
+def _plant_foreign(d: Path) -> None:
+    (d / "results").mkdir(mode=0o700)
+    f = d / "results" / "cache.db"
+    f.write_bytes(b"")
+    os.chown(f, 65534, 65534)
+
+
+@pytest.mark.parametrize("prepare,match", [
+    (lambda d: ((d / "results").mkdir(mode=0o700), (d / "results" / "cache.db").write_bytes(b""),
+                (d / "results" / "cache.db").chmod(0o666)), "writable by others"),
+    (lambda d: ((d / "signing.key").write_text("00" * 32), (d / "signing.key").chmod(0o644)), "readable by others"),
+    (lambda d: (d / "results").symlink_to("/tmp"), "symbolic link"),
+    (lambda d: _plant_foreign(d) if os.getuid() == 0 else pytest.skip("chown needs root"), "belongs to another user"),
+], ids=["writable-file", "readable-key", "symlink", "foreign-file"])
+def test_a_cache_folder_with_planted_files_is_refused_with_one_line(tmp_path, prepare, match):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    prepare(cache)
+    p = _run_app({"CNNVIZ_CACHE_DIR": str(cache)})
+    assert p.returncode == 2 and "cannot be trusted" in p.stderr and match in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
 
 
 def test_malformed_callback_requests_get_400_and_no_traceback(app_proc):
@@ -351,3 +394,195 @@ def test_health_is_terse_with_auth_and_says_degraded_while_the_engine_restarts(m
         wait_healthy(url, 30)
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def capped_app(model_dir, tmp_path_factory):
+    """A fake-engine app with one long run at a time, and runs cancelled after 4 s without a poll."""
+    env = {**os.environ, "CNNVIZ_MODEL_DIR": str(model_dir), "CNNVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("cap")),
+           "CNNVIZ_ENGINE_OPS": FAKE_OPS, "CNNVIZ_MAX_RUNNING_JOBS": "1", "CNNVIZ_MAX_USER_JOBS": "2",
+           "CNNVIZ_UNPOLLED_S": "4", "FAKE_STEP_S": "0.05"}
+    url, proc, log = _app(env, tmp_path_factory)
+    yield url
+    stop_process(proc)
+
+
+def _running(url: str) -> int:
+    return get_json(url + "/health")["running_jobs"]
+
+
+def test_runs_beyond_the_cap_wait_and_their_page_says_how_many_are_ahead(capped_app):
+    url = capped_app
+    wait_until(lambda: _running(url) == 0, 60, "the other tests' runs to end")
+    first = DashClient(url, "/oip")
+    body, query = first.start(OIP_RUN, oip_values(secrets.token_hex(16), map_=1, steps=80), "oip-run.n_clicks")
+    labels: list[str] = []
+
+    def seen(res):
+        labels.append(json.dumps((res or {}).get("progress") if isinstance(res, dict) else None))
+
+    second = threading.Thread(target=lambda: DashClient(url, "/oip").background(
+        OIP_RUN, oip_values(secrets.token_hex(16), map_=2, steps=10), "oip-run.n_clicks", timeout=60, on_poll=seen))
+    second.start()
+    while second.is_alive():  # the first page keeps polling, as an open page does
+        first.post(body, query)
+        time.sleep(0.3)
+    assert any("1 run ahead of yours" in t for t in labels), labels[:5]
+
+
+def test_one_user_cannot_queue_more_than_the_per_user_cap(capped_app):
+    url, session = capped_app, secrets.token_hex(16)
+    wait_until(lambda: _running(url) == 0, 60, "the other tests' runs to end")
+    client = DashClient(url, "/oip")
+    handles = [client.start(OIP_RUN, oip_values(session, map_=m, steps=400), "oip-run.n_clicks") for m in (3, 4)]
+    wait_until(lambda: _running(url) == 2, 10, "both runs to reach the engine")
+    out = client.background(OIP_RUN, oip_values(session, map_=5, steps=10), "oip-run.n_clicks", timeout=30)
+    assert "already have 2 runs going or waiting" in json.dumps(out)
+    assert len(handles) == 2  # never polled: they are cancelled after CNNVIZ_UNPOLLED_S
+
+
+def test_a_run_nobody_polls_is_cancelled(capped_app):
+    url = capped_app
+    wait_until(lambda: _running(url) == 0, 60, "the other tests' runs to end")
+    DashClient(url, "/oip").start(OIP_RUN, oip_values(secrets.token_hex(16), map_=6, steps=500), "oip-run.n_clicks")
+    wait_until(lambda: _running(url) >= 1, 10, "the run to start")
+    t0 = time.time()
+    wait_until(lambda: _running(url) == 0, 30, "the unpolled run to be cancelled")  # 4 s + a progress tick
+    assert time.time() - t0 < 500 * 0.05 - 5  # long before it would have ended
+
+
+def _present_values(values: dict, done=None, shown=None, last=None) -> dict:
+    """The inputs of the OIP page's result-follows-the-controls callback."""
+    form = {k.replace("oip-run.n_clicks", "_"): v for k, v in values.items() if k.startswith("oip-")}
+    return {**form, "shell-model.value": "default", "oip-done.data": done, "oip-poll.n_intervals": 0,
+            "oip-shown.data": shown, "shell-oip-last.data": last}
+
+
+def test_run_records_changed_in_the_browser_are_ignored_and_form_values_are_checked(app_proc):
+    url = app_proc[0]
+    client, session = DashClient(url, "/oip"), secrets.token_hex(16)
+    values = oip_values(session, map_=7, steps=10, seeds=2)
+    record = client.background(OIP_RUN, values, "oip-run.n_clicks")["oip-done"]["data"]
+    shown = client.call("oip-shown.data", _present_values(values, done=record), "oip-done.data")
+    assert shown["oip-shown"]["data"]["form"]["seeds"] == 2  # the genuine record: its result is shown
+    forged = {**record, "form": {**record["form"], "seeds": 100_000}}
+    t0 = time.time()
+    out = client.call("oip-shown.data", _present_values({**values, "oip-seeds.value": 100_000}, done=forged,
+                                                        last=forged), "oip-done.data")
+    assert time.time() - t0 < 5 and out["oip-shown"]["data"] is None  # nothing is shown for it, nothing computed
+    assert "seeds must be in" in json.dumps(out)  # the form itself is checked with a new run's limits
+
+
+def test_a_pathological_drawing_is_parsed_fast_and_health_answers_meanwhile(app_proc):
+    """100 strokes of 20,000 digits without a comma: 14-17 minutes of regex backtracking before the fix."""
+    url, _, log, _ = app_proc
+    from app.inputs import MAX_PATH_CHARS, MAX_STROKES
+
+    shapes = [{"path": "M" + "1" * (MAX_PATH_CHARS - 1)} for _ in range(MAX_STROKES)]
+    values = {"maps-draw-use.n_clicks": 1, "maps-draw-shapes.data": shapes, "shell-model.value": "default",
+              "shell-image.data": {"source": "test", "index": 0}, "maps-mode.value": "image"}
+    answer: dict = {}
+    worker = threading.Thread(target=lambda: answer.update(DashClient(url, "/maps").call(
+        "shell-image.data", values, "maps-draw-use.n_clicks")))
+    t0 = time.time()
+    worker.start()
+    health = []
+    while worker.is_alive() and time.time() - t0 < 60:
+        h0 = time.time()
+        get_json(url + "/health")
+        health.append(time.time() - h0)
+    worker.join(60)
+    assert not worker.is_alive() and time.time() - t0 < 10, "the drawing took too long"
+    assert max(health, default=0) < 3, health
+    assert "maps-message" in answer and "Traceback" not in json.dumps(answer)
+
+
+def test_deeply_nested_json_gets_400_and_no_traceback(app_proc):
+    url, _, log, _ = app_proc
+    status, _ = DashClient(url, "/").post(b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400
+    log.seek(0)
+    assert "Traceback" not in log.read()
+
+
+def test_socket_clients_that_send_half_a_frame_are_dropped(app_proc):
+    url, proc, _, _ = app_proc
+    path = socket_path(engines(proc.pid)["interactive"])
+    clients = []
+    for _ in range(20):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        s.settimeout(30)
+        assert s.recv(4096)  # the challenge
+        s.sendall(b"\x00\x00")  # half of a length header, then nothing
+        clients.append(s)
+    assert get_json(url + "/health")["status"] == "ok"
+    for s in clients:  # the engine's read deadline hangs up on each
+        assert s.recv(4096) == b""
+        s.close()
+
+
+@pytest.mark.system
+def test_a_hung_engine_is_killed_and_restarted(app_proc):
+    url, proc, log, _ = app_proc
+    wait_healthy(url)
+    hung = engines(proc.pid)["jobs"]
+    hung.suspend()  # SIGSTOP: alive, and answering nobody
+    try:
+        wait_until(lambda: engines(proc.pid).get("jobs") and engines(proc.pid)["jobs"].pid != hung.pid, 120,
+                   "a new jobs engine")
+    finally:
+        if hung.is_running():
+            hung.kill()
+    wait_healthy(url, 60)
+    log.seek(0)
+    assert "has not answered" in log.read()
+    assert DashClient(url, "/oip").background(OIP_RUN, oip_values(secrets.token_hex(16), 9, 10), "oip-run.n_clicks")
+
+
+def _peak_rss_mb(code: str, timeout: float = 120) -> tuple[float, subprocess.CompletedProcess]:
+    """Runs ``code`` in a fresh interpreter and samples its resident memory: (peak MiB, the finished process)."""
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    ps, peak, deadline = psutil.Process(proc.pid), 0, time.time() + timeout
+    while proc.poll() is None and time.time() < deadline:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=30)
+    return peak / 2**20, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _deflated(path: Path, members: dict[str, tuple[bytes, int]]) -> Path:
+    """A zip whose members are ``header`` then ``n`` zero bytes, deflated: gigabytes that take a few MB."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name, (header, n) in members.items():
+            with z.open(name, "w", force_zip64=True) as f:
+                f.write(header)
+                chunk = bytes(16 << 20)
+                for _ in range(n // len(chunk)):
+                    f.write(chunk)
+    return path
+
+
+@pytest.mark.system
+def test_bombs_are_refused_within_bounded_memory(tmp_path):
+    """A compressed .npz of 2 M images (1.5 GB inflated) and a .keras zip bomb (1.5 GB inflated) are refused
+    from their headers: the process never holds more than a fraction of what they would inflate to."""
+    import numpy as np
+
+    images = 2_000_000
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (images, 28, 28)})
+    npz = _deflated(tmp_path / "bomb.npz", {"x_train.npy": (header.getvalue(), images * 784)})
+    peak, p = _peak_rss_mb(f"from cnnviz.data import load_npz; load_npz({str(npz)!r})")
+    assert p.returncode != 0 and re.search("at most 200,000 per split|over 1024 MiB of arrays", p.stderr), p.stderr
+    assert peak < 400, f"{peak:.0f} MiB"
+    keras_bomb = _deflated(tmp_path / "bomb.keras", {"model.weights.h5": (b"", 1536 << 20)})
+    peak, p = _peak_rss_mb(f"from cnnviz.model import read_keras; read_keras({str(keras_bomb)!r})")
+    assert p.returncode != 0 and "cnnviz loads models of at most" in p.stderr, p.stderr[-2000:]
+    assert peak < 1200, f"{peak:.0f} MiB"  # TensorFlow's import alone is most of it

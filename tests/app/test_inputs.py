@@ -99,3 +99,33 @@ def test_test_image_spec(mnist):
 def test_model_names_cannot_leave_the_model_folder(tmp_path, name):
     with pytest.raises(ValueError):
         model_path(tmp_path, name)
+
+
+def test_a_drawing_is_parsed_in_time_linear_in_its_length():
+    """A 20,000-digit stroke without a comma: refused at once (it took 8.5 s of GIL with a backtracking regex).
+    Measured as operations, not seconds: the parser's scan over the path, on a path 10× longer, grows 10×."""
+
+    from app import inputs
+
+    with pytest.raises(ValueError, match="not a path of x,y points"):
+        rasterize_drawing([{"path": "M" + "1" * 19_999}])
+    calls = []
+    real = inputs._NUMBER
+
+    class Counting:
+        def findall(self, text):
+            out = real.findall(text)
+            calls.append(len(out))
+            return out
+
+    inputs._NUMBER = Counting()
+    try:
+        for n in (1_000, 10_000):
+            with pytest.raises(ValueError):
+                rasterize_drawing([{"path": "M" + "1" * (n - 1)}])
+    finally:
+        inputs._NUMBER = real
+    assert calls == [1, 1]  # one maximal run each: no retrying at every position
+    assert "(" not in real.pattern  # no group to retry: one character class, scanned once
+    good = rasterize_drawing([{"path": "M10,4L10,24"}])
+    assert good.shape == (28, 28) and good.max() > 200

@@ -96,3 +96,55 @@ def test_finished_jobs_are_forgotten_after_a_while(monkeypatch):
     time.sleep(0.01)
     reg.submit("new", "oip", None, "w", lambda j: 2)
     assert reg.get("old") is None and [j.key for j in reg.list()] == ["new"]
+
+
+def _blocking(gate: threading.Event, started: list):
+    def run(job):
+        started.append(job.key)
+        while not gate.wait(0.01):
+            if job.stop.is_set():
+                return "stopped"
+        return job.key
+
+    return run
+
+
+def test_jobs_beyond_the_global_cap_wait_in_order_and_say_how_many_runs_are_ahead():
+    reg, gate, started = Registry(max_running=1, max_per_user=5), threading.Event(), []
+    run = _blocking(gate, started)
+    a, b, c = (reg.submit(k, "oip", None, f"w{k}", run) for k in "abc")
+    time.sleep(0.3)
+    assert started == ["a"] and reg.ahead(a) is None and reg.ahead(b) == 1 and reg.ahead(c) == 2
+    assert [s.queued for s in sorted(reg.list(), key=lambda s: s.key)] == [0, 2, 3]
+    gate.set()
+    for job in (a, b, c):
+        _wait(job)
+    assert started == ["a", "b", "c"] and [j.result for j in (a, b, c)] == ["a", "b", "c"]
+
+
+def test_one_user_may_have_a_few_runs_going_and_joining_a_running_one_is_free():
+    reg, gate = Registry(max_running=4, max_per_user=2), threading.Event()
+    run = _blocking(gate, [])
+    reg.submit("a", "oip", None, "me", run)
+    reg.submit("b", "oip", None, "me", run)
+    with pytest.raises(UserError, match="already have 2 runs going or waiting"):
+        reg.submit("c", "oip", None, "me", run)
+    assert reg.submit("x", "oip", None, "you", run).owner == "you"  # another user is not held back
+    assert "me" in reg.submit("x", "oip", None, "me", run).watchers  # joining costs nothing
+    gate.set()
+    _wait(reg.get("a"))
+    _wait(reg.get("b"))
+    reg.submit("c", "oip", None, "me", run)  # room again once one ended
+
+
+def test_a_waiting_job_cancelled_by_its_only_watcher_never_runs():
+    reg, gate, started = Registry(max_running=1), threading.Event(), []
+    run = _blocking(gate, started)
+    a = reg.submit("a", "oip", None, "w1", run)
+    b = reg.submit("b", "oip", None, "w2", run)
+    assert reg.detach("b", "w2") is True
+    _wait(b)
+    assert "Cancelled while waiting" in b.error and started == ["a"] and reg.ahead(b) is None
+    gate.set()
+    _wait(a)
+    assert started == ["a"]

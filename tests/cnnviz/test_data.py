@@ -85,3 +85,49 @@ def test_unknown_dataset():
 def test_standardization_rejects_bad_values(mean, std):
     with pytest.raises(ValueError, match="positive std"):
         Standardization(mean, std)
+
+
+def _npz_with(tmp_path, name: str, arrays: dict, lie: dict | None = None) -> "Path":
+    """An .npz of ``arrays``; ``lie`` gives members whose header claims another shape (a bomb's header, without
+    the gigabytes)."""
+    import zipfile
+
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for key, value in arrays.items():
+            with z.open(f"{key}.npy", "w") as f:
+                header = {"descr": np.lib.format.dtype_to_descr(value.dtype), "fortran_order": False,
+                          "shape": (lie or {}).get(key, value.shape)}
+                np.lib.format.write_array_header_1_0(f, header)
+                f.write(value.tobytes())
+    return path
+
+
+def _small(n=20):
+    rng = np.random.default_rng(0)
+    return {"x_train": rng.integers(0, 255, (n, 8, 8), np.uint8), "y_train": np.arange(n) % 3,
+            "x_test": rng.integers(0, 255, (n, 8, 8), np.uint8), "y_test": np.arange(n) % 3}
+
+
+@pytest.mark.parametrize("change,lie,match", [
+    ({"y_train": np.array([0, 1] * 9 + [0, 2**40])}, None, r"one integer label in 0..999"),
+    ({}, {"x_train": (2_000_000, 28, 28)}, "over 1024 MiB of arrays|at most 200,000 per split"),
+    ({}, {"x_train": (300_000, 8, 8)}, "at most 200,000 per split"),
+    ({"class_names": np.array([object()] * 3, dtype=object)}, None, "Python objects"),
+], ids=["huge-label", "bomb-header", "too-many-images", "objects"])
+def test_a_hostile_npz_is_refused_before_its_arrays_are_built(tmp_path, change, lie, match):
+    from cnnviz.data import load_npz
+
+    arrays = {**_small(), **change}
+    path = _npz_with(tmp_path, "hostile.npz", arrays, lie) if "class_names" not in change else tmp_path / "o.npz"
+    if "class_names" in change:
+        import zipfile
+
+        with zipfile.ZipFile(path, "w") as z:  # np.save would pickle the objects: the header says "|O"
+            for key, value in arrays.items():
+                with z.open(f"{key}.npy", "w") as f:
+                    np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(value.dtype),
+                                                             "fortran_order": False, "shape": value.shape})
+                    f.write(b"" if value.dtype.hasobject else value.tobytes())
+    with pytest.raises(ValueError, match=match):
+        load_npz(path)

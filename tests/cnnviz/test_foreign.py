@@ -139,7 +139,7 @@ def test_an_npz_data_set_is_checked(tmp_path):
     assert load_dataset(str(tmp_path / "ok.npz")).class_names == ("0", "1")
     cases = {"missing": ({k: v for k, v in good.items() if k != "y_test"}, "lacks y_test"),
              "shape": ({**good, "x_test": np.zeros((2, 9, 9), np.uint8)}, "x_test images are"),
-             "labels": ({**good, "y_train": np.array([0, 1, 0])}, "one non-negative integer label"),
+             "labels": ({**good, "y_train": np.array([0, 1, 0])}, "one integer label in 0..999 per image"),
              "float": ({**good, "x_train": np.full((4, 8, 8), 3.0)}, "uint8 .0..255. or float in 0..1"),
              "names": ({**good, "class_names": np.array(["a"])}, "1 class_names")}
     for name, (arrays, match) in cases.items():

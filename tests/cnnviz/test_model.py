@@ -108,3 +108,25 @@ def test_unknown_layer_lists_valid_ones(default_model):
         default_model.layer("Conv9")
     with pytest.raises(ValueError, match="layer of maps"):
         default_model.spatial_layer("Dense_1")
+
+
+def test_an_archive_that_decompresses_beyond_the_limit_is_refused_unread(tmp_path, monkeypatch):
+    import zipfile
+
+    import cnnviz.model as model
+
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, z.open("model.weights.h5", "w") as f:
+        for _ in range(64):
+            f.write(bytes(1 << 20))  # 64 MiB of zeros: a few hundred KB on disk
+    monkeypatch.setattr(model, "MAX_MODEL_BYTES", 32 << 20)
+    with pytest.raises(ModelFileError, match="decompresses to 64 MiB; cnnviz loads models of at most 32 MiB"):
+        model.read_keras(path)
+
+
+def test_a_model_with_more_classes_than_the_dashboard_shows_is_refused():
+    from cnnviz.model import check_classifier
+
+    m = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1001)])
+    with pytest.raises(ModelFileError, match="1,001 classes; cnnviz shows models of at most 1,000"):
+        check_classifier(m, "big.keras")
