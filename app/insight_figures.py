@@ -62,16 +62,12 @@ def make_sweep_figure(mean_activation: np.ndarray, dead: np.ndarray, maps: Seque
 
 
 def make_dead_fraction_figure(rates: DeadRates, mean_activation: np.ndarray, wavelengths: Sequence[float]) -> go.Figure:
-    """Per wavelength, with Wilson 95 % error bars: dead at the start, dead at the end by the seed's method
-    and with the redirected ReLU (bars); the mean activation reached (line, right axis)."""
+    """Per wavelength, with Wilson 95 % error bars: dead at the start, and dead at the end by each method that
+    ran (bars, named by :meth:`DeadRates.series`); the mean activation reached (line, right axis)."""
     labels = [f"λ={w:g}" for w in wavelengths]
     fig = go.Figure()
-    series = [(rates.start, "dead at the start"), (rates.end, "dead at the end (seed's method)"),
-              (rates.redirected, "dead at the end (redirected ReLU)")]
     top = 5.0
-    for rs, name in series:
-        if rs is None:
-            continue
+    for _, name, rs in rates.series():
         v = np.array([100 * r.value for r in rs])
         lo = np.array([100 * r.interval[0] for r in rs])
         hi = np.array([100 * r.interval[1] for r in rs])

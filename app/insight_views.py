@@ -48,9 +48,8 @@ def _head(request: InsightRequest, model: str, seconds: float) -> html.Div:
 
 
 def sweep_view(res: SweepResult, request: InsightRequest, model: str) -> list:
-    rates = res.dead_rates
-    per_wave = "; ".join(f"λ={w:g}: {rates.start[j]} at the start, {rates.end[j]} at the end"
-                         + (f" ({rates.redirected[j]} redirected)" if rates.redirected else "")
+    series = res.dead_rates.series()
+    per_wave = "; ".join(f"λ={w:g}: " + ", ".join(f"{label} {rs[j]}" for _, label, rs in series)
                          for j, w in enumerate(res.wavelengths))
     only = res.awake_only_at()
     best = res.best_wavelength
@@ -59,15 +58,31 @@ def sweep_view(res: SweepResult, request: InsightRequest, model: str) -> list:
     return [
         _head(request, model, res.seconds),
         alert(f"{res.layer}, {res.noise} noise: {len(res.maps)} maps × {len(res.wavelengths)} wavelengths × "
-              f"{res.seeds} seeds, each search its own noise. Dead searches with 95 % intervals (seed's method): "
-              f"{per_wave}. Maps that only some wavelengths wake at the start: {awake}. Best wavelength per map: "
-              f"{counts}.", "info", dismissable=False),
+              f"{res.seeds} seeds, each search its own noise, {res.steps} steps. Dead searches with 95 % intervals: "
+              f"{per_wave}. Maps that none of these {res.seeds} noises opened at some wavelengths, and some did at "
+              f"others: {awake} (with {res.seeds} noises, a map that opens 5 % of the time is missed with "
+              f"probability {0.95 ** res.seeds:.0%}: see the table of opening probabilities). Best wavelength per "
+              f"map: {counts}.", "info", dismissable=False),
         dcc.Graph(id=I.SWEEP, figure=fig.make_sweep_figure(res.mean_activation, res.dead.mean(axis=2), res.maps,
                                                            res.wavelengths, res.layer)),
-        dcc.Graph(figure=fig.make_dead_fraction_figure(rates, res.mean_activation, res.wavelengths)),
+        dcc.Graph(figure=fig.make_dead_fraction_figure(res.dead_rates, res.mean_activation, res.wavelengths)),
+        html.Details([html.Summary("Per map: the probability that a noise opens it at the start (Wilson 95 %)",
+                                   className="small"),
+                      _open_table(res)], className="mb-2"),
         _tiles(fig.make_tiles_figure(res.best_images, [f"map {m} · λ={w:g}" for m, w in zip(res.maps, best)],
                                                "Each map's OIP at its best wavelength (best seed)", cols=16)),
     ]
+
+
+def _open_table(res: SweepResult) -> Any:
+    def cell(r):
+        return f"{100 * r.value:.0f} % {interval_text(100 * r.interval[0], 100 * r.interval[1], '.0f')}"
+
+    rows = [{"map": m, **{f"λ={w:g}": cell(r) for w, r in zip(res.wavelengths, row)}}
+            for m, row in zip(res.maps, res.open_at_start)]
+    cols = [{"field": "map", "width": 80}] + [{"field": f"λ={w:g}"} for w in res.wavelengths]
+    return dag.AgGrid(rowData=rows, columnDefs=cols, defaultColDef={"sortable": True, "resizable": True},
+                      style={"height": "300px"})
 
 
 def reproducibility_view(res: Reproducibility, request: InsightRequest, model: str) -> list:

@@ -41,7 +41,7 @@ def main() -> None:
     t = time.perf_counter()
     r = wavelength_sweep(m, args.layer, Searches(WAVES, args.seeds, noise=args.noise, config=config))
     sweep_s = time.perf_counter() - t
-    searches = 2 * r.activation.size  # both methods
+    searches = 3 * r.activation.size  # the three methods
     items = items_for(m, args.layer, f"0-{args.single - 1}", wavelengths=[(4.0,)])
     run_oip(m, items[:1], config)  # compile the batch-of-one shape
     t = time.perf_counter()
@@ -50,10 +50,11 @@ def main() -> None:
     single_rate = len(items) * args.steps / (time.perf_counter() - t)
     sweep_rate = searches * args.steps / sweep_s
     stats = r.dead_statistics()
-    report({**machine(), "layer": args.layer, "noise": args.noise, "searches_both_methods": searches,
+    report({**machine(), "layer": args.layer, "noise": args.noise, "searches_three_methods": searches,
             "steps": args.steps, "sweep_seconds": sweep_s, "sweep_image_steps_per_s": sweep_rate,
             "one_per_call_image_steps_per_s": single_rate, "speedup_vs_one_per_call": sweep_rate / single_rate,
-            **{k: stats[k] for k in ("dead_at_start", "dead_at_end", "dead_at_end_redirected")},
+            **{k: stats[k] for k in ("dead_at_start", "dead_at_end_skip_dead", "dead_at_end_blur_all",
+                                     "dead_at_end_redirected")},
             "maps_dead_at_every_wavelength_redirected": r.summary()["dead_at_every_wavelength"]},
            args.json)
 

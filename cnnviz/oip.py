@@ -106,15 +106,21 @@ class _Steps(NamedTuple):
     blur_every: tf.Tensor
     sigma: tf.Tensor
     redirect_steps: tf.Tensor
+    blur_dead: tf.Tensor
+    bounds: tf.Tensor  # (2,) the data's range in standardized units; used when ``clip``
     jitter: bool
     redirect: bool
+    clip: bool
 
     @classmethod
-    def of(cls, mask: tf.Tensor, shifts: np.ndarray, first: int, n: int, config: OIPConfig) -> _Steps:
+    def of(cls, mask: tf.Tensor, shifts: np.ndarray, first: int, n: int, config: OIPConfig,
+           bounds: tuple[float, float] | None) -> _Steps:
         return cls(mask, tf.constant(shifts[first:first + n]), tf.constant(first), tf.constant(n),
                    tf.constant(config.frame_every), tf.constant(config.step_size, tf.float32),
                    tf.constant(config.blur_every), tf.constant(config.blur_sigma, tf.float32),
-                   tf.constant(config.redirect_steps), bool(config.jitter), config.redirect_steps > 0)
+                   tf.constant(config.redirect_steps), tf.constant(config.blur_dead),
+                   tf.constant(bounds or (0.0, 0.0), tf.float32), bool(config.jitter), config.redirect_steps > 0,
+                   bounds is not None)
 
 
 def _linear_part(layer: keras.layers.Layer, x: tf.Tensor) -> tf.Tensor | None:
@@ -242,12 +248,17 @@ class _Ascent:
             # all zero (dead, or redirected and still closed): repeated blurring is a growing
             # low-pass filter that would wake it by itself and confound the dead count, and it
             # would undo the small push of a redirected step.
-            still = tf.logical_or(zero, tf.logical_and(s.redirect, obj <= 0))
+            # The seed's literal loop (``blur_dead``) blurs them all the same.
+            still = tf.logical_and(tf.logical_or(zero, tf.logical_and(s.redirect, obj <= 0)),
+                                   tf.logical_not(s.blur_dead))
             x = tf.where(tf.reshape(still, [-1, 1, 1, 1]), x, self._blur(x, s.sigma))
         # Re-standardize each image: the network only knows inputs with the statistics of
         # standardized training images (mean 0, std 1); without this the ascent drifts away.
         mean, var = tf.nn.moments(x, [1, 2, 3], keepdims=True)
-        return (x - mean) / (tf.sqrt(var) + 1e-8), obj
+        x = (x - mean) / (tf.sqrt(var) + 1e-8)
+        if s.clip:  # a possible input: pixels within 0..1 once de-standardized
+            x = tf.clip_by_value(x, s.bounds[0], s.bounds[1])
+        return x, obj
 
     def _chunk(self, x, prev, s: _Steps):
         """``s.n`` ascent steps in one compiled call; returns the new images, the objective at each step's
@@ -332,6 +343,9 @@ def run_oip(
     shape = (len(items), *m.image_shape)
     x0 = initial_images(items, m.image_shape) if start is None else np.asarray(start, np.float32).reshape(shape)
     asc = _ascent(m, items[0].layer)
+    bounds = valid_range(m) if keeps_in_range(m, items[0].layer, config) else None
+    if bounds is not None:
+        x0 = np.clip(x0, *bounds)
     shifts = np.zeros((config.steps, len(items), 2), np.int32)
     if config.jitter:
         for b, it in enumerate(items):
@@ -344,7 +358,7 @@ def run_oip(
     # Tracing happens here, once per model, layer and batch shape, and is timed apart from the loop.
     tc = time.perf_counter()
     first = asc.forward(x, mask)
-    asc.chunk.get_concrete_function(x, first, _Steps.of(mask, shifts, 0, min(per_call, config.steps), config))
+    asc.chunk.get_concrete_function(x, first, _Steps.of(mask, shifts, 0, min(per_call, config.steps), config, bounds))
     compile_seconds = time.perf_counter() - tc
     acts: list[np.ndarray] = [first.numpy()[:, None]]
     prev = first
@@ -352,7 +366,7 @@ def run_oip(
     t0 = time.perf_counter()
     while step < config.steps:
         n = min(per_call, config.steps - step)
-        x, a, shots = asc.chunk(x, prev, _Steps.of(mask, shifts, step, n, config))
+        x, a, shots = asc.chunk(x, prev, _Steps.of(mask, shifts, step, n, config, bounds))
         prev = a[-1]
         a = a.numpy().T  # (B, n): objective at the start of steps step..step+n-1
         acts.append(a[:, 1:] if step == 0 else a)  # the start value was measured exactly above
@@ -368,7 +382,23 @@ def run_oip(
     acts.append(asc.forward(x, mask).numpy()[:, None])
     loop = time.perf_counter() - t0
     return OIPResult(items, frames[-1], np.stack(frames), np.array(frame_steps), np.concatenate(acts, axis=1),
-                     step, stopped, loop, rgb=m.input_shape[2] == 3, compile_seconds=compile_seconds)
+                     step, stopped, loop, rgb=m.input_shape[2] == 3, compile_seconds=compile_seconds,
+                     valid_range=valid_range(m))
+
+
+def valid_range(m: LoadedModel) -> tuple[float, float]:
+    """Pixels 0..1 in the model's standardized units."""
+    st = m.standardization
+    return (0.0 - st.mean) / st.std, (1.0 - st.mean) / st.std
+
+
+def keeps_in_range(m: LoadedModel, layer: str, config: OIPConfig) -> bool:
+    """Whether the ascent clips to the data's range: as ``config.in_range`` says, or by default for dense units
+    and classes (whose OIPs stay classified as their class when clipped; tests/cnnviz/test_oip.py) and not for
+    maps (the articles' OIPs, comparable with the earlier results)."""
+    if config.in_range is not None:
+        return bool(config.in_range)
+    return not m.search_layer(layer).spatial
 
 
 def start_objective(m: LoadedModel, items: Sequence[OIPItem], batch: int = 512) -> np.ndarray:

@@ -61,20 +61,33 @@ def _rates(dead: np.ndarray) -> list[Rate]:
 
 @dataclass(frozen=True)
 class DeadRates:
-    """Per wavelength: dead at the start, dead at the end by the seed's method, and with the redirected ReLU
-    (None when the sweep ran the seed's method only)."""
+    """Per wavelength: dead at the start, and dead at the end by each method that ran (cnnviz.search.METHODS):
+    no blur on dead searches (``end``), the seed's loop that blurs every image (``blur_all``), the redirected ReLU
+    (``redirected``); None for a method the sweep did not run."""
 
     start: list[Rate]
     end: list[Rate]
     redirected: list[Rate] | None
+    blur_all: list[Rate] | None = None
+
+    def series(self) -> list[tuple[str, str, list[Rate]]]:
+        """(key, label, rates) of each measured fraction, in the order the views show them."""
+        out = [("dead_at_start", "dead at the start", self.start),
+               ("dead_at_end_skip_dead", "dead at the end, no blur on dead searches (cnnviz)", self.end)]
+        if self.blur_all is not None:
+            out.append(("dead_at_end_blur_all", "dead at the end, blur every image (the seed's loop)", self.blur_all))
+        if self.redirected is not None:
+            out.append(("dead_at_end_redirected", "dead at the end, redirected ReLU", self.redirected))
+        return out
 
 
 @dataclass(frozen=True)
 class SweepResult:
     """Start and end activation of every map's searches at every wavelength and seed.
 
-    ``activation`` is the end of the ascent by ``redirect_steps`` (the redirected ReLU, or the
-    seed's method when 0); ``seed_activation`` the end by the seed's method.
+    ``activation`` is the end of the ascent by ``redirect_steps`` (the redirected ReLU, or no blur on dead
+    searches when 0); ``seed_activation`` the end with no blur on dead searches and no redirect;
+    ``blur_activation`` the end by the seed's literal loop, which blurs every image, dead ones too.
     """
 
     layer: str
@@ -86,9 +99,12 @@ class SweepResult:
     seconds: float
     stopped: bool = False
     start: np.ndarray | None = None  # (maps, wavelengths, seeds) objective on the start noise
-    seed_activation: np.ndarray | None = None  # (maps, wavelengths, seeds) end by the seed's method
+    seed_activation: np.ndarray | None = None  # (maps, wavelengths, seeds) end, no blur on dead, no redirect
     noise: str = "lowpass"
     redirect_steps: int = 20
+    blur_activation: np.ndarray | None = None  # (maps, wavelengths, seeds) end by the seed's literal loop
+    steps: int = 60  # the ascent's steps (the seed's loop wakes more searches the longer it runs)
+    redirected_activation: np.ndarray | None = None  # (maps, wavelengths, seeds) end with the redirected ReLU
 
     @property
     def dead(self) -> np.ndarray:
@@ -101,18 +117,34 @@ class SweepResult:
 
     @property
     def dead_end(self) -> np.ndarray:
-        """Dead at the end by the seed's method."""
+        """Dead at the end with no blur on dead searches and no redirect (equal to dead at the start, but for
+        a search whose true gradient was zero at the start and not later: rare)."""
         return (self.seed_activation if self.seed_activation is not None else self.activation) <= DEAD
 
     @property
+    def dead_blur_all(self) -> np.ndarray | None:
+        return None if self.blur_activation is None else self.blur_activation <= DEAD
+
+    @property
     def dead_fraction(self) -> np.ndarray:
-        """(wavelengths,) fraction of (map, seed) searches whose OIP ends dead, by the seed's method."""
+        """(wavelengths,) fraction of (map, seed) searches whose OIP ends dead, no blur on dead searches."""
         return np.array([r.value for r in _rates(self.dead_end)])
 
     @property
     def dead_rates(self) -> DeadRates:
-        return DeadRates(_rates(self.dead_start), _rates(self.dead_end),
-                         _rates(self.dead) if self.redirect_steps else None)
+        blur = self.dead_blur_all
+        red = self.redirected_activation if self.redirected_activation is not None else (
+            self.activation if self.redirect_steps else None)
+        return DeadRates(_rates(self.dead_start), _rates(self.dead_end), None if red is None else _rates(red <= DEAD),
+                         None if blur is None else _rates(blur))
+
+    @property
+    def open_at_start(self) -> list[list[Rate]]:
+        """Per map and wavelength: the probability that a noise opens the map (objective above 0 at the start),
+        as a :class:`Rate` over the map's seeds, with its Wilson interval."""
+        alive = ~self.dead_start
+        return [[Rate(int(alive[i, j].sum()), int(alive.shape[2])) for j in range(len(self.wavelengths))]
+                for i in range(len(self.maps))]
 
     @property
     def mean_activation(self) -> np.ndarray:
@@ -137,42 +169,50 @@ class SweepResult:
         return 1.0 - self.dead_start.mean(axis=2)
 
     def awake_only_at(self) -> dict[int, list[float]]:
-        """Maps that some wavelengths wake at the start and others never: map -> those wavelengths."""
+        """Maps that some wavelengths wake at the start and others never, among this sweep's noises: map -> those
+        wavelengths. "Never" is only as good as the seed count: see :attr:`open_at_start` for the probability."""
         return {m: [w for w, a in zip(self.wavelengths, row) if a > 0] for m, row in zip(self.maps, self.awake_at_start)
                 if 0 < (row > 0).sum() < len(self.wavelengths)}
 
     def dead_statistics(self) -> dict[str, Any]:
-        """Per wavelength: searches, dead at the start, dead at the end (seed's method) and with the
-        redirect, each with its Wilson 95 % interval (the JSON face of :attr:`dead_rates`)."""
+        """Per wavelength: searches, dead at the start, and dead at the end by each method that ran, each with its
+        Wilson 95 % interval (the JSON face of :attr:`dead_rates`)."""
         key = [f"{w:g}" for w in self.wavelengths]
-        rates = self.dead_rates
-        val = lambda rs: {k: r.value for k, r in zip(key, rs)}
-        ci = lambda rs: {k: [round(r.interval[0], 4), round(r.interval[1], 4)] for k, r in zip(key, rs)}
-        out = {"searches": {k: len(self.maps) * self.seeds for k in key},
-               "dead_at_start": val(rates.start), "dead_at_start_ci95": ci(rates.start),
-               "dead_at_end": val(rates.end), "dead_at_end_ci95": ci(rates.end)}
-        if rates.redirected is not None:
-            out.update(dead_at_end_redirected=val(rates.redirected), dead_at_end_redirected_ci95=ci(rates.redirected))
+        out: dict[str, Any] = {"searches": {k: len(self.maps) * self.seeds for k in key}}
+        for name, _, rs in self.dead_rates.series():
+            out[name] = {k: r.value for k, r in zip(key, rs)}
+            out[f"{name}_ci95"] = {k: [round(r.interval[0], 4), round(r.interval[1], 4)] for k, r in zip(key, rs)}
         return out
 
+    def open_statistics(self) -> list[dict[str, Any]]:
+        """Per map and wavelength: the probability of opening at the start with its Wilson interval."""
+        return [{"map": m, "wavelength": w, "open_at_start": r.value, "open_at_start_ci95": [round(v, 4) for v in
+                                                                                              r.interval],
+                 "noises": r.n} for m, row in zip(self.maps, self.open_at_start) for w, r in zip(self.wavelengths, row)]
+
     def rows(self) -> list[dict[str, Any]]:
-        """One row per search: map, wavelength, seed, activations, dead flags (for CSV and JSON)."""
-        start = self.start if self.start is not None else np.full_like(self.activation, np.nan)
+        """One row per search: map, wavelength, seed, activations by each method, dead flags (CSV and JSON)."""
+        nan = np.full_like(self.activation, np.nan)
+        start = self.start if self.start is not None else nan
         seed_end = self.seed_activation if self.seed_activation is not None else self.activation
+        blur = self.blur_activation if self.blur_activation is not None else nan
         return [{"layer": self.layer, "noise": self.noise, "map": m, "wavelength": w, "seed": s,
                  "start_activation": float(start[i, j, s]), "activation": float(self.activation[i, j, s]),
-                 "seed_method_activation": float(seed_end[i, j, s]), "dead_at_start": bool(self.dead_start[i, j, s]),
-                 "dead_at_end": bool(self.dead_end[i, j, s]), "dead": bool(self.dead[i, j, s])}
+                 "skip_dead_activation": float(seed_end[i, j, s]), "blur_all_activation": float(blur[i, j, s]),
+                 "dead_at_start": bool(self.dead_start[i, j, s]), "dead_at_end_skip_dead": bool(self.dead_end[i, j, s]),
+                 "dead_at_end_blur_all": bool(blur[i, j, s] <= DEAD) if np.isfinite(blur[i, j, s]) else None,
+                 "dead": bool(self.dead[i, j, s])}
                 for i, m in enumerate(self.maps) for j, w in enumerate(self.wavelengths) for s in range(self.seeds)]
 
     def summary(self) -> dict[str, Any]:
         stats = self.dead_statistics() if len(self.maps) else {}
         return {"layer": self.layer, "noise": self.noise, "maps": len(self.maps), "seeds": self.seeds,
-                "redirect_steps": self.redirect_steps, "seconds": round(self.seconds, 2), "stopped": self.stopped,
-                **stats, "dead_fraction": stats.get("dead_at_end", {}),  # the older name, kept
+                "steps": self.steps, "redirect_steps": self.redirect_steps, "seconds": round(self.seconds, 2),
+                "stopped": self.stopped, **stats,
                 "mean_activation": {f"{w:g}": float(a) for w, a in zip(self.wavelengths, self.mean_activation.mean(0))}
                 if len(self.maps) else {},
                 "dead_at_every_wavelength": int(self.dead.all(axis=(1, 2)).sum()),
+                "open_at_start_per_map": self.open_statistics() if len(self.maps) else [],
                 "awake_at_start_only_for": {str(m): [f"{w:g}" for w in ws] for m, ws in self.awake_only_at().items()}}
 
 

@@ -7,7 +7,7 @@ read them as they are, so this module must stay importable without TensorFlow.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,12 @@ class OIPConfig:
     # closed ReLUs in the direction that opens them, so maps that noise leaves at zero (no
     # gradient at all) can wake up. After k steps, only searches still at zero keep it.
     redirect_steps: int = 20
+    # The seed's outline blurs every image every ``blur_every`` steps, dead ones (zero gradient) too; cnnviz by
+    # default blurs only searches that move, so that a blur alone never wakes a dead search (see METHODS).
+    blur_dead: bool = False
+    # Clip the image to the data's range (pixels 0..1, in standardized units) after each step, so that the OIP
+    # stays a possible input; None: on for dense units and classes, off for maps (see cnnviz.oip).
+    in_range: bool | None = None
 
     def __post_init__(self) -> None:
         _check(1 <= self.steps <= MAX_STEPS, f"steps must be in 1..{MAX_STEPS}", "steps", self.steps)
@@ -94,6 +100,27 @@ class OIPConfig:
         _check(1 <= self.frame_every <= MAX_STEPS, "frame_every must be >= 1", "frame_every", self.frame_every)
         _check(0 <= self.redirect_steps <= MAX_STEPS, "redirect_steps must be >= 0", "redirect_steps",
                self.redirect_steps)
+        _check(not (self.blur_dead and self.redirect_steps), "blur_dead is the seed's literal loop, without the "
+               "redirected ReLU: set redirect_steps=0", "blur_dead", self.blur_dead)
+
+    @property
+    def method(self) -> str:
+        """Which of :data:`METHODS` this config runs."""
+        return "redirected" if self.redirect_steps else ("blur-all" if self.blur_dead else "skip-dead")
+
+    def with_method(self, method: str, redirect_steps: int = 20) -> OIPConfig:
+        """This config run by ``method`` (one of :data:`METHODS`)."""
+        _check(method in METHODS, f"method must be one of {list(METHODS)}", "method", method)
+        return replace(self, redirect_steps=redirect_steps if method == "redirected" else 0,
+                       blur_dead=method == "blur-all")
+
+
+# The three ways an ascent can treat a search that noise leaves dead (zero gradient everywhere):
+METHODS = {
+    "blur-all": "the seed's loop: every image blurred every k steps, dead ones too (a blur alone can wake a search)",
+    "skip-dead": "no blur on dead searches: a dead search stays exactly as it started",
+    "redirected": "the redirected ReLU: closed units get gradient that opens them for the first steps",
+}
 
 
 @dataclass(frozen=True)
@@ -190,6 +217,17 @@ class OIPResult:
     loop_seconds: float  # the ascent itself, without tracing
     rgb: bool = False  # colour images: (..., H, W, 3)
     compile_seconds: float = 0.0  # tracing the compiled steps (0 when this model and layer ran before)
+    valid_range: tuple[float, float] | None = None  # pixels 0..1 in standardized units; None: unknown
+
+    @property
+    def out_of_range(self) -> np.ndarray:
+        """(B,) fraction of each final image's pixels outside the data's range (0..1 once de-standardized): how
+        far the OIP is from a possible input. NaN when the range is unknown."""
+        if self.valid_range is None:
+            return np.full(len(self.items), np.nan)
+        lo, hi = self.valid_range
+        x = np.asarray(self.images, np.float32).reshape(len(self.items), -1)
+        return ((x < lo - 1e-4) | (x > hi + 1e-4)).mean(1)
 
     @property
     def display(self) -> np.ndarray:

@@ -2,17 +2,19 @@
 
 Dead is counted the articles' way and honestly: a search is *dead at the start* when its
 objective on the start noise is exactly 0 (every ReLU of the map closed: zero gradient), and
-*dead at the end* when it is still (near) 0 after the ascent; the blur never touches a search
-whose gradient is all zero, so it cannot wake one by itself. Every search has its own noise
+*dead at the end* when it is still (near) 0 after the ascent. Every search has its own noise
 image (seed × map × wavelength), so the fractions count independent trials, each with a
-Wilson 95 % interval. The seed's method (no redirect) and the redirected ReLU run side by side.
+Wilson 95 % interval. Three methods run side by side on the same noises (``cnnviz.search.METHODS``):
+no blur on dead searches (cnnviz's; a dead search stays dead, so its end equals its start), the
+seed's literal loop that blurs every image (a blur alone can wake a search, more the longer it runs)
+and the redirected ReLU. Per map and wavelength, the probability of opening at the start comes with
+its interval (``SweepResult.open_at_start``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 
@@ -39,23 +41,22 @@ def wavelength_sweep(m: LoadedModel, layer: str, searches: Searches = Searches(W
     map_ids = list(dict.fromkeys(it.map for it in items))
     shape = (len(map_ids), len(waves), seeds)
     start = start_objective(m, items).reshape(shape)
-    both = config.redirect_steps > 0
-    runs = [(config, watch.part(0.0, 0.5 if both else 1.0), "sweep searches")]
-    if both:
-        runs.append((replace(config, redirect_steps=0), watch.part(0.5, 1.0), "sweep searches, seed's method"))
-    results = []
-    for cfg, part, stage in runs:
-        images, ends, stopped = run_many(m, items, cfg, watch=part, stage=stage)
+    # The main method first (its images are the ones shown), then the other two on the same noises.
+    methods = [config.method] + [k for k in ("skip-dead", "blur-all", "redirected") if k != config.method]
+    results = {}
+    for k, method in enumerate(methods):
+        cfg = config.with_method(method, config.redirect_steps or 20)
+        images, ends, stopped = run_many(m, items, cfg, watch=watch.part(k / 3, (k + 1) / 3),
+                                         stage=f"sweep searches, {method}")
         if stopped:
             return SweepResult(layer, [], waves, seeds, np.zeros((0, len(waves), seeds)),
                                np.zeros((0, len(waves), *m.image_shape)), time.perf_counter() - t0, True,
-                               noise=searches.noise, redirect_steps=config.redirect_steps)
-        results.append((images, ends))
-    images, ends = results[0]
-    act = ends.reshape(shape)
+                               noise=searches.noise, redirect_steps=config.redirect_steps, steps=config.steps)
+        results[method] = (images, ends.reshape(shape))
+    images, act = results[config.method]
     imgs = images.reshape(*shape, *m.image_shape)
     best = act.argmax(axis=2)
     chosen = np.take_along_axis(imgs, best.reshape(*best.shape, *[1] * (imgs.ndim - 2)), axis=2)[:, :, 0]
-    seed_act = results[1][1].reshape(shape) if both else act
     return SweepResult(layer, map_ids, waves, seeds, act, chosen, time.perf_counter() - t0, False, start,
-                       seed_act, searches.noise, config.redirect_steps)
+                       results["skip-dead"][1], searches.noise, config.redirect_steps, results["blur-all"][1],
+                       config.steps, results["redirected"][1])

@@ -52,12 +52,11 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     labels = [f"map {mp} · λ={bw:g}" for mp, bw in zip(r.maps, r.best_wavelength)]
     written = _export(args, r.rows(), (r.best_images, labels, f"{m.name} {args.layer}: each map's OIP at its best "
                                                               f"wavelength ({r.noise} noise)"))
-    rates = r.dead_rates
+    series = r.dead_rates.series()
     text = [f"{args.layer} of {m.name}, {r.noise} noise: {len(r.maps)} maps × {len(r.wavelengths)} wavelengths × "
-            f"{r.seeds} seeds in {r.seconds:.1f} s. Dead searches (Wilson 95 % intervals):"]
+            f"{r.seeds} seeds, {r.steps} steps, in {r.seconds:.1f} s. Dead searches (Wilson 95 % intervals):"]
     for j, w in enumerate(r.wavelengths):
-        red = f", redirected {rates.redirected[j]}" if rates.redirected else ""
-        text.append(f"  λ={w:g}: at the start {rates.start[j]}, at the end (seed's method) {rates.end[j]}{red}")
+        text.append(f"  λ={w:g}: " + "; ".join(f"{label} {rs[j]}" for _, label, rs in series))
     emit(args, {**r.summary(), "per_map": per_map, "written": written}, "\n".join(text))
 
 

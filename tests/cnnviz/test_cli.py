@@ -92,12 +92,12 @@ def test_sweep_json_and_csv(capsys, tmp_path):
                        "--csv", str(tmp_path / "s.csv"), "--png", str(tmp_path / "s.png"), "--json")
     assert code == 0
     res = json.loads(out)
-    assert res["layer"] == "Conv2D_3" and set(res["dead_fraction"]) == {"1", "7"} and len(res["per_map"]) == 3
+    assert res["layer"] == "Conv2D_3" and set(res["dead_at_start"]) == {"1", "7"} and len(res["per_map"]) == 3
     assert res["noise"] == "lowpass" and res["searches"] == {"1": 3, "7": 3}
-    for k in ("dead_at_start", "dead_at_end", "dead_at_end_redirected"):
+    for k in ("dead_at_start", "dead_at_end_skip_dead", "dead_at_end_blur_all", "dead_at_end_redirected"):
         lo, hi = res[k + "_ci95"]["7"]
         assert 0 <= lo <= res[k]["7"] <= hi <= 1
-    assert res["dead_fraction"] == res["dead_at_end"]
+    assert len(res["open_at_start_per_map"]) == 3 * 2 and res["steps"] == 10
     lines = (tmp_path / "s.csv").read_text().splitlines()
     assert lines[0].startswith("layer,noise,map,wavelength,seed,start_activation,activation") and len(lines) == 1 + 3 * 2
     code, out, _ = run(capsys, "sweep", "--maps", "0", "--wavelengths", "4", "--seeds", "1", "--steps", "5",

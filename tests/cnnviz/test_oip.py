@@ -215,3 +215,36 @@ def test_the_redirected_relu_reaches_every_relu_like_activation(tmp_path, kind):
     assert plain.start_activation.max() == 0 and plain.end_activation.max() == 0
     woken = run_oip(m, items, OIPConfig(steps=30, blur_every=0, redirect_steps=10))
     assert woken.end_activation.min() > 0.1, woken.end_activation
+
+
+def test_class_and_dense_oips_stay_possible_images_and_keep_their_class(default_model):
+    """Clipped to the data's range after every step (the default for classes and dense units), every class OIP is
+    still classified as its class; unclipped, about a quarter of their pixels lie outside 0..1."""
+    from cnnviz.oip import valid_range
+
+    lo, hi = valid_range(default_model)
+    items = items_for(default_model, "Dense_2", "0-9", seeds=(0, 1), wavelengths=[(4.0,)])
+    clipped = run_oip(default_model, items, OIPConfig(steps=60))
+    free = run_oip(default_model, items, OIPConfig(steps=60, in_range=False))
+    x = np.asarray(clipped.images, np.float32)
+    assert x.min() >= lo - 1e-5 and x.max() <= hi + 1e-5 and clipped.out_of_range.max() == 0
+    assert free.out_of_range.mean() > 0.1
+    pred = default_model.keras_model.predict(x[..., None], verbose=0).argmax(1)
+    np.testing.assert_array_equal(pred, [it.map for it in items])
+    maps = run_oip(default_model, [OIPItem("Conv2D_3", 5, seed=1)], OIPConfig(steps=5))
+    assert maps.out_of_range[0] > 0  # maps keep the articles' unclipped search by default
+
+
+def test_the_seeds_literal_loop_blurs_dead_searches_too(dead_unit_model):
+    """The seed's outline blurs every image; cnnviz by default leaves a dead search untouched."""
+    item = [OIPItem("Conv2D_1", 1, seed=0, node=(13, 13))]
+    skip = run_oip(dead_unit_model, item, OIPConfig(steps=8, blur_every=2, redirect_steps=0, in_range=False))
+    blur = run_oip(dead_unit_model, item, OIPConfig(steps=8, blur_every=2, redirect_steps=0, blur_dead=True,
+                                                    in_range=False))
+    start = initial_images(item)
+    np.testing.assert_allclose(skip.images, start, atol=1e-5)  # no gradient, no blur: not a pixel moved
+    assert np.abs(blur.images - start).max() > 0.1  # blurred four times
+    assert OIPConfig(redirect_steps=0, blur_dead=True).method == "blur-all"
+    assert OIPConfig().with_method("skip-dead").method == "skip-dead"
+    with pytest.raises(ValueError, match="blur_dead is the seed's literal loop"):
+        OIPConfig(blur_dead=True)

@@ -25,7 +25,7 @@ def test_a_unit_that_only_long_range_noise_opens(long_range_unit_model):
     stats = r.dead_statistics()
     assert stats["searches"] == {"1": 20, "14": 20, "28": 20}
     assert stats["dead_at_start"] == {"1": 1.0, "14": 0.0, "28": 0.0}
-    assert stats["dead_at_end"]["1"] == 1.0  # no gradient, no blur on it: it stays dead
+    assert stats["dead_at_end_skip_dead"]["1"] == 1.0  # no gradient, no blur on it: it stays dead
     lo, hi = stats["dead_at_start_ci95"]["1"]
     assert 0.8 < lo < 1.0 and hi == 1.0
     band = wavelength_sweep(long_range_unit_model, "Conv2D_1",
@@ -47,7 +47,8 @@ def test_both_methods_and_independent_noises(default_model):
     r = wavelength_sweep(default_model, "Conv2D_3", Searches((1, 7), seeds=2, config=OIPConfig(steps=10)), maps="0-7")
     assert r.seed_activation is not None and r.seed_activation.shape == r.activation.shape
     stats = r.summary()
-    assert stats["dead_fraction"] == stats["dead_at_end"] and "dead_at_end_redirected" in stats
+    assert {"dead_at_end_skip_dead", "dead_at_end_blur_all", "dead_at_end_redirected"} <= set(stats)
+    assert r.blur_activation is not None and r.blur_activation.shape == r.activation.shape
     items = items_for(default_model, "Conv2D_3", "0-7", seeds=range(2), wavelengths=[(1,), (7,)], independent=True)
     assert len({(it.seed, it.wavelengths) for it in items}) == 8 * 2 * 2  # every search its own noise
     assert len({it.seed for it in items_for(default_model, "Conv2D_3", "0-7", seeds=range(2))}) == 2
@@ -74,7 +75,8 @@ def test_sweep_equals_single_searches(default_model):
     np.testing.assert_allclose(r.images[1, 1], alone.images[best], atol=2e-3)  # the best seed's OIP
     np.testing.assert_allclose(r.mean_activation, r.activation.mean(2))
     assert r.best_wavelength.shape == (2,) and len(r.rows()) == 8
-    assert {"map", "wavelength", "activation", "dead_at_start", "dead_at_end", "dead"} <= set(r.rows()[0])
+    assert {"map", "wavelength", "activation", "dead_at_start", "dead_at_end_skip_dead", "dead_at_end_blur_all",
+            "dead"} <= set(r.rows()[0])
 
 
 def test_sweep_reports_progress_and_stops(default_model):
@@ -93,3 +95,22 @@ def test_bad_sweeps(default_model, kw, match):
     args = {"layer": "Conv2D_3", "wavelengths": (1,), "seeds": 1, "maps": None, **kw}
     with pytest.raises(ValueError, match=match):
         wavelength_sweep(default_model, args["layer"], Searches(args["wavelengths"], args["seeds"]), maps=args["maps"])
+
+
+def test_the_seeds_loop_wakes_searches_by_blurring_alone_and_per_map_probabilities_have_intervals(
+        long_range_unit_model):
+    """Pixel noise never opens the box-sum unit; the seed's loop, blurring every image, makes the noise smooth
+    enough to open it in some searches: the three methods differ, and the sweep says by how much."""
+    r = wavelength_sweep(long_range_unit_model, "Conv2D_1",
+                         Searches((1,), seeds=20, config=OIPConfig(steps=60, blur_every=2, blur_sigma=1.0,
+                                                                    redirect_steps=0)))
+    stats = r.dead_statistics()
+    assert stats["dead_at_start"]["1"] == 1.0 and stats["dead_at_end_skip_dead"]["1"] == 1.0
+    assert stats["dead_at_end_blur_all"]["1"] < 1.0  # woken by the blur alone
+    assert [label for _, label, _ in r.dead_rates.series()] == [
+        "dead at the start", "dead at the end, no blur on dead searches (cnnviz)",
+        "dead at the end, blur every image (the seed's loop)", "dead at the end, redirected ReLU"]
+    opened = r.open_statistics()
+    assert opened[0]["open_at_start"] == 0.0 and opened[0]["noises"] == 20
+    lo, hi = opened[0]["open_at_start_ci95"]
+    assert lo == 0.0 and 0.1 < hi < 0.2  # 0 of 20: up to 16 % is still plausible
