@@ -22,6 +22,21 @@ def dropdown(component_id: str, **kw: Any) -> dcc.Dropdown:
     return dcc.Dropdown(id=component_id, maxHeight=MENU_PX, **kw)
 
 
+def method_control(component_id: str):
+    """How the ascent treats searches that noise leaves dead (cnnviz.search.METHODS)."""
+    from cnnviz.search import METHODS
+
+    from .requests import REDIRECT_STEPS
+    from .ui import labelled
+
+    names = {"redirected": f"redirected ReLU (first {REDIRECT_STEPS} steps)", "skip-dead": "no blur on dead searches",
+             "blur-all": "the seed's loop: blur every image"}
+    return labelled("Dead searches (the ascent method)", dcc.RadioItems(
+        id=component_id, value="redirected", className="small",
+        options=[{"label": names[k], "value": k, "title": METHODS[k]} for k in METHODS],
+        labelStyle={"display": "block"}))
+
+
 def info(model: Any) -> ModelInfo:
     """The selected model's description (cached); a clear error for a name that is not a model."""
     if not isinstance(model, str):

@@ -294,6 +294,23 @@ def make_activation_curve_figure(activation: np.ndarray, labels: Sequence[str],
     return fig
 
 
+def make_sanity_figure(steps: Sequence[str], rows: Sequence[dict]) -> go.Figure:
+    """The randomisation test: mean similarity to the trained model's maps at each step (image-specific and raw,
+    with 95 % intervals), ``rows`` as :meth:`cnnviz.results.SanityCheck.rows` gives them."""
+    fig = go.Figure()
+    for key, name, dash in (("specific", "image-specific", "solid"), ("raw", "raw", "dot")):
+        y = [r[f"{key}_spearman"] for r in rows]
+        lo = [r[f"{key}_spearman"] - r[f"{key}_ci95"][0] for r in rows]
+        hi = [r[f"{key}_ci95"][1] - r[f"{key}_spearman"] for r in rows]
+        fig.add_scatter(x=list(steps), y=y, mode="lines+markers", name=f"{name} Spearman", line=dict(dash=dash),
+                        error_y=dict(type="data", array=hi, arrayminus=lo))
+    fig.add_hline(y=0.2, line=dict(color="grey", width=1, dash="dash"))
+    fig.update_layout(title="Similarity to the trained model's maps as weights are randomised", margin=MARGIN,
+                      height=280, xaxis_title="re-initialised from the top down to", yaxis_title="Spearman",
+                      yaxis_range=[-0.5, 1.05], legend=dict(orientation="h", y=-0.45, x=0, font=dict(size=10)))
+    return fig
+
+
 def make_oip_strip_figure(images: np.ndarray, labels: Sequence[str], title: str = "") -> go.Figure:
     """Images (B, h, w[, 3]) side by side, each scaled to its own range."""
     x = np.asarray(images, np.float32)

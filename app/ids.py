@@ -67,6 +67,9 @@ class Maps:
     WHY_CLASS = "maps-why-class"
     WHY_LAYER = "maps-why-layer"  # Grad-CAM's layer of maps
     WHY_NOTE = "maps-why-note"
+    TRUST_RUN = "maps-trust-run"  # the randomisation test of the chosen method
+    TRUST = "maps-trust"
+    TRUST_NOTE = "maps-trust-note"
     MODEL_NOTE = "maps-model-note"  # what a model switch changed (a test image beyond its test set)
 
 
@@ -95,6 +98,8 @@ class OIP:
     STEPS = "oip-steps"
     STEP_SIZE = "oip-step-size"
     BLUR = "oip-blur"
+    METHOD = "oip-method"
+    IN_RANGE = "oip-in-range"
     JITTER = "oip-jitter"
     WHOLE = "oip-whole"
     RUN = "oip-run"
@@ -163,7 +168,7 @@ class Insight:
     LAB_LINK = "insight-lab-link"  # opens the analysed map in the OIP lab
     SWEEP = "insight-sweep"  # the sweep heatmap (click a cell for the map)
     CORRELATION = "insight-correlation"  # the compare heatmap (click a cell for that pair)
-    REDIRECT = "insight-redirect"
+    METHOD = "insight-method"
     PENDING = "insight-pending"  # controls to apply once the model's layers are known (a link's, a record's)
     INIT = "insight-init"
     SHOWN = "insight-shown"

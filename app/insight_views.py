@@ -172,25 +172,37 @@ def pair_detail(res: Comparison, i: int, j: int) -> dcc.Graph:
 
 def hand_view(res: HandOfMnist, request: InsightRequest, model: str) -> list:
     c = res.candidate
-    r = res.ranks
-    ci = res.score_ci95[:, c]
-    caps = [f"{s} · #{int(r[k, c])} · {res.scores[k, c]:.2f} {interval_text(ci[k, 0], ci[k, 1])}"
-            for k, s in enumerate(res.settings)]
-    runners = ", ".join(f"map {res.maps[i]} (worst rank {int(r[:, i].max())})" for i in res.by_worst_rank[1:4])
+    how = (f"Each of {res.blocks} selection blocks ({res.block} searches per map and setting, {res.method} method) "
+           f"picks the map with the best mean score over {len(res.settings)} settings; the score comes from a "
+           f"held-out block of {res.block} more searches that took no part in the choice.")
+    rows = sorted(res.rows(), key=lambda r: (-r["pick_frequency"], -r["selection_score"]))
+    for r in rows:
+        r["top"] = res.top_text(res.maps.index(r["map"]))
     return [
         _head(request, model, res.seconds),
-        alert(f"Hand of MNIST candidate of {res.layer}: map {res.maps[c]}, never worse than rank {int(r[:, c].max())} "
-              f"of {len(res.maps)} in {len(res.settings)} settings (mean rank {r[:, c].mean():.1f}, first in "
-              f"{int((r[:, c] == 1).sum())}). Next: {runners}. The first map of one setting alone was any of "
-              f"{res.first_per_setting}: one setting is not enough to name it.", "info", dismissable=False),
+        alert([html.B(f"Hand of MNIST of {res.layer}: {res.statement()}. "),
+               f"Its top test images: {res.top_text(c)}. {how}"], "success" if res.stable else "warning",
+              dismissable=False),
         lab_link(res.layer, res.maps[c]),
-        _tiles(fig.make_tiles_figure(np.asarray(res.images[:, c], np.float32), caps,
-                                               f"Map {res.maps[c]} in every setting (rank · score [95 % interval])",
-                                               cols=6, tile_px=150)),
-        _grid(res.rows(), [("map", "map", None), ("worst_rank", "worst rank", None),
-                           ("mean_rank", "mean rank", ".1f"), ("times_first", "first in", None),
-                           ("mean_score", "mean score", ".3f")], "worst_rank", "map", "asc"),
+        *[_tiles(_hand_figure(res, res.maps[i])) for i in res.candidates[:3]],
+        html.Div("Click a row for that map's OIPs and top test images.", className="small text-muted"),
+        _grid(rows, [("map", "map", None), ("pick_frequency", "picked", ".0%"),
+                     ("heldout_score", "held-out score", ".3f"), ("heldout_ci95_low", "95 % low", ".3f"),
+                     ("heldout_ci95_high", "95 % high", ".3f"), ("selection_score", "selection score", ".3f"),
+                     ("top", "top test images (class×count)", None)], "pick_frequency", "map"),
     ]
+
+
+def _hand_figure(res: HandOfMnist, map_: int):
+    tiles, labels, _ = res.montage([map_])
+    captions = [label.split(" · ", 1)[1] for label in labels]
+    return fig.make_tiles_figure(tiles.astype(np.float32), captions,
+                                 f"Map {map_}: held-out OIP in every setting (score), then its top test images",
+                                 cols=8, tile_px=110)
+
+
+def hand_detail(res: HandOfMnist, map_: int) -> dcc.Graph:
+    return _tiles(_hand_figure(res, map_))
 
 
 def view(res: Any, request: InsightRequest, model: str, class_names: tuple[str, ...]) -> list:
@@ -206,12 +218,16 @@ def view(res: Any, request: InsightRequest, model: str, class_names: tuple[str, 
     return hand_view(res, request, model)
 
 
-def gallery(res: Any) -> tuple[np.ndarray, list[str]]:
-    """The PNG export of a result: its gallery's images and each one's label."""
+def gallery(res: Any) -> tuple[np.ndarray, list[str], int]:
+    """The PNG export of a result: its gallery's images, each one's label, and the columns."""
     if isinstance(res, HandOfMnist):
-        c = res.candidate
-        return np.asarray(res.images[:, c], np.float32), [f"map {res.maps[c]} · {s} · #{int(res.ranks[k, c])}"
-                                                          for k, s in enumerate(res.settings)]
+        tiles, labels, cols = res.montage([res.maps[i] for i in res.candidates[:3]])
+        return tiles, labels, cols
+    images, labels = _gallery(res)
+    return images, labels, min(8, len(images))
+
+
+def _gallery(res: Any) -> tuple[np.ndarray, list[str]]:
     if isinstance(res, SweepResult):
         return np.asarray(res.best_images, np.float32), [f"map {m} · λ={w:g}" for m, w in
                                                           zip(res.maps, res.best_wavelength)]

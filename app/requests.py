@@ -13,7 +13,7 @@ from typing import Any
 
 from cnnviz.config import TrainConfig
 from cnnviz.noise import FAMILIES
-from cnnviz.search import OIPConfig, OIPItem, Searches, Unit
+from cnnviz.search import METHODS, SELECTION_BLOCKS, OIPConfig, OIPItem, Searches, Unit, hand_settings
 
 from .engine.results import ModelInfo
 
@@ -30,6 +30,10 @@ MAX_EPOCHS = 50
 # model's input size (a 512×512 colour model gets one search per run, not 56 MB per search).
 MAX_FRAME_VALUES = MAX_ITEMS * (MAX_FRAMES + 1) * 28 * 28
 REDIRECT_STEPS = 20  # the redirected ReLU's steps, when on
+METHOD_CHOICES = tuple(METHODS)  # the ascent's ways with dead searches
+IN_RANGE = {"auto": None, "on": True, "off": False}  # keep the image in the data's pixel range
+HAND_BLOCK = 16  # the Hand's searches per map, setting and block (cnnviz hand's default)
+MAX_HAND_SEARCHES = 64 * 7 * HAND_BLOCK * (SELECTION_BLOCKS + 1)  # the seed's last layer, three wavelengths
 ANALYSES = ("sweep", "reproducibility", "exemplars", "compare", "hand")
 UNIT = {"map": "map", "dense": "unit", "output": "class"}  # what one search drives, by the layer's role
 TRAIN_CHOICES = {"schedule": ("constant", "exponential", "step")}
@@ -111,7 +115,7 @@ class OIPRequest:
     config: OIPConfig
 
     FORM = ("layer", "map", "whole", "node_on", "node_x", "node_y", "waves", "mix", "seeds", "steps", "step_size",
-            "blur", "sigma", "jitter", "noise")
+            "blur", "sigma", "jitter", "noise", "method", "in_range")
 
     @classmethod
     def from_form(cls, info: ModelInfo, **form: Any) -> OIPRequest:
@@ -137,7 +141,9 @@ class OIPRequest:
         config = OIPConfig(steps=steps, step_size=as_float(f["step_size"], "step size", 0.01, 10),
                            blur_every=as_int(f["blur"], "blur every", 0, 20),
                            blur_sigma=as_float(f["sigma"], "blur sigma", 0.1, 3),
-                           jitter=as_int(f["jitter"], "jitter", 0, 4), frame_every=max(1, -(-steps // MAX_FRAMES)))
+                           jitter=as_int(f["jitter"], "jitter", 0, 4), frame_every=max(1, -(-steps // MAX_FRAMES)),
+                           in_range=IN_RANGE[as_choice(f["in_range"] or "auto", "pixel range", tuple(IN_RANGE))]
+                           ).with_method(as_choice(f["method"] or "redirected", "method", METHOD_CHOICES), REDIRECT_STEPS)
         node = (as_int(f["node_x"], "node x", 0, w - 1), as_int(f["node_y"], "node y", 0, h - 1)) if f["node_on"] else None
         return cls(layer, unit, maps, node, sets, seeds, bool(f["whole"]), as_choice(f["noise"], "noise", FAMILIES),
                    config)
@@ -170,8 +176,9 @@ class OIPRequest:
         what = f"every {self.unit} of {self.layer}" if self.whole else f"{self.layer} {one}"
         node = f", node ({self.node[0]}, {self.node[1]})" if self.node else ""
         waves = " + ".join("+".join(f"{v:g}" for v in ws) for ws in self.wavelength_sets)
+        in_range = {None: "", True: ", kept in the pixel range", False: ", not kept in the pixel range"}
         return (f"{what}{node}, λ = {waves}, {self.noise} noise, {self.seeds} seed{'s' * (self.seeds > 1)}, "
-                f"{self.config.steps} steps")
+                f"{self.config.steps} steps, {self.config.method}{in_range[self.config.in_range]}")
 
     def params(self) -> dict[str, Any]:
         """The parameters that make the result: the cache key's."""
@@ -179,7 +186,8 @@ class OIPRequest:
         return {"layer": self.layer, "maps": list(self.maps), "node": list(self.node) if self.node else None,
                 "wavelength_sets": [list(ws) for ws in self.wavelength_sets], "seeds": self.seeds, "noise": self.noise,
                 "steps": c.steps, "step_size": c.step_size, "blur_every": c.blur_every, "blur_sigma": c.blur_sigma,
-                "jitter": c.jitter, "frame_every": c.frame_every, "redirect_steps": c.redirect_steps}
+                "jitter": c.jitter, "frame_every": c.frame_every, "redirect_steps": c.redirect_steps,
+                "method": c.method, "in_range": c.in_range}
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,7 @@ class InsightRequest:
     images: int = 10000  # compare: test images to correlate over
 
     FORM = ("analysis", "layer", "map", "node_on", "node_x", "node_y", "model_b", "waves", "seeds", "steps", "k",
-            "redirect", "noise")
+            "method", "noise")
 
     @classmethod
     def from_form(cls, info: ModelInfo, other: ModelInfo | None = None, **form: Any) -> InsightRequest:
@@ -211,9 +219,11 @@ class InsightRequest:
             if isinstance(f["waves"], list) else []
         if not waves:
             raise ValueError("Choose at least one noise wavelength.")
-        seeds = as_int(f["seeds"], "seeds", 1, MAX_SEEDS)
-        redirect = REDIRECT_STEPS if f["redirect"] or analysis == "hand" else 0  # the Hand runs both methods
-        config = OIPConfig(steps=as_int(f["steps"], "steps", 1, MAX_STEPS), redirect_steps=redirect, frame_every=10)
+        # the Hand runs blocks of HAND_BLOCK seeds (its choice is made on some and scored on others)
+        seeds = HAND_BLOCK if analysis == "hand" else as_int(f["seeds"], "seeds", 1, MAX_SEEDS)
+        method = as_choice(f["method"] or "redirected", "method", METHOD_CHOICES)
+        config = OIPConfig(steps=as_int(f["steps"], "steps", 1, MAX_STEPS), frame_every=10).with_method(method,
+                                                                                                        REDIRECT_STEPS)
         noise = "lowpass" if analysis == "hand" else as_choice(f["noise"], "noise", FAMILIES)  # the Hand runs every family
         searches = Searches(tuple(waves), seeds, noise, config)
         per_map, n = searches.per_map, c * searches.per_map
@@ -227,7 +237,7 @@ class InsightRequest:
             extra = {"target": Unit(layer, as_int(f["map"], "map", 0, c - 1), node), "k": as_int(f["k"], "k", 1, MAX_K)}
             n = per_map
         elif analysis == "hand":
-            n = c * len(waves) * seeds * len(FAMILIES) * 2
+            n = c * len(hand_settings(FAMILIES, waves)) * seeds * (SELECTION_BLOCKS + 1)
         elif analysis == "compare":
             if other is None or f["model_b"] != other.name:
                 raise ValueError(f"Choose a second model. Received: second model={str(f['model_b'])[:40]!r}")
@@ -236,9 +246,12 @@ class InsightRequest:
                 raise ValueError(f"{other.name} has no layer of maps to compare with.")
             extra = {"model_b": other.name, "layer_b": layer_b, "model_b_hash": other.sha256}
             n = (c + other.layer(layer_b).maps) * per_map
-        if n > MAX_SEARCHES:
-            raise ValueError(f"At most {MAX_SEARCHES} OIP searches per analysis (maps × wavelengths × seeds"
-                             f"{' × 6 settings' if analysis == 'hand' else ''}). Received: {n}")
+        if analysis == "hand" and n > MAX_HAND_SEARCHES:
+            raise ValueError(f"At most {MAX_HAND_SEARCHES} OIP searches per Hand of MNIST (maps × settings × "
+                             f"{SELECTION_BLOCKS + 1} blocks × {HAND_BLOCK} seeds). Received: {n}")
+        if analysis != "hand" and n > MAX_SEARCHES:
+            raise ValueError(f"At most {MAX_SEARCHES} OIP searches per analysis (maps × wavelengths × seeds). "
+                             f"Received: {n}")
         return cls(analysis, layer, searches, **extra)
 
     def describe(self) -> str:
@@ -250,7 +263,8 @@ class InsightRequest:
             target = f" map {self.target.index}" + (f" node ({self.target.node[0]}, {self.target.node[1]})"
                                                     if self.target.node else "")
         other = f" with {self.model_b} {self.layer_b}" if self.model_b else ""
-        method = "redirected ReLU" if s.config.redirect_steps else "the seed's method"
+        method = {"redirected": "redirected ReLU", "skip-dead": "no blur on dead searches",
+                  "blur-all": "the seed's loop (every image blurred)"}[s.config.method]
         return (f"{what} of {self.layer}{target}{other}: λ = {', '.join(f'{w:g}' for w in s.wavelengths)}, {s.seeds} "
                 f"seed{'s' * (s.seeds > 1)}, {s.config.steps} steps, {s.noise} noise, {method}")
 
@@ -258,6 +272,7 @@ class InsightRequest:
         s = self.searches
         out: dict[str, Any] = {"analysis": self.analysis, "layer": self.layer, "wavelengths": list(s.wavelengths),
                                "seeds": s.seeds, "steps": s.config.steps, "redirect_steps": s.config.redirect_steps,
+                               "method": s.config.method,
                                "noise": s.noise}
         if self.target is not None:
             out.update(map=self.target.index, node=list(self.target.node) if self.target.node else None, k=self.k)

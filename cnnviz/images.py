@@ -58,9 +58,19 @@ def tile(images: np.ndarray, cols: int | None = None, pad: int = 1, fill: int = 
 
 
 def _font(size: int):
+    """DejaVu Sans where the system has it (it has λ and the other signs labels use), else Pillow's own font."""
     from PIL import ImageFont
 
-    return ImageFont.load_default(size)
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default(size)
+
+
+def _legible(text: str, font) -> str:
+    """``text`` with the signs ``font`` cannot draw spelled out (Pillow's own font has no Greek: λ becomes
+    "lambda")."""
+    return text if "DejaVu" in str(getattr(font, "path", "")) else text.replace("λ", "lambda ").replace("  ", " ")
 
 
 def _wrap(text: str, width: float, font) -> list[str]:
@@ -89,7 +99,7 @@ def labelled_grid(tiles: np.ndarray, labels: Sequence[str] | None = None, *, col
     rows = math.ceil(n / cols)
     tw, th = w * scale, h * scale
     font, big = _font(max(9, min(13, tw // 9))), _font(14)
-    wrapped = [_wrap(t, tw - 2, font) for t in labels] if labels else [[] for _ in range(n)]
+    wrapped = [_wrap(_legible(t, font), tw - 2, font) for t in labels] if labels else [[] for _ in range(n)]
     line = font.size + 2
     cap = line * max((len(x) for x in wrapped), default=0) + (2 if labels else 0)
     head = 22 if title else 0
@@ -97,7 +107,7 @@ def labelled_grid(tiles: np.ndarray, labels: Sequence[str] | None = None, *, col
     out = Image.new("RGB", (cols * (tw + pad) + pad, head + rows * (th + cap + pad) + pad), "white")
     draw = ImageDraw.Draw(out)
     if title:
-        draw.text((pad, 3), title, fill="black", font=big)
+        draw.text((pad, 3), _legible(title, big), fill="black", font=big)
     for i in range(n):
         r, c = divmod(i, cols)
         x0, y0 = pad + c * (tw + pad), head + pad + r * (th + cap + pad)

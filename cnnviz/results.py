@@ -196,7 +196,11 @@ class SweepResult:
         start = self.start if self.start is not None else nan
         seed_end = self.seed_activation if self.seed_activation is not None else self.activation
         blur = self.blur_activation if self.blur_activation is not None else nan
+        opened = self.open_at_start
         return [{"layer": self.layer, "noise": self.noise, "map": m, "wavelength": w, "seed": s,
+                 # the map's probability of opening at this wavelength over all its seeds (the same on its rows)
+                 "map_open_at_start": opened[i][j].value, "map_open_at_start_ci95_low": opened[i][j].interval[0],
+                 "map_open_at_start_ci95_high": opened[i][j].interval[1],
                  "start_activation": float(start[i, j, s]), "activation": float(self.activation[i, j, s]),
                  "skip_dead_activation": float(seed_end[i, j, s]), "blur_all_activation": float(blur[i, j, s]),
                  "dead_at_start": bool(self.dead_start[i, j, s]), "dead_at_end_skip_dead": bool(self.dead_end[i, j, s]),
@@ -214,6 +218,45 @@ class SweepResult:
                 "dead_at_every_wavelength": int(self.dead.all(axis=(1, 2)).sum()),
                 "open_at_start_per_map": self.open_statistics() if len(self.maps) else [],
                 "awake_at_start_only_for": {str(m): [f"{w:g}" for w in ws] for m, ws in self.awake_only_at().items()}}
+
+
+@dataclass(frozen=True)
+class OpenRates:
+    """Per map and wavelength: how many of ``noises`` noises open the map at the start (cnnviz.sweep.open_rates)."""
+
+    layer: str
+    maps: list[int]
+    wavelengths: tuple[float, ...]
+    noises: int  # per wavelength, the same for every map
+    noise: str
+    first_seed: int
+    opened: np.ndarray  # (maps, wavelengths) counts
+    seconds: float
+    stopped: bool = False
+
+    def rate(self, map_: int, wavelength: float) -> Rate:
+        return Rate(int(self.opened[self.maps.index(map_), self.wavelengths.index(float(wavelength))]), self.noises)
+
+    @property
+    def widest(self) -> float:
+        """The largest half-width of any cell's Wilson interval (for "every interval under ± x points")."""
+        lo, hi = wilson(self.opened, self.noises)
+        return float(((hi - lo) / 2).max()) if self.opened.size else float("nan")
+
+    def rows(self) -> list[dict[str, Any]]:
+        lo, hi = wilson(self.opened, self.noises) if self.opened.size else (self.opened, self.opened)
+        return [{"layer": self.layer, "map": m, "wavelength": w, "noise": self.noise, "noises": self.noises,
+                 "opened": int(self.opened[i, j]), "open_at_start": float(self.opened[i, j] / self.noises),
+                 "ci95_low": float(lo[i, j]), "ci95_high": float(hi[i, j])}
+                for i, m in enumerate(self.maps) for j, w in enumerate(self.wavelengths)]
+
+    def summary(self) -> dict[str, Any]:
+        return {"layer": self.layer, "noise": self.noise, "noises_per_wavelength": self.noises,
+                "seeds": [self.first_seed, self.first_seed + self.noises - 1], "wavelengths": list(self.wavelengths),
+                "seconds": round(self.seconds, 1), "stopped": self.stopped,
+                "widest_half_interval": _finite(self.widest),
+                "never_opened": {f"{w:g}": [m for i, m in enumerate(self.maps) if self.opened[i, j] == 0]
+                                 for j, w in enumerate(self.wavelengths)}}
 
 
 @dataclass(frozen=True)
@@ -282,60 +325,154 @@ class Reproducibility:
 
 @dataclass(frozen=True)
 class HandOfMnist:
+    """Reproducibility of every map in every setting on disjoint blocks of seeds: each selection block picks the
+    map with the best mean score over the settings, the held-out block scores the picks (see :mod:`cnnviz.hand`)."""
+
     layer: str
     maps: list[int]
-    settings: list[str]  # "lowpass λ=4 seed's method", …
-    scores: np.ndarray  # (settings, maps)
-    score_ci95: np.ndarray  # (settings, maps, 2)
-    images: np.ndarray  # (settings, maps, *image shape) each map's best OIP in each setting
+    settings: list[str]  # "lowpass λ=4", "pixel noise λ=1", …
+    method: str  # the ascent method of every search (cnnviz.search.METHODS)
+    block: int  # searches per map, setting and block
+    first_seed: int
+    block_scores: np.ndarray  # (selection blocks + 1, settings, maps); the last block is held out
+    heldout_ci95: np.ndarray  # (maps, 2) bootstrap interval of the held-out score (mean over settings)
+    heldout_setting_ci95: np.ndarray  # (settings, maps, 2)
+    images: np.ndarray  # (settings, maps, *image shape) each map's best held-out OIP in each setting
+    top_indices: np.ndarray  # (maps, k) test images with the highest map mean (k = 0: not computed)
+    top_labels: np.ndarray  # (maps, k) their classes
+    top_images: np.ndarray  # (maps, k, *image shape) uint8
     seconds: float
     stopped: bool = False
 
-    @property
-    def ranks(self) -> np.ndarray:
-        """(settings, maps) rank of each map's score in each setting, 1 = most reproducible."""
-        order = np.argsort(-self.scores, axis=1, kind="stable")
-        ranks = np.empty_like(order)
-        rows = np.arange(len(self.settings))[:, None]
-        ranks[rows, order] = np.arange(1, len(self.maps) + 1)[None, :]
-        return ranks
+    @classmethod
+    def empty(cls, layer: str, settings: list[str], seconds: float) -> HandOfMnist:
+        """The result of a stopped run."""
+        z = np.zeros((0, 0))
+        return cls(layer, [], settings, "", 0, 0, np.zeros((0, 0, 0)), z, np.zeros((0, 0, 2)), np.zeros((0, 0, 28, 28)),
+                   z, z, np.zeros((0, 0, 28, 28)), seconds, True)
 
     @property
-    def by_worst_rank(self) -> np.ndarray:
-        """Positions in ``maps`` by worst-case rank, then mean rank: the candidate first."""
-        r = self.ranks
-        return np.lexsort((r.mean(0), r.max(0)))
+    def blocks(self) -> int:
+        """Selection blocks."""
+        return len(self.block_scores) - 1
+
+    @property
+    def heldout_scores(self) -> np.ndarray:
+        """(settings, maps) scores on the held-out block."""
+        return self.block_scores[-1]
+
+    @property
+    def heldout_score(self) -> np.ndarray:
+        """(maps,) held-out score, the mean over settings."""
+        return self.heldout_scores.mean(0)
+
+    @property
+    def picks(self) -> list[int]:
+        """Position in ``maps`` of each selection block's pick: the best mean score over the settings."""
+        return [int(np.argmax(s.mean(0))) for s in self.block_scores[:-1]]
+
+    @property
+    def worst_rank_picks(self) -> list[int]:
+        """What the earlier criterion (the best worst-case rank over the settings, then mean rank) picks in each
+        selection block: reported beside :attr:`picks`, not used."""
+        return [int(best_worst_rank(s)[0]) for s in self.block_scores[:-1]]
+
+    @property
+    def pick_frequency(self) -> np.ndarray:
+        """(maps,) share of the selection blocks that pick each map."""
+        return np.bincount(self.picks, minlength=len(self.maps)) / max(self.blocks, 1)
+
+    @property
+    def candidates(self) -> list[int]:
+        """Positions of the maps picked at least once, most often first (ties: the best mean score over the
+        selection blocks pooled; the held-out block has no say)."""
+        pooled = self.block_scores[:-1].mean((0, 1))
+        return sorted(set(self.picks), key=lambda i: (-self.pick_frequency[i], -pooled[i]))
 
     @property
     def candidate(self) -> int:
-        """Position in ``maps`` of the map with the best worst-case rank (then the best mean rank)."""
-        return int(self.by_worst_rank[0])
+        """Position in ``maps`` of the most frequent pick."""
+        return self.candidates[0]
 
     @property
-    def first_per_setting(self) -> list[int]:
-        """The maps that came first in some setting."""
-        return sorted({self.maps[int(np.argmin(row))] for row in self.ranks})
+    def stable(self) -> bool:
+        """More than half of the selection blocks pick the candidate."""
+        return bool(self.pick_frequency[self.candidate] > 0.5)
+
+    def top_text(self, i: int) -> str:
+        """The classes of map position ``i``'s top test images: "7×9" or "4×5, 9×3, 7×1"."""
+        labels, counts = np.unique(self.top_labels[i], return_counts=True)
+        return ", ".join(f"{lab}×{c}" for c, lab in sorted(zip(counts, labels), reverse=True))
+
+    def statement(self) -> str:
+        """The finding in one sentence, as strong as the picks allow."""
+        f = self.pick_frequency
+        if self.stable:
+            c = self.candidate
+            lo, hi = self.heldout_ci95[c]
+            return (f"map {self.maps[c]}: picked by {round(f[c] * self.blocks)} of {self.blocks} selection blocks; "
+                    f"held-out score {self.heldout_score[c]:.2f} {interval_text(lo, hi)}")
+        top = ", ".join(f"map {self.maps[i]} ({round(f[i] * self.blocks)}/{self.blocks})" for i in self.candidates)
+        return f"no stable candidate; the top set is {top}"
+
+    def montage(self, maps: list[int]) -> tuple[np.ndarray, list[str], int]:
+        """uint8 tiles, labels and columns of one row per map of ``maps``: its held-out OIP in every setting
+        (with the held-out score), then its top test images (with their classes)."""
+        from .search import to_display
+
+        rgb = self.images.ndim == 5
+        tiles: list[np.ndarray] = []
+        labels: list[str] = []
+        for mp in maps:
+            if mp not in self.maps:
+                raise ValueError(f"map must be one of the result's maps. Received: map={mp}")
+            i = self.maps.index(mp)
+            oips = np.round(to_display(np.asarray(self.images[:, i], np.float32), rgb=rgb) * 255).astype(np.uint8)
+            tiles += list(oips) + list(self.top_images[i])
+            labels += [f"map {mp} · {s} · {self.heldout_scores[k, i]:.2f}" for k, s in enumerate(self.settings)]
+            labels += [f"map {mp} · test #{t} · class {c}" for t, c in zip(self.top_indices[i], self.top_labels[i])]
+        return np.stack(tiles), labels, len(self.settings) + self.top_images.shape[1]
+
+    def _candidate_row(self, i: int) -> dict[str, Any]:
+        return {"map": self.maps[i], "pick_frequency": float(self.pick_frequency[i]),
+                "heldout_score": float(self.heldout_score[i]),
+                "heldout_ci95": [_finite(float(v)) for v in self.heldout_ci95[i]],
+                "top_labels": self.top_labels[i].tolist(), "top_test_indices": self.top_indices[i].tolist()}
 
     def rows(self) -> list[dict[str, Any]]:
-        r = self.ranks
-        return [{"layer": self.layer, "map": m, "worst_rank": int(r[:, i].max()), "mean_rank": float(r[:, i].mean()),
-                 "times_first": int((r[:, i] == 1).sum()), "mean_score": float(self.scores[:, i].mean())}
-                for i, m in enumerate(self.maps)]
+        f, ci = self.pick_frequency, self.heldout_ci95
+        return [{"layer": self.layer, "map": m, "pick_frequency": float(f[i]),
+                 "heldout_score": float(self.heldout_score[i]), "heldout_ci95_low": _finite(float(ci[i, 0])),
+                 "heldout_ci95_high": _finite(float(ci[i, 1])),
+                 "selection_score": float(self.block_scores[:-1, :, i].mean()),
+                 "top_labels": " ".join(str(v) for v in self.top_labels[i])} for i, m in enumerate(self.maps)]
 
     def summary(self) -> dict[str, Any]:
         if not len(self.maps):
             return {"layer": self.layer, "stopped": self.stopped}
-        c, r = self.candidate, self.ranks
-        return {"layer": self.layer, "settings": self.settings, "seconds": round(self.seconds, 1),
-                "candidate": self.maps[c], "candidate_worst_rank": int(r[:, c].max()),
-                "candidate_mean_rank": float(r[:, c].mean()), "candidate_first_in": int((r[:, c] == 1).sum()),
-                "candidate_per_setting": [{"setting": s, "rank": int(r[k, c]), "score": float(self.scores[k, c]),
-                                           "score_ci95": [_finite(float(v)) for v in self.score_ci95[k, c]],
-                                           "first": self.maps[int(np.argmin(r[k]))]}
+        c = self.candidate
+        seeds_used = [self.first_seed, self.first_seed + (self.blocks + 1) * self.block - 1]
+        return {"layer": self.layer, "method": self.method, "settings": self.settings, "seconds": round(self.seconds, 1),
+                "searches_per_block": self.block, "selection_blocks": self.blocks, "seeds": seeds_used,
+                "candidate": self.maps[c], "stable": self.stable, "statement": self.statement(),
+                "heldout_score": float(self.heldout_score[c]),
+                "heldout_ci95": [_finite(float(v)) for v in self.heldout_ci95[c]],
+                "candidate_per_setting": [{"setting": s, "heldout_score": float(self.heldout_scores[k, c]),
+                                           "heldout_ci95": [_finite(float(v)) for v in self.heldout_setting_ci95[k, c]]}
                                           for k, s in enumerate(self.settings)],
-                "runners_up": [{"map": self.maps[i], "worst_rank": int(r[:, i].max()), "mean_rank": float(r[:, i].mean())}
-                               for i in self.by_worst_rank[1:4]],
-                "first_per_setting": self.first_per_setting}
+                "picks": [self.maps[i] for i in self.picks],
+                "worst_rank_picks": [self.maps[i] for i in self.worst_rank_picks],
+                "block_scores": np.round(self.block_scores, 4).tolist(),
+                "candidates": [self._candidate_row(i) for i in self.candidates]}
+
+
+def best_worst_rank(scores: np.ndarray) -> np.ndarray:
+    """Positions of the maps of (settings, maps) ``scores`` by worst-case rank over the settings, then mean rank
+    (rank 1 = the highest score in a setting)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    ranks[np.arange(len(scores))[:, None], order] = np.arange(1, scores.shape[1] + 1)[None, :]
+    return np.lexsort((ranks.mean(0), ranks.max(0)))
 
 
 @dataclass(frozen=True)
@@ -527,6 +664,49 @@ class Attribution:
     def to_dict(self) -> dict:
         return {"method": self.method, "layer": self.layer, "class": self.cls, "predicted": self.predicted,
                 "probability": float(self.probabilities[self.cls])}
+
+
+@dataclass(frozen=True)
+class SanityCheck:
+    """The cascading randomisation test of one attribution method (cnnviz.sanity): per step (0 = the trained
+    model, then the weighted layers re-initialised from the top down, one more each step) and per image, how alike
+    the map is to the trained model's, raw and image-specific (Spearman)."""
+
+    method: str
+    layer: str | None  # Grad-CAM's layer
+    steps: list[str]  # "original", then the layer randomised last at each step
+    raw: np.ndarray  # (steps, images)
+    specific: np.ndarray  # (steps, images)
+    seconds: float
+    stopped: bool = False
+
+    @staticmethod
+    def _interval(values: np.ndarray) -> tuple[float, float]:
+        """Bootstrap 95 % interval of the mean over images."""
+        from .stats import bootstrap_ci
+
+        return bootstrap_ci(lambda idx: float(values[idx].mean()), len(values), rounds=500)
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for k, step in enumerate(self.steps):
+            rlo, rhi = self._interval(self.raw[k])
+            slo, shi = self._interval(self.specific[k])
+            out.append({"method": self.method, "step": k, "randomised_down_to": step,
+                        "raw_spearman": float(self.raw[k].mean()), "raw_ci95": [rlo, rhi],
+                        "specific_spearman": float(self.specific[k].mean()), "specific_ci95": [slo, shi]})
+        return out
+
+    @property
+    def passes(self) -> bool:
+        """The image-specific similarity after full randomisation is below 0.2: the maps depend on the weights."""
+        return bool(not self.stopped and float(self.specific[-1].mean()) < 0.2)
+
+    def summary(self) -> dict[str, Any]:
+        return {"method": self.method, "layer": self.layer, "images": int(self.raw.shape[1]),
+                "seconds": round(self.seconds, 1), "stopped": self.stopped, "passes": self.passes,
+                "final_specific_spearman": float(self.specific[-1].mean()),
+                "final_raw_spearman": float(self.raw[-1].mean()), "steps": self.rows()}
 
 
 @dataclass(frozen=True)

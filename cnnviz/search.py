@@ -6,7 +6,7 @@ read them as they are, so this module must stay importable without TensorFlow.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -121,6 +121,18 @@ METHODS = {
     "skip-dead": "no blur on dead searches: a dead search stays exactly as it started",
     "redirected": "the redirected ReLU: closed units get gradient that opens them for the first steps",
 }
+
+SELECTION_BLOCKS = 4  # the Hand of MNIST: disjoint blocks of seeds that each pick a map; one more scores the pick
+
+
+def hand_settings(noises: Sequence[str], wavelengths: Sequence[float]) -> list[tuple[str, float]]:
+    """The Hand of MNIST's settings: (noise family, wavelength); λ = 1 once (pixel noise is the same in every
+    family)."""
+    return [(n, float(w)) for n in noises for w in wavelengths if float(w) > 1 or n == noises[0]]
+
+
+def setting_label(noise: str, wavelength: float) -> str:
+    return "pixel noise λ=1" if wavelength <= 1 else f"{noise} λ={wavelength:g}"
 
 
 @dataclass(frozen=True)

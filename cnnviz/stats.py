@@ -79,13 +79,12 @@ def _corr(a: np.ndarray, b: np.ndarray, flat: int = 2) -> np.ndarray:
     return np.einsum("...ip,...jp->...ij", unit(a), unit(b))
 
 
-def score_interval(correlations: np.ndarray, rounds: int = 1000, seed: int = 0,
-                   level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap interval of the reproducibility score over the searches (seeds × wavelengths).
+def bootstrap_scores(correlations: np.ndarray, rounds: int = 1000, seed: int = 0) -> np.ndarray:
+    """Bootstrap replicates of the reproducibility score: (..., K, K) correlations -> (..., rounds).
 
-    ``correlations`` is (..., K, K) from :func:`shift_correlations`. Each round redraws K searches with
-    replacement and averages the correlations of the pairs of *different* searches drawn (a search
-    with itself says nothing about reproducibility). Returns (lo, hi), each (...).
+    Each round redraws K searches with replacement and averages the correlations of the pairs of
+    *different* searches drawn (a search with itself says nothing about reproducibility); NaN for a
+    round that drew one search K times.
     """
     c = np.asarray(correlations, np.float64)
     k = c.shape[-1]
@@ -97,10 +96,19 @@ def score_interval(correlations: np.ndarray, rounds: int = 1000, seed: int = 0,
     ia, ib = idx[:, a], idx[:, b]  # (rounds, pairs)
     valid = ia != ib
     vals = c[..., ia, ib]  # (..., rounds, pairs)
-    with np.errstate(invalid="ignore"):
-        means = np.where(valid, vals, 0).sum(-1) / np.maximum(valid.sum(-1), 1)
-    means = np.where(valid.any(-1), means, np.nan)
-    lo, hi = np.nanpercentile(means, [50 * (1 - level), 50 * (1 + level)], axis=-1)
+    means = np.where(valid, vals, 0).sum(-1) / np.maximum(valid.sum(-1), 1)
+    return np.where(valid.any(-1), means, np.nan)
+
+
+def score_interval(correlations: np.ndarray, rounds: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap interval of the reproducibility score over the searches (seeds × wavelengths).
+
+    ``correlations`` is (..., K, K) from :func:`shift_correlations`; see :func:`bootstrap_scores`.
+    Returns (lo, hi), each (...).
+    """
+    lo, hi = np.nanpercentile(bootstrap_scores(correlations, rounds, seed), [50 * (1 - level), 50 * (1 + level)],
+                              axis=-1)
     return lo, hi
 
 

@@ -41,13 +41,12 @@ def run(ops, model: str, request: InsightRequest, *, report, should_stop):
 
         r = reproducibility(m, request.layer, request.searches, watch=watch)
         return replace(r, images=_f16(r.images))
+    data = ops.dataset(m.metadata.get("dataset", "mnist"))
     if request.analysis == "hand":
         from cnnviz.hand import hand_of_mnist
 
-        h = hand_of_mnist(m, request.layer, request.searches, redirect=(0, request.searches.config.redirect_steps),
-                          watch=watch)
+        h = hand_of_mnist(m, request.layer, request.searches, test=(data.x_test, data.y_test), watch=watch)
         return replace(h, images=_f16(h.images))
-    data = ops.dataset(m.metadata.get("dataset", "mnist"))
     if request.analysis == "exemplars":
         from cnnviz.exemplars import exemplars
 

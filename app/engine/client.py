@@ -42,7 +42,8 @@ log = logging.getLogger("cnnviz.engine")
 ROOT = Path(__file__).resolve().parents[2]
 START_S = 180.0  # loading TensorFlow on a busy 2-core machine
 CALL_S = 30.0  # a quick call's deadline
-SLOW_CALL_S = {"class_means": 600.0, "dense_stats": 600.0}  # one pass over the whole test set
+SLOW_CALL_S = {"class_means": 600.0, "dense_stats": 600.0,  # one pass over the whole test set
+               "sanity": 300.0}  # an attribution per image and randomised layer
 STALL_S = 10 * HEARTBEAT_S  # a stream that says nothing this long is stalled
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # between restarts of an engine that keeps dying
 STABLE_S = 60.0  # an engine up this long has its restart count forgiven

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from cnnviz.config import TrainConfig
-from cnnviz.results import Attribution, DensePatterns, TrainResult
+from cnnviz.results import Attribution, DensePatterns, SanityCheck, TrainResult
 from cnnviz.search import OIPConfig, OIPItem, OIPResult
 
 from ..requests import InsightRequest
 from .progress import LIVE_ITEMS, throttled
 from .results import Activations, ModelInfo
+
+SANITY_IMAGES = 32  # test images of the Maps page's randomisation test
 
 
 class Models:
@@ -103,6 +105,16 @@ class Ops:
 
         m = self.models.get(model)
         return attribution(m, fit_to(image, m.image_shape), method, layer=layer, cls=cls)
+
+    def sanity(self, model: str, method: str, layer: str | None = None, images: int = SANITY_IMAGES) -> SanityCheck:
+        """The randomisation test of ``method`` on the first test images (memoized per model file)."""
+        from cnnviz.sanity import sanity_check
+
+        m = self.models.get(model)
+        data = self.dataset(m.metadata.get("dataset", "mnist"))
+        n = min(int(images), len(data.x_test))
+        return self._memoized(("sanity", m.sha256, method, layer, n),
+                              lambda: sanity_check(m, data.x_test[:n], method, layer=layer))
 
     def class_means(self, model: str, layer: str) -> np.ndarray:
         from cnnviz.activations import class_means

@@ -21,7 +21,7 @@ LANES = (INTERACTIVE, JOBS)
 
 QUICK_OPS = {  # answered at once; op -> lane
     "health": INTERACTIVE, "info": INTERACTIVE, "activations": INTERACTIVE, "attribution": INTERACTIVE,
-    "class_means": JOBS, "dense_stats": JOBS, "list_jobs": JOBS, "detach": JOBS,
+    "class_means": JOBS, "dense_stats": JOBS, "sanity": JOBS, "list_jobs": JOBS, "detach": JOBS,
 }
 JOB_OPS = {"oip", "train", "insight"}  # long: detached jobs with progress, in the jobs lane
 

@@ -13,16 +13,16 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from cnnviz.images import labelled_grid, to_uint8
-from cnnviz.results import Comparison, Reproducibility, SweepResult
+from cnnviz.results import Comparison, HandOfMnist, Reproducibility, SweepResult
 from cnnviz.store import csv_text
 
 from .. import insight_views as views
 from .. import jobs
 from ..clicks import click_point, custom_int
-from ..controls import clamped, dropdown, info
+from ..controls import clamped, dropdown, info, method_control
 from ..ids import Insight as I
 from ..ids import Shell
-from ..requests import ANALYSES, MAX_K, MAX_SEEDS, MAX_STEPS, REDIRECT_STEPS, WAVELENGTHS, InsightRequest
+from ..requests import ANALYSES, HAND_BLOCK, MAX_K, MAX_SEEDS, MAX_STEPS, WAVELENGTHS, InsightRequest
 from ..services import services
 from ..ui import alert, card, handled, labelled, scroll_into_view
 
@@ -44,14 +44,15 @@ HELP = {
                 "Matches the maps of a layer in the two models by the correlation of their activations over the "
                 "test set (optimal one-to-one assignment), with the OIPs of each pair."),
     "hand": ("The Hand of MNIST across settings",
-             "Each map's reproducibility in every setting (the three noise families × the chosen wavelengths × the "
-             "seed's method and the redirected ReLU), ranked; the candidate is the map with the best worst-case rank, "
-             "shown with its OIP from every setting."),
+             "Each map's reproducibility in every setting (the three noise families × the chosen wavelengths; λ = 1 "
+             f"once), on {HAND_BLOCK} seeds per block whatever the seeds control says: four selection blocks each "
+             "pick the map with the best mean score over the settings, and a held-out block scores the picks. One "
+             "map picked by most blocks is a stable candidate; otherwise the top set is shown."),
 }
 CONTROLS = {"analysis": (I.ANALYSIS, "value"), "layer": (I.LAYER, "value"), "map": (I.MAP, "value"),
             "node_on": (I.NODE_ON, "value"), "node_x": (I.NODE_X, "value"), "node_y": (I.NODE_Y, "value"),
             "model_b": (I.MODEL_B, "value"), "waves": (I.WAVES, "value"), "seeds": (I.SEEDS, "value"),
-            "steps": (I.STEPS, "value"), "k": (I.K, "value"), "redirect": (I.REDIRECT, "value"),
+            "steps": (I.STEPS, "value"), "k": (I.K, "value"), "method": (I.METHOD, "value"),
             "noise": (I.NOISE, "value")}
 
 
@@ -90,9 +91,7 @@ def _controls() -> dbc.Card:
         labelled("Steps per search", dcc.Slider(id=I.STEPS, min=10, max=MAX_STEPS, step=10, value=60,
                                                 marks={10: "10", 60: "60", 200: "200", 500: "500"})),
         labelled("Start noise", dbc.RadioItems(id=I.NOISE, inline=True, value="lowpass", options=NOISES)),
-        dbc.Checkbox(id=I.REDIRECT, value=True,
-                     label=f"wake dead maps: redirected ReLU for the first {REDIRECT_STEPS} steps, and after while a "
-                           "search is still at zero (off: the seed's method)"),
+        method_control(I.METHOD),
     )
 
 
@@ -219,7 +218,7 @@ def _shown(shown: Any) -> tuple[Any, InsightRequest, str]:
 @handled(Output(I.DETAIL, "children"), Input(I.TABLE, "cellClicked"), State(I.SHOWN, "data"), message=I.DETAIL,
          prevent_initial_call=True)
 def table_detail(cell, shown):
-    """A row of the reproducibility table shows that map's OIPs; a row of the pairs table, that pair."""
+    """A row of the reproducibility or the Hand table shows that map's OIPs; a row of the pairs table, that pair."""
     res, _, _ = _shown(shown)
     try:
         row = int(cell["rowId"])
@@ -229,6 +228,8 @@ def table_detail(cell, shown):
         return views.reproducibility_detail(res, row)
     if isinstance(res, Comparison) and res.matching.partner(row) is not None:
         return views.pair_detail(res, row, res.matching.partner(row))
+    if isinstance(res, HandOfMnist) and row in res.maps:
+        return views.hand_detail(res, row)
     raise PreventUpdate
 
 
@@ -270,9 +271,9 @@ def export_file(kind: str, res: Any, request: InsightRequest, model: str) -> dic
         name += f"-map{request.target.index}"
     if kind == "csv":
         return dcc.send_string(csv_text(res.rows()), f"{name}.csv")
-    images, labels = views.gallery(res)
+    images, labels, cols = views.gallery(res)
     tiles = to_uint8(images, rgb=images.ndim == 4) if images.dtype != "uint8" else images
-    grid = labelled_grid(tiles, labels, cols=min(8, len(tiles)), title=f"{model} · {request.describe()}")
+    grid = labelled_grid(tiles, labels, cols=cols, title=f"{model} · {request.describe()}")
     buf = io.BytesIO()
     grid.save(buf, format="PNG")
     return dcc.send_bytes(buf.getvalue(), f"{name}.png")

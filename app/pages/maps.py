@@ -27,6 +27,7 @@ HIDDEN = {"display": "none"}
 METHODS = [{"label": "saliency", "value": "saliency"}, {"label": "SmoothGrad", "value": "smoothgrad"},
            {"label": "Grad-CAM", "value": "gradcam"}]
 
+TRUST_PROMPT = "the randomisation test of the chosen method appears here"
 
 def _spatial(model) -> list[str]:
     """The model's layers of maps, input side first: the layer slider's marks."""
@@ -101,7 +102,13 @@ layout = html.Div([
                          labelled("Grad-CAM layer", dropdown(I.WHY_LAYER, options=[], clearable=False)),
                          html.Div(id=I.WHY_NOTE, className="small text-muted"),
                      ], md=7),
-                 ])),
+                 ]),
+                 html.Hr(),
+                 dbc.Button("Can this method be trusted? Run the randomisation test", id=I.TRUST_RUN, size="sm",
+                            color="secondary", outline=True, className="mb-2"),
+                 dcc.Loading(html.Div([dcc.Graph(id=I.TRUST, config={"displayModeBar": False},
+                                                 figure=figures.empty_figure(TRUST_PROMPT)),
+                                       html.Div(id=I.TRUST_NOTE, className="small")]), delay_show=300)),
         ], lg=9),
     ]),
 ])
@@ -327,6 +334,34 @@ def show_map(map_, spec, layer, mode, cls, model, _ready):
         acts = svc.engine.call("activations", model=model, image=pixels).of(layer)
     m = min(max(int(map_ or 0), 0), acts.shape[-1] - 1)
     return figures.make_map_figure(acts[..., m], f"{layer} map {m}")
+
+
+@handled(Output(I.TRUST, "figure"), Output(I.TRUST_NOTE, "children"), Input(I.TRUST_RUN, "n_clicks"),
+         Input(I.WHY_METHOD, "value"), Input(I.WHY_LAYER, "value"), Input(Shell.MODEL, "value"), show=_figure_message,
+         prevent_initial_call=True)
+def trust(_clicks, method, layer, model):
+    """The cascading randomisation test (Adebayo et al. 2018) of the chosen method on this model; any other control
+    that changes clears it, so a result never shows under a method or model it is not of."""
+    if ctx.triggered_id != I.TRUST_RUN:
+        return figures.empty_figure(TRUST_PROMPT), None
+    i = info(model)
+    method = as_choice(method, "method", [m["value"] for m in METHODS])
+    layer = as_choice(layer, "Grad-CAM layer", i.spatial_layers) if method == "gradcam" else None
+    r = services().engine.call("sanity", model=model, method=method, layer=layer)
+    rows = r.rows()
+    name = dict((m["value"], m["label"]) for m in METHODS)[method]
+    final, raw = float(r.specific[-1].mean()), float(r.raw[-1].mean())
+    verdict = (f"{name} passes on {model}: with every layer re-initialised, its maps keep an image-specific "
+               f"similarity of {final:.2f} (below 0.2), so they depend on what the model learnt."
+               if r.passes else
+               f"{name} fails on {model}: with every layer re-initialised, its maps keep an image-specific similarity "
+               f"of {final:.2f} (0.2 or more), so they show the image more than what the model learnt.")
+    why_raw = (f" The raw rank correlation stays at {raw:.2f}: every map of every model is bright where digits are "
+               "drawn and dark at the border, so the raw number measures that shared layout, not the explanation; "
+               "the image-specific one subtracts the mean map over the images first." if raw > final + 0.1 else "")
+    note = [html.B(verdict), why_raw, f" {r.raw.shape[1]} test images; {model}'s weights are untouched (a copy is "
+            "randomised)."]
+    return figures.make_sanity_figure(r.steps, rows), note
 
 
 @handled(Output(I.WHY, "figure"), Output(I.WHY_NOTE, "children"), Input(Shell.IMAGE, "data"),

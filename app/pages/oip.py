@@ -19,7 +19,7 @@ from cnnviz.search import OIPProgress, OIPResult
 
 from .. import figures, jobs
 from ..clicks import custom_int
-from ..controls import clamped, info, layer_marks, layer_position
+from ..controls import clamped, info, layer_marks, layer_position, method_control
 from ..ids import OIP as I
 from ..ids import Shell
 from ..requests import MAX_SEEDS, MAX_STEPS, WAVELENGTHS, OIPRequest, layer_choice, wavelength_range
@@ -33,7 +33,10 @@ CONTROLS = {"layer": (I.LAYER, "value"), "map": (I.MAP, "value"), "whole": (I.WH
             "node_on": (I.NODE_ON, "value"), "node_x": (I.NODE_X, "value"), "node_y": (I.NODE_Y, "value"),
             "waves": (I.WAVES, "value"), "mix": (I.MIX, "value"), "seeds": (I.SEEDS, "value"),
             "steps": (I.STEPS, "value"), "step_size": (I.STEP_SIZE, "value"), "blur": (I.BLUR, "value"),
-            "sigma": (I.SIGMA, "value"), "jitter": (I.JITTER, "value"), "noise": (I.NOISE, "value")}
+            "sigma": (I.SIGMA, "value"), "jitter": (I.JITTER, "value"), "noise": (I.NOISE, "value"),
+            "method": (I.METHOD, "value"), "in_range": (I.IN_RANGE, "value")}
+RANGES = [{"label": "auto (on for units and classes)", "value": "auto"}, {"label": "on", "value": "on"},
+          {"label": "off", "value": "off"}]
 NOISES = [{"label": "low-pass", "value": "lowpass"}, {"label": "band-pass", "value": "bandpass"},
           {"label": "mix", "value": "mix", "title": "equal-power low-pass layers at λ, λ/2, … down to single pixels"}]
 
@@ -81,6 +84,9 @@ def _controls() -> dbc.Card:
                             **slider)),
         labelled("Blur sigma (pixels)", dbc.Input(id=I.SIGMA, type="number", min=0.1, max=3, step=0.1, value=0.5)),
         labelled("Jitter (pixels)", dcc.Slider(id=I.JITTER, min=0, max=4, step=1, value=0, **slider)),
+        method_control(I.METHOD),
+        labelled("Keep the image a possible input (clip to the data's pixel range after each step)",
+                 dbc.RadioItems(id=I.IN_RANGE, inline=True, value="auto", options=RANGES, className="small")),
         html.Div(id=I.LINKS, className="small mt-2"),
     )
 
@@ -121,11 +127,22 @@ def _animation(res: OIPResult, request: OIPRequest, model: str, sel: slice = sli
     return dcc.Graph(figure=fig, id="oip-animation", config={"displayModeBar": False})
 
 
+def _range_text(res: OIPResult) -> str:
+    """How far the run's images are from possible inputs: their pixels outside the data's range."""
+    out = res.out_of_range
+    if not np.isfinite(out).all():
+        return "The data's pixel range is unknown for this model."
+    if float(out.max()) == 0:
+        return "Every pixel of every image lies in the data's range: each OIP is a possible input."
+    return (f"{100 * float(out.mean()):.1f} % of the pixels lie outside the data's range (0..1 once de-standardized; "
+            f"at most {100 * float(out.max()):.1f} % in one image): such an OIP is not a possible input.")
+
+
 def _result_view(res: OIPResult, request: OIPRequest, model: str) -> list:
     n = len(res.items)
     dead = int((res.end_activation <= 1e-6).sum())
     head = f"Shown: {model} · {request.describe(info(model).class_names)} · {n} searches, {res.loop_seconds:.1f} s"
-    notes = [html.Div(head, className="small text-muted mb-1")]
+    notes = [html.Div(head, className="small text-muted mb-1"), html.Div(_range_text(res), className="small mb-1")]
     if dead:
         notes.append(alert(f"{dead} of {n} searches ended dead (no gradient reached the input: the activation stayed "
                            "0); their tiles are marked “dead”.", "warning", dismissable=False))

@@ -100,3 +100,26 @@ def emit(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
 
 def add_json(s: argparse.ArgumentParser) -> None:
     s.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def add_method(s: argparse.ArgumentParser) -> None:
+    """The ascent's method and range options (see cnnviz.search.METHODS)."""
+    s.add_argument("--method", choices=("redirected", "skip-dead", "blur-all"), default="redirected",
+                   help="redirected: the redirected ReLU wakes dead searches; skip-dead: a dead search stays as it "
+                        "started; blur-all: the seed's loop, every image blurred, dead ones too")
+    s.add_argument("--redirect-steps", type=int, default=20,
+                   help="steps of the redirected ReLU with --method redirected (0: the same as --method skip-dead)")
+    s.add_argument("--in-range", choices=("auto", "on", "off"), default="auto",
+                   help="clip the image to the data's pixel range after each step (auto: on for dense units and "
+                        "classes, off for maps)")
+
+
+def method_config(args: argparse.Namespace, **kwargs: Any):
+    """The OIPConfig of ``kwargs`` run by ``--method`` and ``--in-range``."""
+    from ..search import OIPConfig
+
+    if args.redirect_steps < 0:
+        raise CLIError(f"--redirect-steps must be 0 or more. Received: --redirect-steps={args.redirect_steps}")
+    method = "skip-dead" if args.method == "redirected" and args.redirect_steps == 0 else args.method
+    in_range = {"auto": None, "on": True, "off": False}[args.in_range]
+    return OIPConfig(**kwargs, in_range=in_range).with_method(method, args.redirect_steps)

@@ -1,5 +1,5 @@
-"""The analysis commands: ``sweep``, ``reproducibility``, ``exemplars``, ``hand``, ``compare``. A report as text, or
-as JSON with ``--json``; ``--csv``/``--png`` also write the numbers and a labelled gallery."""
+"""The analysis commands: ``sweep``, ``open-rates``, ``reproducibility``, ``exemplars``, ``hand``, ``compare``. A
+report as text, or as JSON with ``--json``; ``--csv``/``--png`` also write the numbers and a labelled gallery."""
 
 from __future__ import annotations
 
@@ -9,14 +9,27 @@ from typing import Any
 import numpy as np
 
 from ..noise import FAMILIES
-from .common import MODEL_HELP, Bar, CLIError, add_json, emit, load, map_layers, model_and_layer, parse_floats, parse_node
+from .common import (
+    MODEL_HELP,
+    Bar,
+    CLIError,
+    add_json,
+    add_method,
+    emit,
+    load,
+    map_layers,
+    method_config,
+    model_and_layer,
+    parse_floats,
+    parse_node,
+)
 
 
 def _searches(args: argparse.Namespace, waves: str | None = None):
-    from ..search import OIPConfig, Searches
+    from ..search import Searches
 
     return Searches(parse_floats(waves or args.wavelengths, "--wavelengths"), seeds=args.seeds, noise=args.noise,
-                    config=OIPConfig(steps=args.steps, redirect_steps=args.redirect_steps, frame_every=10),
+                    config=method_config(args, steps=args.steps, frame_every=10),
                     first_seed=getattr(args, "seed", 0) or 0)
 
 
@@ -108,33 +121,56 @@ def cmd_exemplars(args: argparse.Namespace) -> None:
          f"{', '.join(names[v] for v in e.labels)}.")
 
 
+def cmd_open_rates(args: argparse.Namespace) -> None:
+    from ..search import Watch
+    from ..sweep import open_rates
+
+    m = model_and_layer(args)
+    with Bar(f"open at start {args.layer}") as progress:
+        r = open_rates(m, args.layer, parse_floats(args.wavelengths, "--wavelengths"), args.noises, noise=args.noise,
+                       first_seed=args.seed, watch=Watch(progress))
+    written = _export(args, r.rows(), None)
+    s = r.summary()
+    text = [f"{args.layer} of {m.name}, {r.noise} noise, {r.noises} noises per wavelength (seeds {s['seeds'][0]}.."
+            f"{s['seeds'][1]}), {r.seconds:.1f} s; every Wilson 95 % interval within ±{100 * r.widest:.1f} points."]
+    for j, w in enumerate(r.wavelengths):
+        rare = [f"{mp}: {r.rate(mp, w)}" for i, mp in enumerate(r.maps) if r.opened[i, j] < 0.05 * r.noises]
+        text.append(f"  λ={w:g}: maps opened by under 5 % of the noises: {'; '.join(rare) or 'none'}")
+    emit(args, {**s, "per_map": r.rows(), "written": written}, "\n".join(text))
+
+
 def cmd_hand(args: argparse.Namespace) -> None:
+    from ..data import load_dataset
     from ..hand import hand_of_mnist
-    from ..images import contrast_enhanced, labelled_grid, save_png, to_uint8
+    from ..images import labelled_grid, save_png
     from ..search import Watch
 
     m = model_and_layer(args)
+    data = load_dataset(m.metadata.get("dataset", "mnist"))
+    noises = args.noises.split(",")
+    if any(n not in FAMILIES for n in noises):
+        raise CLIError(f"--noises must be some of {','.join(FAMILIES)}. Received: --noises={args.noises}")
+    show = [int(v) for v in parse_floats(args.show, "--show")] if args.show else None
     with Bar(f"hand of MNIST {args.layer}") as progress:
-        h = hand_of_mnist(m, args.layer, _searches(args, args.wavelengths), noises=args.noises.split(","),
-                          redirect=(0, args.redirect_steps), watch=Watch(progress))
+        h = hand_of_mnist(m, args.layer, _searches(args, args.wavelengths), noises=noises, blocks=args.blocks,
+                          test=(data.x_test, data.y_test), watch=Watch(progress))
     written = _export(args, h.rows(), None)
     if args.png and len(h.maps):
-        # the candidate in every setting: plain (top row) and contrast-enhanced (bottom row), as in the articles
-        c = h.candidate
-        shown = np.asarray(h.images[:, c], np.float32)
-        rgb = shown.ndim == 4
-        enhanced = to_uint8(contrast_enhanced(shown.mean(-1) if rgb else shown), per_image=False)
-        if rgb:
-            enhanced = np.repeat(enhanced[..., None], 3, axis=-1)
-        labels = [f"{s} · #{int(h.ranks[k, c])} · {h.scores[k, c]:.2f}" for k, s in enumerate(h.settings)]
-        save_png(labelled_grid(np.concatenate([to_uint8(shown, rgb=rgb), enhanced]), labels + labels, cols=len(shown),
-                               title=f"{m.name} {args.layer} map {h.maps[c]} in every setting (plain, then "
-                                     "contrast-enhanced)"), args.png)
+        shown = list(dict.fromkeys([h.maps[i] for i in h.candidates[:3]] + (show or [])))
+        tiles, labels, cols = h.montage(shown)
+        save_png(labelled_grid(tiles, labels, cols=cols, title=f"{m.name} {args.layer}: held-out OIPs in every setting "
+                                                               "(score), then the top test images"), args.png)
         written["png"] = args.png
     s = h.summary()
-    text = (f"{args.layer} of {m.name}: candidate map {s['candidate']}, worst rank {s['candidate_worst_rank']} of "
-            f"{len(h.maps)} over {len(h.settings)} settings" if len(h.maps) else "stopped")
-    emit(args, {**s, "written": written}, text)
+    text = [f"{args.layer} of {m.name}, {h.method} method, {len(h.settings)} settings × {h.blocks} selection blocks "
+            f"+ 1 held-out block × {h.block} searches per map (seeds {s['seeds'][0]}..{s['seeds'][1]}): "
+            f"{s['statement']}." if len(h.maps) else "stopped"]
+    for row in s.get("candidates", []):
+        lo, hi = row["heldout_ci95"]
+        text.append(f"  map {row['map']}: picked {row['pick_frequency']:.0%}, held-out score "
+                    f"{row['heldout_score']:.2f} [{lo:.2f}, {hi:.2f}], top test images "
+                    f"{h.top_text(h.maps.index(row['map']))}")
+    emit(args, {**s, "written": written}, "\n".join(text))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -168,7 +204,7 @@ def add_commands(sub: Any) -> None:
         s.add_argument("--seeds", type=int, default=seeds, help="noise seeds per map and wavelength")
         s.add_argument("--seed", type=int, default=0, help="the first noise seed")
         s.add_argument("--steps", type=int, default=60)
-        s.add_argument("--redirect-steps", type=int, default=20, help="redirected-ReLU steps (0 = the seed's method)")
+        add_method(s)
         s.add_argument("--noise", choices=FAMILIES, default="lowpass",
                        help="start noise: lowpass (long-range fluctuations), bandpass or mix")
         s.add_argument("--csv", help="also write the numbers as CSV here")
@@ -179,6 +215,18 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--maps", help="e.g. 0-63 or 5,7 (default: every map)")
     s.add_argument("--png", help="write each map's best OIP as a labelled PNG grid here")
     s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("open-rates", help="per map and wavelength: how often a noise opens the map (forward passes "
+                                          "only, thousands of noises)")
+    s.add_argument("--model", help=MODEL_HELP)
+    s.add_argument("--layer", help="a layer of maps (default: the last)")
+    s.add_argument("--wavelengths", default="1,2,4,7,14", help="noise wavelengths in pixels")
+    s.add_argument("--noises", type=int, default=2000, help="noises per wavelength")
+    s.add_argument("--seed", type=int, default=0, help="the first noise seed")
+    s.add_argument("--noise", choices=FAMILIES, default="lowpass")
+    s.add_argument("--csv", help="also write the numbers as CSV here")
+    add_json(s)
+    s.set_defaults(func=cmd_open_rates)
 
     s = sub.add_parser("reproducibility", help="how alike a map's OIPs from different noises are")
     common(s, "4", 4)
@@ -195,10 +243,14 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--png", help="write the OIP and the top images as one labelled PNG row here")
     s.set_defaults(func=cmd_exemplars)
 
-    s = sub.add_parser("hand", help="the Hand of MNIST: the map whose OIP is best defined across settings")
-    common(s, "1,4,14", 4)
+    s = sub.add_parser("hand", help="the Hand of MNIST: the map whose OIP is best defined across settings, chosen on "
+                                    "some searches and scored on others")
+    common(s, "1,4,14", 16)
+    s.add_argument("--blocks", type=int, default=4, help="selection blocks of --seeds searches each (one held-out "
+                                                         "block more scores the pick)")
     s.add_argument("--noises", default="lowpass,bandpass,mix", help="noise families, comma-separated")
-    s.add_argument("--png", help="write the candidate's OIP in every setting as one labelled montage here")
+    s.add_argument("--show", help="maps to show in the montage beside the candidates, e.g. 13,25")
+    s.add_argument("--png", help="write each shown map's OIPs in every setting and its top test images here")
     s.set_defaults(func=cmd_hand)
 
     s = sub.add_parser("compare", help="match the maps of a layer between two models")

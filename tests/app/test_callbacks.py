@@ -16,7 +16,7 @@ from .conftest import triggered
 
 W1, W2 = "1" * 32, "2" * 32  # two watchers (browser sessions)
 FORM = dict(layer=4, map=5, whole=False, node_on=False, node_x=1, node_y=1, waves=[0, 2], mix=False, seeds=2, steps=60,
-            step_size=0.1, blur=4, sigma=0.5, jitter=0, noise="lowpass")
+            step_size=0.1, blur=4, sigma=0.5, jitter=0, noise="lowpass", method="redirected", in_range="auto")
 
 
 def text(component) -> str:
@@ -189,6 +189,7 @@ def test_a_run_is_shown_once_done_and_downloaded_labelled_under_a_name_that_says
     with triggered("oip-done.data", done):
         result, *_, shown, status, _poll = present("default", form, done, None, None, None)
     assert "Shown: default · Conv2D_3 map 5, λ = 4" in str(result) and status is no_update
+    assert "redirected" in str(result) and "of the pixels lie outside the data's range" in str(result)
     with triggered("oip-gif.n_clicks", 1):
         gif = download(1, None, shown)
     with triggered("oip-png.n_clicks", 1):
@@ -201,3 +202,41 @@ def test_a_run_is_shown_once_done_and_downloaded_labelled_under_a_name_that_says
     with triggered("oip-map.value", 6):
         result, *_, shown2, _, _ = present("default", {**form, "map": 6}, done, None, shown, None)
     assert "Nothing computed for these settings yet" in str(result) and shown2 is None
+
+
+def test_the_trust_panel_runs_the_randomisation_test_and_clears_when_the_method_changes(services):
+    from app.pages.maps import TRUST_PROMPT, trust
+
+    with triggered("maps-trust-run.n_clicks", 1):
+        fig, note = trust(1, "gradcam", "Conv2D_3", "default")
+    names = [t.name for t in fig.data]
+    assert names == ["image-specific Spearman", "raw Spearman"] and list(fig.data[0].x)[-1] == "Conv2D_1"
+    assert fig.data[0].y[0] == pytest.approx(1) and fig.data[0].y[-1] < 0.2
+    assert "Grad-CAM passes on default" in text(note[0])
+    with triggered("maps-trust-run.n_clicks", 1):
+        _, note = trust(1, "saliency", None, "default")
+    assert "saliency passes" in text(note[0]) and "shared layout" in note[1]  # raw stays high for saliency
+    with triggered("maps-why-method.value", "smoothgrad"):
+        fig, note = trust(1, "smoothgrad", None, "default")
+    assert note is None and TRUST_PROMPT in str(fig.layout.annotations[0].text)
+    with triggered("maps-trust-run.n_clicks", 2):
+        _, note = trust(2, "gradcam", "conv_b", "rgb")  # an imported colour model
+    assert "Grad-CAM" in text(note[0]) and "on rgb" in text(note[0])
+    with triggered("maps-trust-run.n_clicks", 3):
+        fig, _ = trust(3, "gradcam", "Conv2D_3", "rgb")  # a layer of another model: a message, no traceback
+    assert "Grad-CAM layer must be one of" in str(fig.layout.annotations[0].text)
+
+
+def test_a_class_oip_of_the_lab_stays_a_possible_input(services):
+    from app.pages.oip import CALLBACKS, run
+
+    form = {**FORM, "layer": 6, "map": 3, "steps": 20, "seeds": 1, "waves": [2, 2]}  # Dense_2 (the output), class 3
+    done, color, _ = run(lambda _p: None, 1, None, "default", form, W1)
+    with triggered("oip-done.data", done):
+        result, *_ = CALLBACKS.present("default", form, done, None, None, None)
+    assert color == "success" and "Every pixel of every image lies in the data's range" in str(result)
+    form = {**form, "in_range": "off", "method": "skip-dead"}
+    done, color, _ = run(lambda _p: None, 1, None, "default", form, W1)
+    with triggered("oip-done.data", done):
+        result, *_ = CALLBACKS.present("default", form, done, None, None, None)
+    assert "skip-dead, not kept in the pixel range" in str(result)

@@ -85,7 +85,8 @@ def oip_values(session: str, map_: int, steps: int, seeds: int = 1, whole: bool 
             "oip-whole.value": whole, "oip-node-on.value": False, "oip-node-x.value": 1, "oip-node-y.value": 1,
             "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": seeds, "oip-steps.value": steps,
             "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
-            "oip-noise.value": "lowpass", "shell-session.data": session}
+            "oip-noise.value": "lowpass", "oip-method.value": "redirected", "oip-in-range.value": "auto",
+            "shell-session.data": session}
 
 
 def shown(client: DashClient, values: dict, done: dict) -> str:

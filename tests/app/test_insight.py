@@ -14,7 +14,7 @@ from .test_browser import click_plot, js_click, no_console_errors, open_page, se
 
 SESSION = "5" * 32
 FORM = dict(analysis="sweep", layer="Conv2D_3", map=5, node_on=False, node_x=1, node_y=1, model_b="default",
-            waves=[1, 4], seeds=2, steps=60, k=9, redirect=True, noise="lowpass")
+            waves=[1, 4], seeds=2, steps=60, k=9, method="redirected", noise="lowpass")
 
 
 def test_bad_controls_show_a_message_and_run_nothing(services):
@@ -52,16 +52,21 @@ def test_run_caches_shows_and_exports(services):
 
 
 def test_hand_of_mnist_analysis(services):
-    from app.pages.insight import PAGE, _render, export_file, run
+    from app.pages.insight import PAGE, _render, export_file, run, table_detail
 
     form = {**FORM, "analysis": "hand", "layer": "Conv2D_1", "waves": [4], "seeds": 2, "steps": 5}
     record, _, msg = run(lambda _: None, 1, None, "default", form, SESSION)
     model, _, request = PAGE.read(record)
     res = services.result(services.sign(PAGE.key(model, request)))
     view, *_ = _render(res, request, model)
-    assert msg is None and "Hand of MNIST candidate of Conv2D_1: map" in str(view[1].children)
-    assert len(res.settings) == 6 and res.ranks.shape == (6, 32)  # 3 families × λ=4 × 2 methods
+    assert msg is None and "Hand of MNIST of Conv2D_1: " in str(view[1].children)
+    # 3 families at λ=4, one method; 4 selection blocks and a held-out one of 16 searches each
+    assert len(res.settings) == 3 and res.block_scores.shape == (5, 3, 32) and res.block == 16
+    assert res.top_labels.shape == (32, 9) and res.top_images.shape == (32, 9, 28, 28)
+    assert res.statement().startswith(f"map {res.maps[res.candidate]}:" if res.stable else "no stable candidate")
     assert export_file("png", res, request, model)["filename"].endswith(".png")
+    detail = str(table_detail({"rowId": str(res.maps[res.candidate])}, record))
+    assert f"Map {res.maps[res.candidate]}: held-out OIP in every setting" in detail
 
 
 @pytest.mark.parametrize("analysis", ["sweep", "reproducibility", "exemplars", "compare", "hand"])

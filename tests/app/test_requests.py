@@ -10,9 +10,9 @@ from app.requests import InsightRequest, OIPRequest, TrainRequest
 from harness.fake_ops import articles_layers
 
 OIP_FORM = dict(layer=4, map=5, whole=False, node_on=False, node_x=1, node_y=1, waves=[0, 2], mix=False, seeds=2,
-                steps=60, step_size=0.1, blur=4, sigma=0.5, jitter=0, noise="lowpass")
+                steps=60, step_size=0.1, blur=4, sigma=0.5, jitter=0, noise="lowpass", method="redirected", in_range="auto")
 INSIGHT_FORM = dict(analysis="sweep", layer="Conv2D_3", map=5, node_on=False, node_x=1, node_y=1, model_b="default",
-                    waves=[1, 4], seeds=2, steps=60, k=9, redirect=True, noise="lowpass")
+                    waves=[1, 4], seeds=2, steps=60, k=9, method="redirected", noise="lowpass")
 TRAIN_FORM = dict(dataset="mnist", epochs=1, batch=64, lr=0.02, schedule="exponential", momentum=0.9, l2=1e-4,
                   subset=1000, name="fresh-name")
 
@@ -70,15 +70,27 @@ def test_big_inputs_get_fewer_searches_per_run():
 def test_insight_requests_keep_only_what_the_analysis_uses():
     sweep = InsightRequest.from_form(info(), **INSIGHT_FORM)
     assert sweep.params() == {"analysis": "sweep", "layer": "Conv2D_3", "wavelengths": [1.0, 4.0], "seeds": 2,
-                              "steps": 60, "redirect_steps": 20, "noise": "lowpass"}
+                              "steps": 60, "redirect_steps": 20, "method": "redirected", "noise": "lowpass"}
     assert InsightRequest.from_form(info(), **{**INSIGHT_FORM, "noise": "bandpass"}).searches.noise == "bandpass"
     ex = InsightRequest.from_form(info(), **{**INSIGHT_FORM, "analysis": "exemplars", "node_on": True, "node_x": 2,
                                             "node_y": 0})
     assert ex.target.index == 5 and ex.target.node == (2, 0) and ex.k == 9 and ex.params()["node"] == [2, 0]
-    cmp = InsightRequest.from_form(info(), info(), **{**INSIGHT_FORM, "analysis": "compare", "redirect": False})
-    assert cmp.model_b == "default" and cmp.layer_b == "Conv2D_3" and cmp.searches.config.redirect_steps == 0
-    hand = InsightRequest.from_form(info(), **{**INSIGHT_FORM, "analysis": "hand", "redirect": False})
-    assert hand.searches.config.redirect_steps == 20  # the Hand runs both methods
+    cmp = InsightRequest.from_form(info(), info(), **{**INSIGHT_FORM, "analysis": "compare", "method": "blur-all"})
+    assert cmp.model_b == "default" and cmp.layer_b == "Conv2D_3" and cmp.searches.config.method == "blur-all"
+    assert cmp.searches.config.redirect_steps == 0 and cmp.searches.config.blur_dead
+    hand = InsightRequest.from_form(info(), **{**INSIGHT_FORM, "analysis": "hand", "seeds": 3, "waves": [1, 4, 14]})
+    assert hand.searches.seeds == 16 and hand.searches.config.method == "redirected"  # blocks of 16, whatever the form
+
+
+def test_the_method_and_the_range_reach_the_lab_request():
+    r = OIPRequest.from_form(info(), **{**OIP_FORM, "method": "skip-dead", "in_range": "on"})
+    assert r.config.method == "skip-dead" and r.config.in_range is True
+    assert r.params()["method"] == "skip-dead" and "skip-dead, kept in the pixel range" in r.describe()
+    assert OIPRequest.from_form(info(), **OIP_FORM).config.in_range is None
+    with pytest.raises(ValueError, match="method must be one of"):
+        OIPRequest.from_form(info(), **{**OIP_FORM, "method": "magic"})
+    with pytest.raises(ValueError, match="pixel range must be one of"):
+        OIPRequest.from_form(info(), **{**OIP_FORM, "in_range": "maybe"})
 
 
 @pytest.mark.parametrize("change, match", [
@@ -91,7 +103,7 @@ def test_insight_requests_keep_only_what_the_analysis_uses():
     ({"analysis": "exemplars", "node_on": True, "node_x": 3}, "node x must be in 0..2"),
     ({"analysis": "exemplars", "k": 500}, "k must be in 1..32"),
     ({"analysis": "compare", "model_b": "../etc/passwd"}, "Choose a second model"),
-    ({"analysis": "hand", "seeds": 4, "waves": [1, 4, 14], "layer": "Conv2D_2"}, "At most 4096"),
+    ({"analysis": "hand", "waves": [1, 2, 4, 7, 14]}, "At most 35840 OIP searches per Hand"),
     ({"steps": "x"}, "steps must be a whole number"),
     ({"noise": "pink"}, "noise must be one of"),
 ], ids=["analysis", "layer", "no-wave", "wave", "one-search", "map", "node", "k", "model-b", "too-many", "steps",

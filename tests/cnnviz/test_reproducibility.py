@@ -88,25 +88,78 @@ def test_score_interval_holds_the_score_and_shrinks_with_more_seeds():
     assert widths[0] > widths[1] > widths[2]
 
 
-def test_the_hand_of_mnist_is_the_best_worst_case_rank():
+def _hand(block_scores: np.ndarray):
     from cnnviz.results import HandOfMnist
 
+    b, k, n = block_scores.shape
+    ci = np.stack([block_scores[-1].mean(0) - 0.1, block_scores[-1].mean(0) + 0.1], -1)
+    return HandOfMnist("Conv2D_3", [10, 11, 12][:n], [f"s{i}" for i in range(k)], "redirected", 16, 0, block_scores,
+                       ci, np.zeros((k, n, 2)), np.zeros((k, n, 28, 28)), np.zeros((n, 2), int),
+                       np.array([[7, 7], [4, 9], [1, 1]])[:n], np.zeros((n, 2, 28, 28), np.uint8), 0)
+
+
+def test_each_block_picks_the_best_mean_score_and_the_held_out_block_scores():
+    from cnnviz.results import best_worst_rank
+
     scores = np.array([[0.9, 0.8, 0.1], [0.2, 0.7, 0.6], [0.9, 0.75, 0.3]])  # 3 settings × maps 10, 11, 12
-    h = HandOfMnist("Conv2D_3", [10, 11, 12], ["a", "b", "c"], scores, np.zeros((3, 3, 2)), np.zeros((3, 3, 28, 28)), 0)
-    assert h.ranks.tolist() == [[1, 2, 3], [3, 1, 2], [1, 2, 3]]
-    # map 10 is first twice but third once; map 11 is never worse than second: it holds up
-    assert h.maps[h.candidate] == 11 and h.summary()["candidate_worst_rank"] == 2
+    # map 10 is first twice but far behind once; map 11 has the best mean (and the best worst-case rank)
+    assert best_worst_rank(scores)[0] == 1
+    first = scores[:, [1, 0, 2]]  # map 10 holds up in this block
+    held_out = np.array([[0.1, 0.5, 0.9]] * 3)  # the held-out block ranks map 12 first: it has no say in the pick
+    h = _hand(np.stack([scores, scores, first, scores, held_out]))
+    assert h.picks == [1, 1, 0, 1] and h.pick_frequency.tolist() == [0.25, 0.75, 0]
+    assert h.worst_rank_picks == h.picks and len(h.summary()["block_scores"]) == 5
+    assert h.maps[h.candidate] == 11 and h.stable and h.candidates == [1, 0]
+    assert h.heldout_score[1] == pytest.approx(0.5)
+    s = h.summary()
+    assert s["candidate"] == 11 and s["stable"] and s["heldout_score"] == pytest.approx(0.5)
+    assert s["statement"] == "map 11: picked by 3 of 4 selection blocks; held-out score 0.50 [0.40, 0.60]"
+    assert [c["map"] for c in s["candidates"]] == [11, 10] and s["candidates"][0]["top_labels"] == [4, 9]
+    assert s["seeds"] == [0, 79] and h.top_text(0) == "7×2"
+
+
+def test_a_pick_made_by_half_the_blocks_or_fewer_is_not_named():
+    scores = np.array([[0.9, 0.8, 0.1], [0.2, 0.7, 0.6], [0.9, 0.75, 0.3]])
+    first = scores[:, [1, 0, 2]]
+    h = _hand(np.stack([scores, first, scores, first, scores]))
+    assert not h.stable and h.pick_frequency.tolist() == [0.5, 0.5, 0]
+    assert h.statement() == "no stable candidate; the top set is map 10 (2/4), map 11 (2/4)"
+    tiles, labels, cols = h.montage([10])
+    assert tiles.shape == (3 + 2, 28, 28) and cols == 5 and labels[3] == "map 10 · test #0 · class 7"
 
 
 def test_hand_command(capsys):
     from .test_cli import run
 
-    code, out, _ = run(capsys, "hand", "--layer", "Conv2D_1", "--wavelengths", "4", "--noises", "lowpass",
-                       "--seeds", "2", "--steps", "5", "--json")
+    args = ["hand", "--layer", "Conv2D_1", "--wavelengths", "1,4", "--noises", "lowpass,mix", "--seeds", "4",
+            "--blocks", "2", "--steps", "5", "--json"]
+    code, out, _ = run(capsys, *args)
     import json
 
     res = json.loads(out)
-    assert code == 0 and len(res["settings"]) == 2 and 0 <= res["candidate"] < 32
-    assert len(res["candidate_per_setting"]) == 2 and res["candidate_worst_rank"] >= 1
-    code, _, err = run(capsys, "hand", "--layer", "Conv2D_1", "--noises", "pink", "--seeds", "2", "--steps", "5")
-    assert code == 2 and "noise must be one of" in err
+    assert code == 0 and res["settings"] == ["pixel noise λ=1", "lowpass λ=4", "mix λ=4"]  # λ=1 once
+    assert res["seeds"] == [0, 11] and res["selection_blocks"] == 2 and res["searches_per_block"] == 4
+    assert res["method"] == "redirected" and isinstance(res["stable"], bool) and 0 <= res["candidate"] < 32
+    assert res["candidates"][0]["map"] == res["candidate"] and len(res["candidates"][0]["top_labels"]) == 9
+    assert sum(c["pick_frequency"] for c in res["candidates"]) == pytest.approx(1)
+    lo, hi = res["heldout_ci95"]
+    assert lo <= res["heldout_score"] <= hi and len(res["candidate_per_setting"]) == 3
+    code, out, _ = run(capsys, *args, "--seed", "100", "--method", "skip-dead")
+    later = json.loads(out)
+    assert code == 0 and later["seeds"] == [100, 111] and later["method"] == "skip-dead"
+    code, _, err = run(capsys, *args[:-1], "--seeds", "2")
+    assert code == 2 and "at least 4 searches per map" in err
+
+
+def test_the_hand_chooses_and_scores_on_disjoint_seeds(default_model):
+    from cnnviz.hand import hand_of_mnist
+    from cnnviz.reproducibility import reproducibility
+    from cnnviz.search import OIPConfig, Searches
+
+    plan = Searches((4,), seeds=4, first_seed=3, config=OIPConfig(steps=5, frame_every=5))
+    h = hand_of_mnist(default_model, "Conv2D_1", plan, noises=("lowpass",), blocks=2, maps=[0, 1, 2])
+    assert h.block_scores.shape == (3, 1, 3) and h.summary()["seeds"] == [3, 14]
+    for b, first in enumerate((3, 7, 11)):  # blocks of seeds 3-6, 7-10 and the held-out 11-14
+        alone = reproducibility(default_model, "Conv2D_1", Searches((4,), 4, "lowpass", plan.config, first), maps=[0, 1, 2])
+        np.testing.assert_allclose(h.block_scores[b, 0], alone.score, atol=1e-6)
+    assert h.top_indices.shape == (3, 0)  # no test set given: no top images

@@ -77,6 +77,9 @@ def test_sweep_equals_single_searches(default_model):
     assert r.best_wavelength.shape == (2,) and len(r.rows()) == 8
     assert {"map", "wavelength", "activation", "dead_at_start", "dead_at_end_skip_dead", "dead_at_end_blur_all",
             "dead"} <= set(r.rows()[0])
+    row = r.rows()[-1]  # map 9 at λ=7: its probability of opening over its 2 seeds, with the Wilson interval
+    opened = int((r.start[1, 1] > 1e-6).sum())
+    assert row["map_open_at_start"] == opened / 2 and row["map_open_at_start_ci95_low"] <= opened / 2
 
 
 def test_sweep_reports_progress_and_stops(default_model):
@@ -114,3 +117,31 @@ def test_the_seeds_loop_wakes_searches_by_blurring_alone_and_per_map_probabiliti
     assert opened[0]["open_at_start"] == 0.0 and opened[0]["noises"] == 20
     lo, hi = opened[0]["open_at_start_ci95"]
     assert lo == 0.0 and 0.1 < hi < 0.2  # 0 of 20: up to 16 % is still plausible
+
+
+def test_open_rates_count_the_noises_that_open_each_map(default_model):
+    from cnnviz.activations import layer_output
+    from cnnviz.noise import make_noise
+    from cnnviz.sweep import open_rates
+
+    r = open_rates(default_model, "Conv2D_3", (1, 14), 40, first_seed=7)
+    x = np.stack([make_noise(s, (14.0,), (28, 28, 1)) for s in range(7, 47)])
+    (_, acts), = layer_output(default_model, "Conv2D_3", x)
+    np.testing.assert_array_equal(r.opened[:, 1], (acts.mean(axis=(1, 2)) > 1e-6).sum(0))
+    assert r.rate(5, 14).n == 40 and r.summary()["seeds"] == [7, 46] and len(r.rows()) == 64 * 2
+    assert 0 < r.widest <= 0.5
+    with pytest.raises(ValueError, match="noises must be in"):
+        open_rates(default_model, "Conv2D_3", (1,), 0)
+
+
+def test_open_rates_command(capsys):
+    import json
+
+    from .test_cli import run
+
+    code, out, _ = run(capsys, "open-rates", "--noises", "50", "--wavelengths", "1,4", "--seed", "3", "--json")
+    res = json.loads(out)
+    assert code == 0 and res["noises_per_wavelength"] == 50 and res["seeds"] == [3, 52]
+    assert len(res["per_map"]) == 128 and set(res["never_opened"]) == {"1", "4"}
+    code, _, err = run(capsys, "open-rates", "--noises", "0")
+    assert code == 2 and "noises must be in 1..100000" in err
