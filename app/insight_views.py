@@ -175,9 +175,11 @@ def hand_view(res: HandOfMnist, request: InsightRequest, model: str) -> list:
     how = (f"Each of {res.blocks} selection blocks ({res.block} searches per map and setting, {res.method} method) "
            f"picks the map with the best mean score over {len(res.settings)} settings; the score comes from a "
            f"held-out block of {res.block} more searches that took no part in the choice.")
-    rows = sorted(res.rows(), key=lambda r: (-r["pick_frequency"], -r["selection_score"]))
-    for r in rows:
-        r["top"] = res.top_text(res.maps.index(r["map"]))
+    f, score, ci = res.pick_frequency, res.block_scores[:-1].mean((0, 1)), res.heldout_ci95
+    rows = [{"map": m, "pick_frequency": float(f[i]), "heldout_score": float(res.heldout_score[i]),
+             "heldout_ci95_low": float(ci[i, 0]), "heldout_ci95_high": float(ci[i, 1]),
+             "selection_score": float(score[i]), "top": res.top_text(i)}
+            for i, m in sorted(enumerate(res.maps), key=lambda p: (-f[p[0]], -score[p[0]]))]
     return [
         _head(request, model, res.seconds),
         alert([html.B(f"Hand of MNIST of {res.layer}: {res.statement()}. "),

@@ -77,6 +77,7 @@ def hand_of_mnist(m: LoadedModel, layer: str | None = None,
             map_ids = rep.maps
             scores.append(rep.score)
             if b == blocks:
+                assert rep.correlations is not None  # reproducibility() always sets them
                 heldout_corr.append(rep.correlations)
                 images.append(rep.best_images)
     block_scores = np.stack(scores).reshape(len(settings), blocks + 1, len(map_ids)).transpose(1, 0, 2)

@@ -198,14 +198,14 @@ class SweepResult:
         blur = self.blur_activation if self.blur_activation is not None else nan
         opened = self.open_at_start
         return [{"layer": self.layer, "noise": self.noise, "map": m, "wavelength": w, "seed": s,
-                 # the map's probability of opening at this wavelength over all its seeds (the same on its rows)
-                 "map_open_at_start": opened[i][j].value, "map_open_at_start_ci95_low": opened[i][j].interval[0],
-                 "map_open_at_start_ci95_high": opened[i][j].interval[1],
                  "start_activation": float(start[i, j, s]), "activation": float(self.activation[i, j, s]),
                  "skip_dead_activation": float(seed_end[i, j, s]), "blur_all_activation": float(blur[i, j, s]),
                  "dead_at_start": bool(self.dead_start[i, j, s]), "dead_at_end_skip_dead": bool(self.dead_end[i, j, s]),
                  "dead_at_end_blur_all": bool(blur[i, j, s] <= DEAD) if np.isfinite(blur[i, j, s]) else None,
-                 "dead": bool(self.dead[i, j, s])}
+                 "dead": bool(self.dead[i, j, s]),
+                 # the map's probability of opening at this wavelength over all its seeds (the same on its rows)
+                 "map_open_at_start": opened[i][j].value, "map_open_at_start_ci95_low": opened[i][j].interval[0],
+                 "map_open_at_start_ci95_high": opened[i][j].interval[1]}
                 for i, m in enumerate(self.maps) for j, w in enumerate(self.wavelengths) for s in range(self.seeds)]
 
     def summary(self) -> dict[str, Any]:

@@ -302,6 +302,10 @@ def add_commands(sub: Any) -> None:
     add_json(s)
     s.set_defaults(func=cmd_sanity)
 
+    _add_oip(sub)
+
+
+def _add_oip(sub: Any) -> None:
     s = sub.add_parser("oip", help="gradient-ascent OIP search; writes oip.npz, oip.png, oip.gif")
     s.add_argument("--model", help=MODEL_HELP)
     s.add_argument("--layer", required=True, help="a layer of maps, a dense layer (its units) or the output (classes)")

@@ -56,9 +56,11 @@ def test_every_command_on_a_foreign_model(foreign, capsys, tmp_path, name):
     assert _json(capsys, "reproducibility", "--model", model, "--steps", "4", "--seeds", "2", "--maps", "0-1", "--json")
     res = _json(capsys, "exemplars", *small, "--map", "0", "--k", "3", "--png", str(tmp_path / "ex.png"), "--json")
     assert (tmp_path / "ex.png").is_file() and res
-    assert _json(capsys, "hand", "--model", model, "--steps", "3", "--seeds", "2", "--wavelengths", "4",
+    assert _json(capsys, "hand", "--model", model, "--steps", "3", "--seeds", "4", "--blocks", "1", "--wavelengths", "4",
                  "--noises", "lowpass", "--png", str(tmp_path / "hand.png"), "--json")
     assert (tmp_path / "hand.png").is_file()
+    res = _json(capsys, "sanity", "--model", model, "--method", "gradcam", "--images", "4", "--json")
+    assert res["layer"] == maps[-1] and len(res["steps"]) >= 2
     res = _json(capsys, "compare", model, model, "--images", "100", "--json")
     assert res["model_a"] == res["model_b"]
 
