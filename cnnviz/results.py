@@ -710,6 +710,87 @@ class SanityCheck:
 
 
 @dataclass(frozen=True)
+class Circuit:
+    """The incoming units of one unit, by measured contribution, and the ablation check (cnnviz.circuits)."""
+
+    layer: str
+    unit: int
+    incoming_layer: str  # the layer whose units feed it
+    through: list[str]  # layers between that keep the units (pooling, flatten, ...)
+    contribution: np.ndarray  # (incoming,) drop of the unit's mean on its exemplars when one is zeroed, / the mean
+    base: float  # the unit's mean activation on its exemplars
+    k: int
+    top_drop: float  # zeroing the top k by contribution, as a fraction of base
+    random_drops: np.ndarray  # (sets,) zeroing k random incoming units
+    kernels: np.ndarray | None  # (incoming, kh, kw) weights to the unit, or None
+    exemplars: np.ndarray  # test indices of the unit's strongest images
+    weight_drop: float | None = None  # zeroing the k incoming units with the largest kernel norms, for comparison
+
+    @property
+    def order(self) -> np.ndarray:
+        """Incoming units by the size of their contribution, strongest first."""
+        return np.argsort(-np.abs(self.contribution), kind="stable")
+
+    def incoming(self, n: int | None = None) -> list[dict[str, Any]]:
+        return [{"layer": self.incoming_layer, "map": int(i), "contribution": float(self.contribution[i]),
+                 "sign": "excitatory" if self.contribution[i] >= 0 else "inhibitory",
+                 "kernel_norm": None if self.kernels is None else float(np.linalg.norm(self.kernels[i]))}
+                for i in self.order[:n]]
+
+    def summary(self) -> dict[str, Any]:
+        return {"layer": self.layer, "unit": self.unit, "incoming_layer": self.incoming_layer,
+                "through": self.through, "exemplars": len(self.exemplars), "mean_activation": self.base,
+                f"top{self.k}_drop": self.top_drop, f"random{self.k}_drop": float(self.random_drops.mean()),
+                f"largest_kernels{self.k}_drop": self.weight_drop,
+                "random_drop_ci95": [float(v) for v in np.percentile(self.random_drops, [2.5, 97.5])],
+                "incoming": self.incoming()}
+
+
+@dataclass(frozen=True)
+class Dissection:
+    """Each unit of a layer scored against every concept (cnnviz.dissect): IoU, its interval and two baselines."""
+
+    layer: str
+    concepts: list[str]
+    iou: np.ndarray  # (units, concepts)
+    iou_ci95: np.ndarray  # (units, concepts, 2) bootstrap over images
+    rotation: np.ndarray  # (concepts,) mean IoU over the units of randomly rotated bases
+    shuffled: np.ndarray  # (units, concepts) the IoU with the images' concepts shuffled among the images
+    images: int
+    seconds: float
+
+    @property
+    def best(self) -> np.ndarray:
+        """(units,) each unit's concept with the highest IoU among those that score higher than with the images'
+        concepts shuffled (a position, the same on every image, never does); the plain highest where none does."""
+        specific = np.where(self.iou > self.shuffled, self.iou, -1.0)
+        return np.where(specific.max(1) >= 0, specific.argmax(1), self.iou.argmax(1))
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """(units,) whether the best concept clearly beats both baselines: the lower end of its interval lies above
+        the rotated bases' mean score and the shuffled score."""
+        u, b = np.arange(len(self.iou)), self.best
+        return (self.iou_ci95[u, b, 0] > self.rotation[b]) & (self.iou_ci95[u, b, 0] > self.shuffled[u, b])
+
+    def rows(self) -> list[dict[str, Any]]:
+        labelled = self.labelled
+        return [{"layer": self.layer, "unit": u, "concept": self.concepts[c], "iou": float(self.iou[u, c]),
+                 "iou_ci95": [float(v) for v in self.iou_ci95[u, c]], "rotation_baseline": float(self.rotation[c]),
+                 "shuffled_baseline": float(self.shuffled[u, c]), "labelled": bool(labelled[u])}
+                for u, c in enumerate(self.best)]
+
+    def summary(self) -> dict[str, Any]:
+        labelled = self.labelled
+        counts: dict[str, int] = {}
+        for u, c in enumerate(self.best):
+            if labelled[u]:
+                counts[self.concepts[c]] = counts.get(self.concepts[c], 0) + 1
+        return {"layer": self.layer, "units": len(self.iou), "images": self.images, "seconds": round(self.seconds, 1),
+                "labelled": int(labelled.sum()), "labels": counts, "per_unit": self.rows()}
+
+
+@dataclass(frozen=True)
 class TrainProgress:
     """One report from a running training (batch-level, and at each epoch's end)."""
 

@@ -139,6 +139,70 @@ def cmd_open_rates(args: argparse.Namespace) -> None:
     emit(args, {**s, "per_map": r.rows(), "written": written}, "\n".join(text))
 
 
+def cmd_circuit(args: argparse.Namespace) -> None:
+    from ..circuits import circuit
+    from ..data import load_dataset
+    from ..search import BatchProgress
+
+    m = load(args.model)
+    args.layer = args.layer or map_layers(m)[-1]
+    data = load_dataset(m.metadata.get("dataset", "mnist"))
+    names = [la.name for la in m.keras_model.layers]
+    if args.layer not in names:
+        raise CLIError(f"--layer must be one of {names}. Received: --layer={args.layer}")
+    units = [args.map] if args.map is not None else range(int(m.keras_model.get_layer(args.layer).output.shape[-1]))
+    with Bar(f"circuits {args.layer}") as progress:
+        found = []
+        for i, u in enumerate(units):
+            found.append(circuit(m, args.layer, u, data.x_test, top=args.top, k=args.k))
+            progress(BatchProgress((i + 1) / len(units), f"unit {u}"))
+    k = args.k
+    top = float(np.mean([c.top_drop for c in found]))
+    rnd = float(np.mean([c.random_drops.mean() for c in found]))
+    weights = [c.weight_drop for c in found if c.weight_drop is not None]
+    report: dict[str, Any] = {"layer": args.layer, "units": len(found), f"mean_top{k}_drop": top,
+                              f"mean_random{k}_drop": rnd,
+                              f"mean_largest_kernels{k}_drop": float(np.mean(weights)) if weights else None}
+    if args.map is not None:
+        report.update(found[0].summary())
+    else:
+        report["per_unit"] = [{key: v for key, v in c.summary().items() if key != "incoming"} |
+                              {"incoming": c.incoming(5)} for c in found]
+    first = found[0]
+    text = [f"{args.layer} of {m.name}, {len(found)} unit(s), incoming units from {first.incoming_layer}"
+            f"{' through ' + ', '.join(first.through) if first.through else ''}: zeroing the top {k} by measured "
+            f"contribution cuts the mean activation on the {args.top} strongest test images by {100 * top:.0f} %, "
+            f"{k} random ones by {100 * rnd:.0f} %" + (f", the {k} with the largest kernels by "
+                                                        f"{100 * float(np.mean(weights)):.0f} %." if weights else ".")]
+    if args.map is not None:
+        text += [f"  {r['layer']} {r['map']}: {100 * r['contribution']:+.1f} % ({r['sign']})"
+                 for r in first.incoming(10)]
+    emit(args, report, "\n".join(text))
+
+
+def cmd_dissect(args: argparse.Namespace) -> None:
+    from ..data import load_dataset
+    from ..dissect import dissect
+    from ..search import Watch
+
+    m = load(args.model)
+    args.layer = args.layer or map_layers(m)[-1]
+    data = load_dataset(m.metadata.get("dataset", "mnist"))
+    if not 20 <= args.images <= len(data.x_test):
+        raise CLIError(f"--images must be in 20..{len(data.x_test)}. Received: --images={args.images}")
+    with Bar(f"dissect {args.layer}") as progress:
+        r = dissect(m, args.layer, data.x_test[:args.images], data.y_test[:args.images], watch=Watch(progress))
+    s = r.summary()
+    written = _export(args, r.rows(), None)
+    text = [f"{args.layer} of {m.name}: {s['labelled']} of {s['units']} units carry a label that beats both "
+            f"baselines ({args.images} test images, {r.seconds:.1f} s): " +
+            (", ".join(f"{c} ×{n}" for c, n in sorted(s["labels"].items(), key=lambda kv: -kv[1])) or "none")]
+    text += [f"  unit {row['unit']}: {row['concept']} IoU {row['iou']:.3f} [{row['iou_ci95'][0]:.3f}, "
+             f"{row['iou_ci95'][1]:.3f}] (rotation {row['rotation_baseline']:.3f}, shuffled "
+             f"{row['shuffled_baseline']:.3f})" for row in s["per_unit"] if row["labelled"]]
+    emit(args, {**s, "written": written}, "\n".join(text))
+
+
 def cmd_hand(args: argparse.Namespace) -> None:
     from ..data import load_dataset
     from ..hand import hand_of_mnist
@@ -252,6 +316,24 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--show", help="maps to show in the montage beside the candidates, e.g. 13,25")
     s.add_argument("--png", help="write each shown map's OIPs in every setting and its top test images here")
     s.set_defaults(func=cmd_hand)
+
+    s = sub.add_parser("dissect", help="label each unit of a layer with the concept of the digits it matches best, "
+                                       "against two null baselines")
+    s.add_argument("--model", help=MODEL_HELP)
+    s.add_argument("--layer", help="any layer of maps or dense layer (default: the last layer of maps)")
+    s.add_argument("--images", type=int, default=2000, help="test images (the first N)")
+    s.add_argument("--csv", help="also write the per-unit rows as CSV here")
+    add_json(s)
+    s.set_defaults(func=cmd_dissect)
+
+    s = sub.add_parser("circuit", help="the incoming units that build a unit, by ablation on its strongest images")
+    s.add_argument("--model", help=MODEL_HELP)
+    s.add_argument("--layer", help="a conv or dense layer (default: the last layer of maps)")
+    s.add_argument("--map", type=int, help="the unit (a map, a dense unit or a class); default: every unit, averaged")
+    s.add_argument("--top", type=int, default=100, help="the unit's strongest test images to measure on")
+    s.add_argument("--k", type=int, default=3, help="incoming units zeroed together for the check")
+    add_json(s)
+    s.set_defaults(func=cmd_circuit)
 
     s = sub.add_parser("compare", help="match the maps of a layer between two models")
     s.add_argument("model_a", metavar="A.keras")
