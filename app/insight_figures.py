@@ -110,3 +110,12 @@ def make_correlation_figure(correlation: np.ndarray, a: Sequence[int], b: Sequen
                       height=520, xaxis=dict(title="model B map", **ticks(cols)),
                       yaxis=dict(title="model A map", autorange="reversed", **ticks(rows)))
     return fig
+
+
+def make_contribution_figure(names: Sequence[str], values: Sequence[float], title: str) -> go.Figure:
+    """A unit's strongest incoming units: the drop of its mean when each is zeroed (negative: inhibitory)."""
+    fig = go.Figure(go.Bar(x=list(names), y=list(values), marker_color=["#2a7" if v >= 0 else "#c44" for v in values],
+                           hovertemplate="unit %{x}: %{y:.1%}<extra></extra>"))
+    fig.update_layout(title=title, margin=MARGIN, height=260, xaxis_title="incoming unit", yaxis_tickformat=".0%",
+                      xaxis_type="category")
+    return fig

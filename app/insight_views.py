@@ -10,7 +10,16 @@ import dash_ag_grid as dag
 import numpy as np
 from dash import dcc, html
 
-from cnnviz.results import Comparison, Exemplars, HandOfMnist, Reproducibility, SweepResult, interval_text
+from cnnviz.results import (
+    Circuit,
+    Comparison,
+    Dissection,
+    Exemplars,
+    HandOfMnist,
+    Reproducibility,
+    SweepResult,
+    interval_text,
+)
 
 from . import insight_figures as fig
 from .ids import Insight as I
@@ -207,8 +216,60 @@ def hand_detail(res: HandOfMnist, map_: int) -> dcc.Graph:
     return _tiles(_hand_figure(res, map_))
 
 
+def dissect_view(res: Dissection, request: InsightRequest, model: str) -> list:
+    s = res.summary()
+    labels = ", ".join(f"{c} ×{n}" for c, n in sorted(s["labels"].items(), key=lambda kv: -kv[1])) or "none"
+    rows = [{"unit": r["unit"], "concept": r["concept"], "iou": r["iou"], "ci_low": r["iou_ci95"][0],
+             "ci_high": r["iou_ci95"][1], "rotation": r["rotation_baseline"], "shuffled": r["shuffled_baseline"],
+             "labelled": "yes" if r["labelled"] else "no"} for r in res.rows()]
+    return [
+        _head(request, model, res.seconds),
+        alert([html.B(f"{s['labelled']} of {s['units']} units of {res.layer} carry a label: "), labels,
+               ". A unit's label is the concept of the digits its top-activation region overlaps best (IoU over the "
+               "test images); it counts only when the lower end of its 95 % interval beats both what a random "
+               "direction of the layer scores (rotation) and the unit's own score with the images' concepts shuffled."
+               " Positions (top, left, …) are the same on every image and can never count."], "info",
+              dismissable=False),
+        _grid(rows, [("unit", "unit", None), ("concept", "best concept", None), ("iou", "IoU", ".3f"),
+                     ("ci_low", "95 % low", ".3f"), ("ci_high", "95 % high", ".3f"), ("rotation", "rotation", ".3f"),
+                     ("shuffled", "shuffled", ".3f"), ("labelled", "labelled", None)], "iou", "unit"),
+    ]
+
+
+def circuit_view(res: Circuit, request: InsightRequest, model: str) -> list:
+    s = res.summary()
+    k = res.k
+    top = res.incoming(12)
+    figure = fig.make_contribution_figure([f"{r['map']}" for r in top], [r["contribution"] for r in top],
+                                          f"{res.layer} map {res.unit}: drop when one {res.incoming_layer} unit is "
+                                          "zeroed (fraction of its mean)")
+    weights = "" if res.weight_drop is None else (f"; the {k} with the largest kernels (the weight-based view): "
+                                                  f"{100 * res.weight_drop:.0f} %")
+    links = [lab_link(res.incoming_layer, r["map"]) for r in top[:3]]
+    return [
+        _head(request, model, 0.0),
+        alert([html.B(f"Zeroing the top {k} incoming units cuts {res.layer} map {res.unit} by "
+                      f"{100 * res.top_drop:.0f} % on its {len(res.exemplars)} strongest test images; "
+                      f"{k} random ones: {100 * s[f'random{k}_drop']:.0f} %{weights}."),
+               f" Incoming units from {res.incoming_layer}" +
+               (f" (through {', '.join(res.through)})" if res.through else "") +
+               ", ranked by the measured drop when each alone is zeroed: excitatory above zero, inhibitory below."],
+              "info", dismissable=False),
+        dcc.Graph(figure=figure, config={"displayModeBar": False}),
+        *links,
+        _grid([{"map": r["map"], "contribution": r["contribution"], "sign": r["sign"],
+                "kernel_norm": r["kernel_norm"]} for r in res.incoming()],
+              [("map", f"{res.incoming_layer} unit", None), ("contribution", "drop when zeroed", ".1%"),
+               ("sign", "sign", None), ("kernel_norm", "kernel norm", ".3f")], "contribution", "map"),
+    ]
+
+
 def view(res: Any, request: InsightRequest, model: str, class_names: tuple[str, ...]) -> list:
     """The view of any analysis's result."""
+    if isinstance(res, Dissection):
+        return dissect_view(res, request, model)
+    if isinstance(res, Circuit):
+        return circuit_view(res, request, model)
     if isinstance(res, SweepResult):
         return sweep_view(res, request, model)
     if isinstance(res, Reproducibility):
@@ -222,6 +283,12 @@ def view(res: Any, request: InsightRequest, model: str, class_names: tuple[str, 
 
 def gallery(res: Any) -> tuple[np.ndarray, list[str], int]:
     """The PNG export of a result: its gallery's images, each one's label, and the columns."""
+    if isinstance(res, Dissection) or (isinstance(res, Circuit) and res.kernels is None):
+        raise ValueError("This result has no gallery to export; export its numbers (CSV).")
+    if isinstance(res, Circuit) and res.kernels is not None:
+        order = res.order[:16]
+        return (np.asarray(res.kernels[order], np.float32),
+                [f"{res.incoming_layer} {i} · {100 * res.contribution[i]:+.0f} %" for i in order], 8)
     if isinstance(res, HandOfMnist):
         tiles, labels, cols = res.montage([res.maps[i] for i in res.candidates[:3]])
         return tiles, labels, cols

@@ -34,7 +34,8 @@ METHOD_CHOICES = tuple(METHODS)  # the ascent's ways with dead searches
 IN_RANGE = {"auto": None, "on": True, "off": False}  # keep the image in the data's pixel range
 HAND_BLOCK = 16  # the Hand's searches per map, setting and block (cnnviz hand's default)
 MAX_HAND_SEARCHES = 64 * 7 * HAND_BLOCK * (SELECTION_BLOCKS + 1)  # the seed's last layer, three wavelengths
-ANALYSES = ("sweep", "reproducibility", "exemplars", "compare", "hand")
+ANALYSES = ("sweep", "reproducibility", "exemplars", "compare", "hand", "dissect", "circuit")
+DISSECT_IMAGES = 2000  # test images of the Insight dissection (cnnviz dissect's default)
 UNIT = {"map": "map", "dense": "unit", "output": "class"}  # what one search drives, by the layer's role
 TRAIN_CHOICES = {"schedule": ("constant", "exponential", "step")}
 
@@ -236,6 +237,10 @@ class InsightRequest:
                 if f["node_on"] else None
             extra = {"target": Unit(layer, as_int(f["map"], "map", 0, c - 1), node), "k": as_int(f["k"], "k", 1, MAX_K)}
             n = per_map
+        elif analysis in ("dissect", "circuit"):  # no OIP searches: passes over test images
+            extra = {"target": Unit(layer, as_int(f["map"], "map", 0, c - 1))} if analysis == "circuit" else \
+                {"images": DISSECT_IMAGES}
+            n = 0
         elif analysis == "hand":
             n = c * len(hand_settings(FAMILIES, waves)) * seeds * (SELECTION_BLOCKS + 1)
         elif analysis == "compare":
@@ -257,7 +262,12 @@ class InsightRequest:
     def describe(self) -> str:
         s = self.searches
         what = {"sweep": "wavelength sweep", "reproducibility": "reproducibility analysis", "compare": "comparison",
-                "exemplars": "search for exemplars", "hand": "Hand of MNIST analysis"}[self.analysis]
+                "exemplars": "search for exemplars", "hand": "Hand of MNIST analysis", "dissect": "dissection",
+                "circuit": "circuit"}[self.analysis]
+        if self.analysis == "dissect":
+            return f"dissection of {self.layer} on {self.images} test images"
+        if self.analysis == "circuit" and self.target is not None:
+            return f"circuit of {self.layer} map {self.target.index} (by ablation on its 100 strongest test images)"
         target = ""
         if self.target is not None:
             target = f" map {self.target.index}" + (f" node ({self.target.node[0]}, {self.target.node[1]})"
@@ -278,6 +288,9 @@ class InsightRequest:
             out.update(map=self.target.index, node=list(self.target.node) if self.target.node else None, k=self.k)
         if self.model_b is not None:
             out.update(model_b=self.model_b, layer_b=self.layer_b, model_b_hash=self.model_b_hash, images=self.images)
+        if self.analysis in ("dissect", "circuit"):  # the searches play no part
+            out = {"analysis": self.analysis, "layer": self.layer, "images": self.images,
+                   **({"map": self.target.index} if self.target is not None else {})}
         return out
 
 

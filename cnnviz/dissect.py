@@ -92,6 +92,10 @@ def dissect(m: LoadedModel, layer: str, images: np.ndarray, labels: np.ndarray, 
     rotated = np.concatenate([acts @ _random_rotation(c, rng) for _ in range(-(-ROTATED_UNITS // c))], -1)
     perm = rng.permutation(len(images))
     watch.report(0.2, "activations")
+    if watch.stopped():
+        k = acts.shape[-1]
+        return Dissection(layer, [], np.zeros((k, 0)), np.zeros((k, 0, 2)), np.zeros(0), np.zeros((k, 0)),
+                          len(images), time.perf_counter() - t0, True)
     if acts.ndim == 4:
         names, counts = _pixel_dissection(m, layer, images, acts, rotated, perm, quantile, watch)
     else:

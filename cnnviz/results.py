@@ -725,6 +725,7 @@ class Circuit:
     kernels: np.ndarray | None  # (incoming, kh, kw) weights to the unit, or None
     exemplars: np.ndarray  # test indices of the unit's strongest images
     weight_drop: float | None = None  # zeroing the k incoming units with the largest kernel norms, for comparison
+    stopped: bool = False
 
     @property
     def order(self) -> np.ndarray:
@@ -736,6 +737,10 @@ class Circuit:
                  "sign": "excitatory" if self.contribution[i] >= 0 else "inhibitory",
                  "kernel_norm": None if self.kernels is None else float(np.linalg.norm(self.kernels[i]))}
                 for i in self.order[:n]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"layer": self.layer, "unit": self.unit, "incoming_layer": self.incoming_layer, **{
+            k: v for k, v in r.items() if k != "layer"}} for r in self.incoming()]
 
     def summary(self) -> dict[str, Any]:
         return {"layer": self.layer, "unit": self.unit, "incoming_layer": self.incoming_layer,
@@ -758,6 +763,7 @@ class Dissection:
     shuffled: np.ndarray  # (units, concepts) the IoU with the images' concepts shuffled among the images
     images: int
     seconds: float
+    stopped: bool = False
 
     @property
     def best(self) -> np.ndarray:

@@ -47,6 +47,16 @@ def run(ops, model: str, request: InsightRequest, *, report, should_stop):
 
         h = hand_of_mnist(m, request.layer, request.searches, test=(data.x_test, data.y_test), watch=watch)
         return replace(h, images=_f16(h.images))
+    if request.analysis == "dissect":
+        from cnnviz.dissect import dissect
+
+        return dissect(m, request.layer, data.x_test[:request.images], data.y_test[:request.images], watch=watch)
+    if request.analysis == "circuit":
+        from cnnviz.circuits import circuit
+
+        if request.target is None:
+            raise ValueError("The circuit needs a map. Received: no target")
+        return circuit(m, request.layer, request.target.index, data.x_test, watch=watch)
     if request.analysis == "exemplars":
         from cnnviz.exemplars import exemplars
 

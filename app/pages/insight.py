@@ -13,7 +13,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from cnnviz.images import labelled_grid, to_uint8
-from cnnviz.results import Comparison, HandOfMnist, Reproducibility, SweepResult
+from cnnviz.results import Circuit, Comparison, Dissection, HandOfMnist, Reproducibility, SweepResult
 from cnnviz.store import csv_text
 
 from .. import insight_views as views
@@ -22,7 +22,7 @@ from ..clicks import click_point, custom_int
 from ..controls import clamped, dropdown, info, method_control
 from ..ids import Insight as I
 from ..ids import Shell
-from ..requests import ANALYSES, HAND_BLOCK, MAX_K, MAX_SEEDS, MAX_STEPS, WAVELENGTHS, InsightRequest
+from ..requests import ANALYSES, DISSECT_IMAGES, HAND_BLOCK, MAX_K, MAX_SEEDS, MAX_STEPS, WAVELENGTHS, InsightRequest
 from ..services import services
 from ..ui import alert, card, handled, labelled, scroll_into_view
 
@@ -48,6 +48,14 @@ HELP = {
              f"once), on {HAND_BLOCK} seeds per block whatever the seeds control says: four selection blocks each "
              "pick the map with the best mean score over the settings, and a held-out block scores the picks. One "
              "map picked by most blocks is a stable candidate; otherwise the top set is shown."),
+    "dissect": ("What each map detects",
+                "Labels every unit of the layer with the concept of the digits it overlaps best (stroke orientation, "
+                f"end points, junctions, loops, thick strokes; {DISSECT_IMAGES} test images), against two null "
+                "baselines. No OIP searches: the noise controls play no part."),
+    "circuit": ("Circuit of a map",
+                "Which units of the layer below build the map: each incoming unit zeroed alone on the map's 100 "
+                "strongest test images, ranked by the drop, with the check that zeroing the top 3 cuts far more than "
+                "3 random ones. No OIP searches."),
 }
 CONTROLS = {"analysis": (I.ANALYSIS, "value"), "layer": (I.LAYER, "value"), "map": (I.MAP, "value"),
             "node_on": (I.NODE_ON, "value"), "node_x": (I.NODE_X, "value"), "node_y": (I.NODE_Y, "value"),
@@ -109,7 +117,8 @@ def _request(model: str, form: dict) -> InsightRequest:
 
 def _render(res: Any, request: InsightRequest, model: str) -> tuple:
     """RESULT, CSV and PNG disabled, DETAIL."""
-    return views.view(res, request, model, info(model).class_names), False, False, None
+    no_gallery = isinstance(res, Dissection) or (isinstance(res, Circuit) and res.kernels is None)
+    return views.view(res, request, model, info(model).class_names), False, no_gallery, None
 
 
 PAGE = jobs.JobPage(I, "insight", Shell.INSIGHT_LAST, "analysis", CONTROLS, _request,
@@ -123,7 +132,7 @@ CALLBACKS = jobs.register(PAGE)
                Input(I.ANALYSIS, "value"))
 def show_controls(analysis):
     show = lambda on: {} if on else {"display": "none"}
-    return (HELP.get(analysis, ("", ""))[1], show(analysis == "exemplars"), show(analysis == "exemplars"),
+    return (HELP.get(analysis, ("", ""))[1], show(analysis in ("exemplars", "circuit")), show(analysis == "exemplars"),
             show(analysis == "compare"))
 
 

@@ -69,7 +69,7 @@ def test_hand_of_mnist_analysis(services):
     assert f"Map {res.maps[res.candidate]}: held-out OIP in every setting" in detail
 
 
-@pytest.mark.parametrize("analysis", ["sweep", "reproducibility", "exemplars", "compare", "hand"])
+@pytest.mark.parametrize("analysis", ["sweep", "reproducibility", "exemplars", "compare", "hand", "dissect", "circuit"])
 def test_every_analysis_on_a_colour_model(services, analysis):
     """The colour model of tests/foreign.py through every analysis, its view and both exports."""
     from app.pages.insight import PAGE, _render, export_file, run
@@ -80,10 +80,13 @@ def test_every_analysis_on_a_colour_model(services, analysis):
     assert color == "success" and msg is None, msg
     model, _, request = PAGE.read(record)
     res = services.result(services.sign(PAGE.key(model, request)))
-    view, *_ = _render(res, request, model)
+    view, _, png_off, _ = _render(res, request, model)
     assert "Shown: rgb" in str(view[0])
-    for kind in ("csv", "png"):
+    for kind in ("csv", "png")[:1 if png_off else 2]:
         assert export_file(kind, res, request, model)["filename"].endswith(kind)
+    if png_off:
+        with pytest.raises(ValueError, match="no gallery"):
+            export_file("png", res, request, model)
 
 
 def _run_and_wait(dash_duo, text, timeout=120):
@@ -187,3 +190,26 @@ def test_cancel_stops_a_long_analysis(dash_duo, server):
     wait_until(lambda: get_json(server + "/health")["running_jobs"] == 0, 30, "the engine job to stop", dash_duo)
     assert "Dead searches" not in dash_duo.find_element("#insight-result").text
     no_console_errors(dash_duo)
+
+
+def test_dissection_and_circuit_analyses(services):
+    from app.pages.insight import PAGE, _render, export_file, run
+
+    form = {**FORM, "analysis": "dissect", "layer": "Conv2D_3"}
+    record, color, msg = run(lambda _: None, 1, None, "default", form, SESSION)
+    model, _, request = PAGE.read(record)
+    assert msg is None and color == "success" and request.params() == {"analysis": "dissect", "layer": "Conv2D_3",
+                                                                         "images": 2000}
+    res = services.result(services.sign(PAGE.key(model, request)))
+    view, csv_off, png_off, _ = _render(res, request, model)
+    assert f"{int(res.labelled.sum())} of 64 units of Conv2D_3 carry a label" in str(view[1].children)
+    assert not csv_off and png_off  # numbers to export, no gallery
+    assert len(list(csv.DictReader(io.StringIO(export_file("csv", res, request, model)["content"])))) == 64
+    form = {**FORM, "analysis": "circuit", "layer": "Conv2D_3", "map": 13, "seeds": 5}  # seeds: no part in it
+    record, color, msg = run(lambda _: None, 1, None, "default", form, SESSION)
+    model, _, request = PAGE.read(record)
+    res = services.result(services.sign(PAGE.key(model, request)))
+    view, _, png_off, _ = _render(res, request, model)
+    assert "Zeroing the top 3 incoming units cuts Conv2D_3 map 13 by" in str(view[1].children) and not png_off
+    assert res.incoming_layer == "Conv2D_2" and res.top_drop > res.random_drops.mean()
+    assert "Open Conv2D_2 map" in str(view[3]) and export_file("png", res, request, model)["filename"].endswith(".png")
