@@ -226,8 +226,8 @@ def dissect_view(res: Dissection, request: InsightRequest, model: str) -> list:
         _head(request, model, res.seconds),
         alert([html.B(f"{s['labelled']} of {s['units']} units of {res.layer} carry a label: "), labels,
                ". A unit's label is the concept of the digits its top-activation region overlaps best (IoU over the "
-               "test images); it counts only when the lower end of its 95 % interval beats both what a random "
-               "direction of the layer scores (rotation) and the unit's own score with the images' concepts shuffled."
+               "test images); it counts only when the lower end of its 95 % interval beats both what 95 % of random "
+               "directions of the layer score (rotation) and the unit's own score with the images' concepts shuffled."
                " Positions (top, left, …) are the same on every image and can never count."], "info",
               dismissable=False),
         _grid(rows, [("unit", "unit", None), ("concept", "best concept", None), ("iou", "IoU", ".3f"),

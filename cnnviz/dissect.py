@@ -10,11 +10,12 @@ stroke count, a loop).
 
 A label counts only when it clearly beats two null baselines: the same score for the units of a random
 rotation of the layer's basis, and for the unit
-itself with the images' concepts shuffled among the images. The rotation baseline is the mean score, for that
-concept, over the units of enough random rotations to make about 100: what a random direction of the same
-layer scores (not the 95th percentile: near a softmax, whose outputs are almost one-hot, most random
-directions point at some class, and the top of that distribution is a class detector too). "Clearly" means
-the lower end of the IoU's bootstrap interval (over images) lies above both. A concept that is the same on
+itself with the images' concepts shuffled among the images. The rotation baseline is the 95th percentile, for
+that concept, over the units of enough random rotations to make about 100: the unit must align with the
+concept better than 95 % of random directions of the same layer do. (The output is dissected by its scores
+before the softmax, as its OIPs are: its probabilities are almost one-hot, and in that space most random
+directions are class detectors too.) "Clearly" means the lower end of the IoU's bootstrap interval (over
+images) lies above both. A concept that is the same on
 every image (a position) scores as high shuffled as not, so it can never be a label: it says where a unit
 looks, not what it detects.
 """
@@ -63,6 +64,19 @@ def _bootstrap_iou(inter: np.ndarray, union: np.ndarray, seed: int) -> tuple[np.
     return lo.reshape(inter.shape[1:]), hi.reshape(inter.shape[1:])
 
 
+def _scores(m: LoadedModel, x: np.ndarray) -> np.ndarray:
+    """The output layer's scores before the softmax for standardized images ``x`` (cnnviz.graph.score_of)."""
+    import keras
+
+    from .graph import pre_softmax, score_of
+
+    score, head = score_of(m.keras_model, m.output_layer)
+    sub = keras.Model(m.keras_model.inputs[0], score)
+    x = np.asarray(x, np.float32).reshape(-1, *m.input_shape)
+    return np.concatenate([np.asarray(pre_softmax(sub(x[i:i + 500], training=False), head))
+                           for i in range(0, len(x), 500)])
+
+
 def _random_rotation(c: int, rng: np.random.Generator) -> np.ndarray:
     q, r = np.linalg.qr(rng.normal(size=(c, c)))
     return q * np.sign(np.diag(r))
@@ -85,7 +99,11 @@ def dissect(m: LoadedModel, layer: str, images: np.ndarray, labels: np.ndarray, 
         raise ValueError(f"images must be at least 20 of shape {m.image_shape}, one label each. Received: "
                          f"shape={images.shape}, labels={len(labels)}")
     t0 = time.perf_counter()
-    acts = np.concatenate([a for _, a in layer_output(m, layer, m.standardization.apply(images))])
+    x = m.standardization.apply(images)
+    if layer == m.output_layer:  # the classes by their scores before the softmax, like their OIPs
+        acts = _scores(m, x)
+    else:
+        acts = np.concatenate([a for _, a in layer_output(m, layer, x)])
     rng = np.random.default_rng(seed)
     # enough random rotations for about 100 rotated units: the 95th percentile of a few is no percentile
     c = acts.shape[-1]
@@ -105,7 +123,7 @@ def dissect(m: LoadedModel, layer: str, images: np.ndarray, labels: np.ndarray, 
     rot = rot_inter.sum(0) / np.maximum(rot_union.sum(0), 1)
     shuffled = sh_inter.sum(0) / np.maximum(sh_union.sum(0), 1)
     lo, hi = _bootstrap_iou(inter, union, seed)
-    return Dissection(layer, names, iou, np.stack([lo, hi], -1), rot.mean(0), shuffled,
+    return Dissection(layer, names, iou, np.stack([lo, hi], -1), np.percentile(rot, 95, axis=0), shuffled,
                       len(images), time.perf_counter() - t0)
 
 

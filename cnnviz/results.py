@@ -759,7 +759,7 @@ class Dissection:
     concepts: list[str]
     iou: np.ndarray  # (units, concepts)
     iou_ci95: np.ndarray  # (units, concepts, 2) bootstrap over images
-    rotation: np.ndarray  # (concepts,) mean IoU over the units of randomly rotated bases
+    rotation: np.ndarray  # (concepts,) 95th percentile of the IoU over the units of randomly rotated bases
     shuffled: np.ndarray  # (units, concepts) the IoU with the images' concepts shuffled among the images
     images: int
     seconds: float
@@ -775,7 +775,7 @@ class Dissection:
     @property
     def labelled(self) -> np.ndarray:
         """(units,) whether the best concept clearly beats both baselines: the lower end of its interval lies above
-        the rotated bases' mean score and the shuffled score."""
+        the rotated bases' 95th percentile and the shuffled score."""
         u, b = np.arange(len(self.iou)), self.best
         return (self.iou_ci95[u, b, 0] > self.rotation[b]) & (self.iou_ci95[u, b, 0] > self.shuffled[u, b])
 
