@@ -23,18 +23,18 @@ def dropdown(component_id: str, **kw: Any) -> dcc.Dropdown:
 
 
 def method_control(component_id: str):
-    """How the ascent treats searches that noise leaves dead (cnnviz.search.METHODS)."""
-    from cnnviz.search import METHODS
+    """How the ascent treats searches that noise leaves dead (cnnviz.search.METHODS), the default first."""
+    import dash_bootstrap_components as dbc
 
     from .requests import REDIRECT_STEPS
     from .ui import labelled
 
-    names = {"redirected": f"redirected ReLU (first {REDIRECT_STEPS} steps)", "skip-dead": "no blur on dead searches",
-             "blur-all": "the seed's loop: blur every image"}
-    return labelled("Dead searches (the ascent method)", dcc.RadioItems(
-        id=component_id, value="redirected", className="small",
-        options=[{"label": names[k], "value": k, "title": METHODS[k]} for k in METHODS],
-        labelStyle={"display": "block"}))
+    names = {"redirected": f"redirected ReLU for the first {REDIRECT_STEPS} steps (wakes them)",
+             "skip-dead": "no blur on dead searches (they stay as they started)",
+             "blur-all": "the seed's loop: blur every image, dead ones too"}
+    return labelled("Dead searches (the ascent method)", dbc.RadioItems(
+        id=component_id, value="redirected", className="small", options=[{"label": v, "value": k}
+                                                                         for k, v in names.items()]))
 
 
 def info(model: Any) -> ModelInfo:
