@@ -217,14 +217,15 @@ def hand_detail(res: HandOfMnist, map_: int) -> dcc.Graph:
 
 
 def dissect_view(res: Dissection, request: InsightRequest, model: str) -> list:
-    s = res.summary()
-    labels = ", ".join(f"{c} ×{n}" for c, n in sorted(s["labels"].items(), key=lambda kv: -kv[1])) or "none"
-    rows = [{"unit": r["unit"], "concept": r["concept"], "iou": r["iou"], "ci_low": r["iou_ci95"][0],
-             "ci_high": r["iou_ci95"][1], "rotation": r["rotation_baseline"], "shuffled": r["shuffled_baseline"],
-             "labelled": "yes" if r["labelled"] else "no"} for r in res.rows()]
+    labels = ", ".join(f"{c} ×{n}" for c, n in res.label_counts.items()) or "none"
+    labelled = res.labelled
+    rows = [{"unit": u, "concept": res.concepts[c], "iou": float(res.iou[u, c]),
+             "ci_low": float(res.iou_ci95[u, c, 0]), "ci_high": float(res.iou_ci95[u, c, 1]),
+             "rotation": float(res.rotation[c]), "shuffled": float(res.shuffled[u, c]),
+             "labelled": "yes" if labelled[u] else "no"} for u, c in enumerate(res.best)]
     return [
         _head(request, model, res.seconds),
-        alert([html.B(f"{s['labelled']} of {s['units']} units of {res.layer} carry a label: "), labels,
+        alert([html.B(f"{int(labelled.sum())} of {len(labelled)} units of {res.layer} carry a label: "), labels,
                ". A unit's label is the concept of the digits its top-activation region overlaps best (IoU over the "
                "test images); it counts only when the lower end of its 95 % interval beats both what 95 % of random "
                "directions of the layer score (rotation) and the unit's own score with the images' concepts shuffled."
@@ -237,28 +238,26 @@ def dissect_view(res: Dissection, request: InsightRequest, model: str) -> list:
 
 
 def circuit_view(res: Circuit, request: InsightRequest, model: str) -> list:
-    s = res.summary()
     k = res.k
-    top = res.incoming(12)
-    figure = fig.make_contribution_figure([f"{r['map']}" for r in top], [r["contribution"] for r in top],
+    top = res.order[:12]
+    figure = fig.make_contribution_figure([f"{i}" for i in top], [float(res.contribution[i]) for i in top],
                                           f"{res.layer} map {res.unit}: drop when one {res.incoming_layer} unit is "
                                           "zeroed (fraction of its mean)")
     weights = "" if res.weight_drop is None else (f"; the {k} with the largest kernels (the weight-based view): "
                                                   f"{100 * res.weight_drop:.0f} %")
-    links = [lab_link(res.incoming_layer, r["map"]) for r in top[:3]]
+    links = [lab_link(res.incoming_layer, int(i)) for i in top[:3]]
     return [
         _head(request, model, 0.0),
         alert([html.B(f"Zeroing the top {k} incoming units cuts {res.layer} map {res.unit} by "
                       f"{100 * res.top_drop:.0f} % on its {len(res.exemplars)} strongest test images; "
-                      f"{k} random ones: {100 * s[f'random{k}_drop']:.0f} %{weights}."),
+                      f"{k} random ones: {100 * float(res.random_drops.mean()):.0f} %{weights}."),
                f" Incoming units from {res.incoming_layer}" +
                (f" (through {', '.join(res.through)})" if res.through else "") +
                ", ranked by the measured drop when each alone is zeroed: excitatory above zero, inhibitory below."],
               "info", dismissable=False),
         dcc.Graph(figure=figure, config={"displayModeBar": False}),
         *links,
-        _grid([{"map": r["map"], "contribution": r["contribution"], "sign": r["sign"],
-                "kernel_norm": r["kernel_norm"]} for r in res.incoming()],
+        _grid(res.incoming(),
               [("map", f"{res.incoming_layer} unit", None), ("contribution", "drop when zeroed", ".1%"),
                ("sign", "sign", None), ("kernel_norm", "kernel norm", ".3f")], "contribution", "map"),
     ]

@@ -11,7 +11,7 @@ it lowers the unit; negative: inhibitory). Kernel weights are shown beside it, b
 large weight on an input that is rarely active does little, and the measured drop says what matters.
 
 The check: zeroing the top ``k`` incoming units by contribution must cut the unit far more than zeroing
-``k`` random ones (the mean over ``random_sets`` draws).
+``k`` random ones (the mean over :data:`RANDOM_SETS` draws).
 """
 
 from __future__ import annotations
@@ -75,8 +75,11 @@ def _kernels(m: LoadedModel, layer: str, unit: int, channels: int, shape: tuple[
     return None
 
 
-def circuit(m: LoadedModel, layer: str, unit: int, images: np.ndarray, *, top: int = 100, k: int = 3,
-            random_sets: int = 20, seed: int = 0, watch: Watch = Watch()) -> Circuit:
+RANDOM_SETS = 20  # draws of k random incoming units for the check
+
+
+def circuit(m: LoadedModel, layer: str, unit: int, images: np.ndarray, *, top: int = 100, k: int = 3, seed: int = 0,
+            watch: Watch = Watch()) -> Circuit:
     """The incoming units of ``unit`` of ``layer``, ranked by their measured contribution on its ``top`` strongest
     test images (uint8 ``images``), and the ablation check (see the module's text)."""
     below, through, tensor = _incoming(m, layer)
@@ -103,7 +106,7 @@ def circuit(m: LoadedModel, layer: str, unit: int, images: np.ndarray, *, top: i
         raise ValueError(f"k must be in 1..{channels - 1}. Received: k={k}")
     rng = np.random.default_rng(seed)
     sets = [[c] for c in range(channels)] + [list(rng.choice(channels, int(k), replace=False))
-                                             for _ in range(random_sets)]
+                                             for _ in range(RANDOM_SETS)]
 
     def ablated(groups: list[list[int]]) -> np.ndarray:
         out = []

@@ -39,6 +39,8 @@ ROTATED_UNITS = 100  # units of randomly rotated bases behind the rotation basel
 def _upsampler(m: LoadedModel, layer: str, n: int, side: int) -> np.ndarray:
     """(side, n) bilinear weights from the ``n`` nodes along one axis to the image's ``side`` pixels."""
     rec = m.spatial_layer(layer).receptive
+    if rec is None:
+        raise ValueError(f"{layer} has no receptive field: its maps cannot be laid over the image.")
     centres = np.array([rec.start + i * rec.jump + (rec.size - 1) / 2 for i in range(n)], np.float64)
     w = np.zeros((side, n))
     for p in range(side):

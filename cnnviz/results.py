@@ -786,14 +786,18 @@ class Dissection:
                  "shuffled_baseline": float(self.shuffled[u, c]), "labelled": bool(labelled[u])}
                 for u, c in enumerate(self.best)]
 
-    def summary(self) -> dict[str, Any]:
-        labelled = self.labelled
+    @property
+    def label_counts(self) -> dict[str, int]:
+        """How many units carry each label, the most frequent first."""
         counts: dict[str, int] = {}
         for u, c in enumerate(self.best):
-            if labelled[u]:
+            if self.labelled[u]:
                 counts[self.concepts[c]] = counts.get(self.concepts[c], 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    def summary(self) -> dict[str, Any]:
         return {"layer": self.layer, "units": len(self.iou), "images": self.images, "seconds": round(self.seconds, 1),
-                "labelled": int(labelled.sum()), "labels": counts, "per_unit": self.rows()}
+                "labelled": int(self.labelled.sum()), "labels": self.label_counts, "per_unit": self.rows()}
 
 
 @dataclass(frozen=True)

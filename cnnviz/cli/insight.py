@@ -317,6 +317,22 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--png", help="write each shown map's OIPs in every setting and its top test images here")
     s.set_defaults(func=cmd_hand)
 
+    _add_units(sub)
+
+    s = sub.add_parser("compare", help="match the maps of a layer between two models")
+    s.add_argument("model_a", metavar="A.keras")
+    s.add_argument("model_b", metavar="B.keras")
+    s.add_argument("--layer", help="A's layer of maps (default: its last)")
+    s.add_argument("--layer-b", help="B's layer of maps (default: A's layer's name if B has it, else B's last)")
+    s.add_argument("--images", type=int, default=10000, help="test images to correlate over")
+    s.add_argument("--close", type=float, default=0.5, help="correlation that counts as a close partner")
+    s.add_argument("--csv", help="also write the matched pairs as CSV here")
+    add_json(s)
+    s.set_defaults(func=cmd_compare)
+
+
+def _add_units(sub: Any) -> None:
+    """The unit commands: ``dissect`` and ``circuit``."""
     s = sub.add_parser("dissect", help="label each unit of a layer with the concept of the digits it matches best, "
                                        "against two null baselines")
     s.add_argument("--model", help=MODEL_HELP)
@@ -334,14 +350,3 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--k", type=int, default=3, help="incoming units zeroed together for the check")
     add_json(s)
     s.set_defaults(func=cmd_circuit)
-
-    s = sub.add_parser("compare", help="match the maps of a layer between two models")
-    s.add_argument("model_a", metavar="A.keras")
-    s.add_argument("model_b", metavar="B.keras")
-    s.add_argument("--layer", help="A's layer of maps (default: its last)")
-    s.add_argument("--layer-b", help="B's layer of maps (default: A's layer's name if B has it, else B's last)")
-    s.add_argument("--images", type=int, default=10000, help="test images to correlate over")
-    s.add_argument("--close", type=float, default=0.5, help="correlation that counts as a close partner")
-    s.add_argument("--csv", help="also write the matched pairs as CSV here")
-    add_json(s)
-    s.set_defaults(func=cmd_compare)
