@@ -321,7 +321,8 @@ def make_oip_strip_figure(images: np.ndarray, labels: Sequence[str], title: str 
 
 
 def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], activation: np.ndarray,
-                              labels: Sequence[str], box: tuple[int, int, int, int] | None = None) -> go.Figure:
+                              labels: Sequence[str], box: tuple[int, int, int, int] | None = None,
+                              step_name: str = "step") -> go.Figure:
     """The evolution of each item side by side, as a plotly animation with play button and slider.
 
     ``activation`` is (items, frames): each item's objective at each frame, written under its label; an item
@@ -335,7 +336,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
         return tile_grid(scaled(f, rgb), cols=min(len(f), 8), gap=2)[0]
 
     def caption(i: int) -> str:
-        return f"step {int(frame_steps[i])}"
+        return f"{step_name} {int(frame_steps[i])}"
 
     def frame_labels(i: int) -> list[dict]:
         """Each tile's own label (map, λ, seed) and its activation at this frame, above it."""
@@ -373,7 +374,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
                                    dict(label="❚❚ Pause", method="animate",
                                         args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
         sliders=[dict(active=len(frames) - 1, steps=steps, x=0.15, len=0.85, y=-0.02,
-                      currentvalue=dict(prefix="step "))])
+                      currentvalue=dict(prefix=f"{step_name} "))])
     if box is not None:
         y0, y1, x0, x1 = box
         h, w = frames.shape[2:4]

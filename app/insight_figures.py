@@ -119,3 +119,22 @@ def make_contribution_figure(names: Sequence[str], values: Sequence[float], titl
     fig.update_layout(title=title, margin=MARGIN, height=260, xaxis_title="incoming unit", yaxis_tickformat=".0%",
                       xaxis_type="category")
     return fig
+
+
+def make_timeline_figure(epochs: Sequence[int], accuracy: Sequence[float], dead_share: Sequence[float],
+                         formed: Sequence[int | None]) -> go.Figure:
+    """Test accuracy and the layer's dead share per snapshot (left), and how many maps formed at each epoch."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("test accuracy and dead searches by epoch",
+                                                        "maps formed (correlation ≥ 0.8 with the final OIP) at"))
+    fig.add_scatter(x=list(epochs), y=list(accuracy), mode="lines+markers", name="test accuracy", row=1, col=1)
+    fig.add_scatter(x=list(epochs), y=list(dead_share), mode="lines+markers", name="dead at the start", row=1, col=1)
+    labels = [str(e) for e in epochs] + ["never"]
+    fig.add_bar(x=labels, y=[sum(f == e for f in formed) for e in epochs] + [sum(f is None for f in formed)],
+                name="maps", row=1, col=2, showlegend=False)
+    fig.update_layout(margin=MARGIN, height=300, legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(title_text="epoch", row=1, col=1)
+    fig.update_xaxes(title_text="epoch", type="category", row=1, col=2)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], row=1, col=1)
+    return fig

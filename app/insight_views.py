@@ -18,6 +18,7 @@ from cnnviz.results import (
     HandOfMnist,
     Reproducibility,
     SweepResult,
+    Timeline,
     interval_text,
 )
 
@@ -263,8 +264,32 @@ def circuit_view(res: Circuit, request: InsightRequest, model: str) -> list:
     ]
 
 
+def timeline_view(res: Timeline, request: InsightRequest, model: str) -> list:
+    from . import figures
+
+    formed = res.formed_at
+    per_epoch = ", ".join(f"epoch {e}: {c:.2f}" for e, c in zip(res.epochs, res.mean_correlation))
+    counts = {e: sum(f == e for f in formed) for e in res.epochs}
+    never = sum(f is None for f in formed)
+    animation = figures.make_oip_animation_figure(
+        np.asarray(res.images[:, :, 0], np.float32), res.epochs, res.correlation[:, :, 0].T,
+        [f"map {mp}" for mp in res.maps], step_name="epoch")
+    return [
+        _head(request, model, res.seconds),
+        alert([html.B(f"{res.layer}: mean correlation of each map's OIP with its final one (same noise), "),
+               per_epoch, ". Formed (0.8 or more) at: " +
+               ", ".join(f"epoch {e}: {n} maps" for e, n in counts.items() if n) + (f"; never: {never}" if never else "")
+               + ". Drag the slider or press Play: the frames are computed, no new run."], "info", dismissable=False),
+        dcc.Graph(figure=animation, config={"displayModeBar": False}, id="insight-timeline"),
+        dcc.Graph(figure=fig.make_timeline_figure(res.epochs, res.accuracy, list(res.dead_share), formed),
+                  config={"displayModeBar": False}),
+    ]
+
+
 def view(res: Any, request: InsightRequest, model: str, class_names: tuple[str, ...]) -> list:
     """The view of any analysis's result."""
+    if isinstance(res, Timeline):
+        return timeline_view(res, request, model)
     if isinstance(res, Dissection):
         return dissect_view(res, request, model)
     if isinstance(res, Circuit):
@@ -282,6 +307,10 @@ def view(res: Any, request: InsightRequest, model: str, class_names: tuple[str, 
 
 def gallery(res: Any) -> tuple[np.ndarray, list[str], int]:
     """The PNG export of a result: its gallery's images, each one's label, and the columns."""
+    if isinstance(res, Timeline):
+        n, k = len(res.maps), len(res.epochs)
+        return (np.asarray(res.images[:, :, 0], np.float32).reshape(k * n, *res.images.shape[3:]),
+                [f"epoch {e} · map {mp}" for e in res.epochs for mp in res.maps], n)
     if isinstance(res, Dissection) or (isinstance(res, Circuit) and res.kernels is None):
         raise ValueError("This result has no gallery to export; export its numbers (CSV).")
     if isinstance(res, Circuit) and res.kernels is not None:

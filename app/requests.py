@@ -8,7 +8,7 @@ No Dash and no TensorFlow here: the engine reads these requests as they are.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cnnviz.config import TrainConfig
@@ -34,7 +34,7 @@ METHOD_CHOICES = tuple(METHODS)  # the ascent's ways with dead searches
 IN_RANGE = {"auto": None, "on": True, "off": False}  # keep the image in the data's pixel range
 HAND_BLOCK = 16  # the Hand's searches per map, setting and block (cnnviz hand's default)
 MAX_HAND_SEARCHES = 64 * 7 * HAND_BLOCK * (SELECTION_BLOCKS + 1)  # the seed's last layer, three wavelengths
-ANALYSES = ("sweep", "reproducibility", "exemplars", "compare", "hand", "dissect", "circuit")
+ANALYSES = ("sweep", "reproducibility", "exemplars", "compare", "hand", "dissect", "circuit", "timeline")
 DISSECT_IMAGES = 2000  # test images of the Insight dissection (cnnviz dissect's default)
 UNIT = {"map": "map", "dense": "unit", "output": "class"}  # what one search drives, by the layer's role
 TRAIN_CHOICES = {"schedule": ("constant", "exponential", "step")}
@@ -237,6 +237,9 @@ class InsightRequest:
                 if f["node_on"] else None
             extra = {"target": Unit(layer, as_int(f["map"], "map", 0, c - 1), node), "k": as_int(f["k"], "k", 1, MAX_K)}
             n = per_map
+        elif analysis == "timeline":  # every map, at the first chosen wavelength, at every snapshot of the training
+            searches = replace(searches, wavelengths=(float(waves[0]),))
+            n = c * seeds
         elif analysis in ("dissect", "circuit"):  # no OIP searches: passes over test images
             extra = {"target": Unit(layer, as_int(f["map"], "map", 0, c - 1))} if analysis == "circuit" else \
                 {"images": DISSECT_IMAGES}
@@ -263,7 +266,7 @@ class InsightRequest:
         s = self.searches
         what = {"sweep": "wavelength sweep", "reproducibility": "reproducibility analysis", "compare": "comparison",
                 "exemplars": "search for exemplars", "hand": "Hand of MNIST analysis", "dissect": "dissection",
-                "circuit": "circuit"}[self.analysis]
+                "circuit": "circuit", "timeline": "training timeline"}[self.analysis]
         if self.analysis == "dissect":
             return f"dissection of {self.layer} on {self.images} test images"
         if self.analysis == "circuit" and self.target is not None:

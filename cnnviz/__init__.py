@@ -45,7 +45,8 @@ _EXPORTS = {
     "OIPConfig": "search", "OIPItem": "search", "OIPProgress": "search", "OIPResult": "search", "Searches": "search",
     "Unit": "search", "Watch": "search", "BatchProgress": "search", "parse_maps": "search", "dead_fraction": "search",
     "SweepResult": "results", "Reproducibility": "results", "HandOfMnist": "results", "Exemplars": "results",
-    "OpenRates": "results", "SanityCheck": "results", "METHODS": "search",
+    "OpenRates": "results", "SanityCheck": "results", "Dissection": "results", "Circuit": "results",
+    "Timeline": "results", "METHODS": "search",
     "Matching": "results", "Comparison": "results", "DensePatterns": "results", "Attribution": "results",
     "TrainProgress": "results", "TrainResult": "results",
     "shift_correlations": "stats", "reproducibility_score": "stats", "wilson": "stats",
@@ -58,7 +59,8 @@ _EXPORTS = {
     "run_oip": "oip", "run_many": "oip", "items_for": "oip",
     "wavelength_sweep": "sweep", "open_rates": "sweep", "hand_of_mnist": "hand", "reproducibility": "reproducibility",
     "exemplars": "exemplars", "match_maps": "matching", "map_correlation": "matching", "compare_models": "matching",
-    "attribution": "attribution", "sanity_check": "sanity", "import_model": "importer",
+    "attribution": "attribution", "sanity_check": "sanity", "dissect": "dissect", "circuit": "circuits",
+    "timeline": "timeline", "import_model": "importer",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -801,6 +801,63 @@ class Dissection:
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """Maps of a layer at every snapshot of a training, from the same noises (cnnviz.timeline)."""
+
+    layer: str
+    maps: list[int]
+    epochs: list[int]  # per snapshot (0: untrained)
+    checkpoints: list[str]  # the snapshot files (weights: load the model, then these)
+    accuracy: list[float]  # test accuracy per snapshot
+    images: np.ndarray  # (snapshots, maps, searches, *image shape) OIPs
+    activation: np.ndarray  # (snapshots, maps, searches) objective reached
+    start: np.ndarray  # (snapshots, maps, searches) objective on the start noise
+    correlation: np.ndarray  # (snapshots, maps, searches) with the same search's OIP at the last snapshot
+    dead_share: np.ndarray  # (snapshots,) the layer's searches dead at the start (every map, a few noises)
+    top_indices: np.ndarray  # (snapshots, maps, k) test images with the highest map means
+    seconds: float
+    stopped: bool = False
+
+    @classmethod
+    def empty(cls, layer: str, maps: list[int], seconds: float) -> Timeline:
+        z = np.zeros((0, len(maps), 0))
+        return cls(layer, maps, [], [], [], np.zeros((0, len(maps), 0, 28, 28)), z, z, z, np.zeros(0),
+                   np.zeros((0, len(maps), 0), np.int64), seconds, True)
+
+    @property
+    def mean_correlation(self) -> np.ndarray:
+        """(snapshots,) correlation with the final OIPs, the mean over maps and searches."""
+        return self.correlation.mean(axis=(1, 2))
+
+    @property
+    def formed_at(self) -> list[int | None]:
+        """Per map, the first epoch whose OIPs correlate with the final ones at 0.8 or more (mean over searches)."""
+        per_map = self.correlation.mean(2)  # (snapshots, maps)
+        return [next((self.epochs[k] for k in range(len(self.epochs)) if per_map[k, i] >= 0.8), None)
+                for i in range(len(self.maps))]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"layer": self.layer, "epoch": e, "map": mp, "activation": float(self.activation[k, i].mean()),
+                 "correlation_with_final": float(self.correlation[k, i].mean()),
+                 "dead_at_start": float((self.start[k, i] <= DEAD).mean())}
+                for k, e in enumerate(self.epochs) for i, mp in enumerate(self.maps)]
+
+    def summary(self) -> dict[str, Any]:
+        formed = self.formed_at
+        return {"layer": self.layer, "seconds": round(self.seconds, 1), "stopped": self.stopped,
+                "formed_at": {str(mp): f for mp, f in zip(self.maps, formed)},
+                "epochs": [{"epoch": e, "checkpoint": self.checkpoints[k], "accuracy": self.accuracy[k],
+                            "dead_share": float(self.dead_share[k]),
+                            "mean_correlation_with_final": float(self.mean_correlation[k]),
+                            "maps": [{"map": mp, "activation": float(self.activation[k, i].mean()),
+                                      "correlation_with_final": float(self.correlation[k, i].mean()),
+                                      "dead_at_start": float((self.start[k, i] <= DEAD).mean()),
+                                      "top_test_images": self.top_indices[k, i].tolist()}
+                                     for i, mp in enumerate(self.maps)]}
+                           for k, e in enumerate(self.epochs)]}
+
+
+@dataclass(frozen=True)
 class TrainProgress:
     """One report from a running training (batch-level, and at each epoch's end)."""
 

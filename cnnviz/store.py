@@ -16,12 +16,13 @@ from typing import Any
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; renames it onto ``path`` on success.
 
-    The temporary name keeps the suffix of ``path`` (Keras insists on ``.keras``).
+    The temporary name keeps the suffix of ``path`` (Keras insists on ``.keras`` and ``.weights.h5``).
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
+    keep = ".weights.h5" if target.name.endswith(".weights.h5") else target.suffix  # Keras's weights files too
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:len(target.name) - len(keep)]}.", suffix=f".tmp{keep}",
                                dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)

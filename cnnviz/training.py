@@ -17,6 +17,7 @@ from .catalog import checkpoint_path, checkpoint_state
 from .config import TrainConfig
 from .data import Dataset, Standardization, load_dataset
 from .device import setup_device
+from .history import publish, write_snapshot
 from .model import build_model, predict_classes, save_model
 from .results import TrainProgress, TrainResult
 from .store import atomic_path, save_json
@@ -118,7 +119,9 @@ def train(
     """Trains the CNN of ``config`` and saves ``out`` (.keras) plus ``out`` .json.
 
     A checkpoint is written after every epoch (model with optimizer state, history); with
-    ``resume`` a run whose checkpoint has the same config continues after its last epoch.
+    ``resume`` a run whose checkpoint has the same config continues after its last epoch. The weights of
+    the untrained network and after every epoch are kept as snapshots (cnnviz.history), each with its test
+    accuracy, and listed in the metadata under ``snapshots``.
     ``should_stop`` is polled after every batch; a stopped run keeps its last checkpoint
     and saves no final model.
     """
@@ -138,9 +141,18 @@ def train(
     keras.utils.set_random_seed(config.seed + start_epoch)
 
     t0 = time.perf_counter()
+    xs_test = std.apply(data.x_test)
+
+    def snapshot(epoch: int) -> None:
+        acc, loss, _ = evaluate(model, xs_test, data.y_test)
+        write_snapshot(model, out, epoch, acc, loss, fresh=epoch == 0)
+
+    if start_epoch == 0:
+        snapshot(0)  # the untrained network
 
     def save_checkpoint(epoch: int, logs: dict[str, Any]) -> None:
         history.append({k: float(v) for k, v in logs.items()})
+        snapshot(epoch)
         with_time = elapsed_before + time.perf_counter() - t0
         with atomic_path(ckpt) as tmp:
             model.save(tmp)
@@ -160,7 +172,7 @@ def train(
     if hooks.stopped and done < config.epochs:
         return TrainResult(None, {}, True, done, history)
 
-    acc, loss, confusion = evaluate(model, std.apply(data.x_test), data.y_test)
+    acc, loss, confusion = evaluate(model, xs_test, data.y_test)
     metadata = {
         "dataset": config.dataset,
         "class_names": list(data.class_names),
@@ -179,6 +191,7 @@ def train(
         "versions": _versions(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    metadata["snapshots"] = publish(out)  # the weights after every epoch, beside the model (cnnviz.history)
     save_model(model, out, metadata)
     ckpt.unlink(missing_ok=True)
     ckpt_meta.unlink(missing_ok=True)

@@ -47,6 +47,12 @@ def run(ops, model: str, request: InsightRequest, *, report, should_stop):
 
         h = hand_of_mnist(m, request.layer, request.searches, test=(data.x_test, data.y_test), watch=watch)
         return replace(h, images=_f16(h.images))
+    if request.analysis == "timeline":
+        from cnnviz.timeline import timeline
+
+        n = m.spatial_layer(request.layer).maps
+        t = timeline(m, request.layer, list(range(n)), request.searches, images=data.x_test, watch=watch)
+        return replace(t, images=_f16(t.images))
     if request.analysis == "dissect":
         from cnnviz.dissect import dissect
 

@@ -56,6 +56,11 @@ HELP = {
                 "Which units of the layer below build the map: each incoming unit zeroed alone on the map's 100 "
                 "strongest test images, ranked by the drop, with the check that zeroing the top 3 cuts far more than "
                 "3 random ones. No OIP searches."),
+    "timeline": ("Training timeline",
+                 "How the maps formed during training: every map's OIP at every epoch's snapshot, from the same "
+                 "noises (the first chosen wavelength), with its correlation with the final OIP, the accuracy and "
+                 "the dead share by epoch. Models trained here or by `cnnviz train` keep their snapshots; an "
+                 "imported model has none."),
 }
 CONTROLS = {"analysis": (I.ANALYSIS, "value"), "layer": (I.LAYER, "value"), "map": (I.MAP, "value"),
             "node_on": (I.NODE_ON, "value"), "node_x": (I.NODE_X, "value"), "node_y": (I.NODE_Y, "value"),

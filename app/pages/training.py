@@ -120,7 +120,11 @@ def start(set_progress, n_clicks, form, session):
                 if done else "no epoch was finished, so nothing is kept")
         return alert(f"Stopped {where}; {kept}.", "warning"), no_update, no_update, "warning"
     acc = res.metadata["test_accuracy"]
-    return alert(f"Model {name!r} saved: test accuracy {acc:.2%}. It is now selected.", "success"), name, name, "success"
+    snaps = len(res.metadata.get("snapshots", []))
+    timeline = dcc.Link("See how its maps formed, epoch by epoch", href="/insight?analysis=timeline&run=1")
+    return (alert([f"Model {name!r} saved: test accuracy {acc:.2%}. It is now selected. Its weights after each of "
+                   f"{snaps} snapshots (the untrained network and every epoch) are kept: ", timeline, "."], "success"),
+            name, name, "success")
 
 
 @dash.callback(Output(I.MESSAGE, "children", allow_duplicate=True), Output(I.PROGRESS, "color", allow_duplicate=True),

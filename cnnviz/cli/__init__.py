@@ -1,5 +1,5 @@
 """Command line: ``cnnviz`` (or ``python -m cnnviz``) ``info|train|import|activations|attribution|sanity|oip|sweep|
-open-rates|reproducibility|exemplars|hand|dissect|circuit|compare``.
+open-rates|reproducibility|exemplars|hand|dissect|timeline|circuit|compare``.
 
 The parser needs no TensorFlow, so ``--help`` and argument errors answer at once; TensorFlow loads (quietly) once a
 command runs. Every command prints a report for people, or JSON with ``--json``; a user error is one line on stderr

@@ -203,6 +203,32 @@ def cmd_dissect(args: argparse.Namespace) -> None:
     emit(args, {**s, "written": written}, "\n".join(text))
 
 
+def cmd_timeline(args: argparse.Namespace) -> None:
+    from ..data import load_dataset
+    from ..images import gif_bytes
+    from ..search import OIPConfig, Searches, Watch, parse_maps
+    from ..store import save_bytes
+    from ..timeline import timeline
+
+    m = model_and_layer(args)
+    maps = parse_maps(args.maps, m.spatial_layer(args.layer).maps)
+    data = load_dataset(m.metadata.get("dataset", "mnist"))
+    plan = Searches((args.wavelength,), seeds=args.seeds, config=OIPConfig(steps=args.steps, frame_every=args.steps))
+    with Bar(f"timeline {args.layer}") as progress:
+        t = timeline(m, args.layer, maps, plan, images=data.x_test, watch=Watch(progress))
+    written = _export(args, t.rows(), None)
+    if args.gif and len(t.epochs):
+        save_bytes(args.gif, gif_bytes(t.images[:, :, 0], labels=[f"map {mp}" for mp in maps], ms=600,
+                                       values=t.correlation[:, :, 0].T, steps=t.epochs, step_name="epoch"))
+        written["gif"] = args.gif
+    s = t.summary()
+    text = [f"{args.layer} of {m.name} over {len(t.epochs)} snapshots ({t.seconds:.1f} s): mean correlation with the "
+            "final OIPs " + ", ".join(f"epoch {e}: {c:.2f}" for e, c in zip(t.epochs, t.mean_correlation)),
+            "  formed (correlation ≥ 0.8) at: " + ", ".join(f"map {mp}: {f if f is not None else 'never'}"
+                                                           for mp, f in zip(maps, t.formed_at))]
+    emit(args, {**s, "written": written}, "\n".join(text))
+
+
 def cmd_hand(args: argparse.Namespace) -> None:
     from ..data import load_dataset
     from ..hand import hand_of_mnist
@@ -332,7 +358,7 @@ def add_commands(sub: Any) -> None:
 
 
 def _add_units(sub: Any) -> None:
-    """The unit commands: ``dissect`` and ``circuit``."""
+    """The unit commands: ``dissect``, ``timeline`` and ``circuit``."""
     s = sub.add_parser("dissect", help="label each unit of a layer with the concept of the digits it matches best, "
                                        "against two null baselines")
     s.add_argument("--model", help=MODEL_HELP)
@@ -341,6 +367,21 @@ def _add_units(sub: Any) -> None:
     s.add_argument("--csv", help="also write the per-unit rows as CSV here")
     add_json(s)
     s.set_defaults(func=cmd_dissect)
+
+    s = sub.add_parser("timeline", help="how maps formed during training: their OIPs at every epoch, from the same "
+                                        "noises (models trained by cnnviz)",
+                       epilog="Each epoch's checkpoint is a weights file: load the model with keras.models.load_model("
+                              "PATH, compile=False), then its weights with model.load_weights(checkpoint).")
+    s.add_argument("--model", help=MODEL_HELP)
+    s.add_argument("--layer", help="a layer of maps (default: the last)")
+    s.add_argument("--maps", default="0-7", help="e.g. 0-63 or 5,7")
+    s.add_argument("--wavelength", type=float, default=4.0)
+    s.add_argument("--seeds", type=int, default=4)
+    s.add_argument("--steps", type=int, default=60)
+    s.add_argument("--gif", help="write each map's OIP across the epochs as an animated GIF here")
+    s.add_argument("--csv", help="also write the numbers as CSV here")
+    add_json(s)
+    s.set_defaults(func=cmd_timeline)
 
     s = sub.add_parser("circuit", help="the incoming units that build a unit, by ablation on its strongest images")
     s.add_argument("--model", help=MODEL_HELP)

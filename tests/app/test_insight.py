@@ -213,3 +213,25 @@ def test_dissection_and_circuit_analyses(services):
     assert "Zeroing the top 3 incoming units cuts Conv2D_3 map 13 by" in str(view[1].children) and not png_off
     assert res.incoming_layer == "Conv2D_2" and res.top_drop > res.random_drops.mean()
     assert "Open Conv2D_2 map" in str(view[3]) and export_file("png", res, request, model)["filename"].endswith(".png")
+
+
+def test_training_timeline_analysis(services, foreign, mnist):
+    from app.pages.insight import PAGE, _render, export_file, run
+    from cnnviz.config import TrainConfig
+    from cnnviz.training import train
+
+    form = {**FORM, "analysis": "timeline", "layer": "Conv2D_3", "waves": [4, 7], "seeds": 2, "steps": 10}
+    _, color, msg = run(lambda _: None, 1, None, "default", form, SESSION)
+    assert "default has no training history" in str(msg)  # the committed model predates snapshots
+    train(TrainConfig(subset=2000, validation=1000, epochs=2, batch_size=50, learning_rate=0.05),
+          foreign["dir"] / "fresh.keras", data=mnist)
+    record, color, msg = run(lambda _: None, 1, None, "fresh", form, SESSION)
+    assert msg is None and color == "success", msg
+    model, _, request = PAGE.read(record)
+    res = services.result(services.sign(PAGE.key(model, request)))
+    assert res.epochs == [0, 1, 2] and res.images.shape[:3] == (3, 64, 2) and request.searches.wavelengths == (4.0,)
+    view, _, png_off, _ = _render(res, request, model)
+    animation = view[2].figure
+    assert len(animation.frames) == 3 and "epoch" in str(animation.layout.sliders[0].currentvalue.prefix)
+    assert "mean correlation of each map's OIP with its final one" in str(view[1].children)
+    assert not png_off and export_file("png", res, request, model)["filename"].endswith(".png")

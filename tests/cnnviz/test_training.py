@@ -32,7 +32,7 @@ def test_short_run_improves_and_writes_a_loadable_model(tmp_path, mnist):
     m = load_model(result.path)
     assert m.metadata["test_accuracy"] == meta["test_accuracy"]
     assert not checkpoint_path(result.path).exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.json", "small.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.history", "small.json", "small.keras"]
 
 
 def test_stop_keeps_the_checkpoint_and_resume_continues(tmp_path, mnist):
@@ -56,3 +56,29 @@ def test_stop_keeps_the_checkpoint_and_resume_continues(tmp_path, mnist):
 def test_output_path_must_be_keras(tmp_path, mnist):
     with pytest.raises(ValueError, match="must end in .keras"):
         train(TrainConfig(**SMALL), tmp_path / "x.h5", data=mnist)
+
+
+def test_every_epoch_is_kept_as_a_loadable_snapshot_and_resume_keeps_them(tmp_path, mnist):
+    import keras
+
+    from cnnviz.history import snapshots
+
+    cfg = TrainConfig(**{**SMALL, "epochs": 3})
+    out = tmp_path / "hist.keras"
+    seen = []
+    stop_at = lambda: len(seen) >= 1 and seen[-1].epoch == 2 and seen[-1].batch >= 5
+    assert train(cfg, out, data=mnist, on_progress=seen.append, should_stop=stop_at, progress_every=5).stopped
+    result = train(cfg, out, data=mnist)  # resumed after epoch 1: the snapshots of epochs 0 and 1 are kept
+    snaps = snapshots(out)
+    assert [s["epoch"] for s in snaps] == [0, 1, 2, 3]
+    assert [s["epoch"] for s in result.metadata["snapshots"]] == [0, 1, 2, 3]
+    assert snaps[0]["test_accuracy"] < 0.25  # the untrained network: chance
+    assert snaps[-1]["test_accuracy"] == pytest.approx(result.metadata["test_accuracy"])
+    model = keras.models.load_model(out, compile=False)
+    model.load_weights(snaps[0]["path"])  # weights only: into the saved model, as cnnviz.history says
+    x = ((mnist.x_test[:500] / 255.0 - 0.1307) / 0.3081)[..., None].astype(np.float32)
+    acc0 = float((model.predict(x, verbose=0).argmax(1) == mnist.y_test[:500]).mean())
+    assert acc0 < 0.25
+    assert not checkpoint_path(out).parent.exists()  # nothing left beside the checkpoint
+    again = train(cfg, out, data=mnist, resume=False)  # a new training of the same name: a new history
+    assert [s["epoch"] for s in snapshots(out)] == [0, 1, 2, 3] and again.metadata["snapshots"][0]["epoch"] == 0

@@ -1,0 +1,56 @@
+"""How maps form during training: the timeline over a training's snapshots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cnnviz.config import TrainConfig
+from cnnviz.search import OIPConfig, Searches
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist):
+    from cnnviz.model import load_model
+    from cnnviz.training import train
+
+    out = tmp_path_factory.mktemp("timeline") / "t.keras"
+    train(TrainConfig(subset=3000, validation=1000, epochs=2, batch_size=50, learning_rate=0.05), out, data=mnist)
+    return load_model(out)
+
+
+def test_the_last_snapshot_is_the_final_model_and_maps_converge(trained, mnist):
+    from cnnviz.oip import planned_items, run_oip
+    from cnnviz.timeline import timeline
+
+    plan = Searches((4.0,), seeds=3, config=OIPConfig(steps=40, frame_every=40))
+    t = timeline(trained, "Conv2D_3", [1, 5, 9], plan, images=mnist.x_test[:500])
+    assert t.epochs == [0, 1, 2] and t.images.shape == (3, 3, 3, 28, 28) and t.top_indices.shape == (3, 3, 9)
+    plain = run_oip(trained, planned_items(trained, "Conv2D_3", [1, 5, 9], plan), plan.config)
+    np.testing.assert_allclose(t.images[-1].reshape(9, 28, 28), plain.images, atol=2e-3)  # same noises, same OIPs
+    np.testing.assert_allclose(t.correlation[-1], 1, atol=1e-5)
+    assert t.mean_correlation[0] < t.mean_correlation[-1]  # from the untrained network towards the final maps
+    assert t.accuracy[0] < 0.25 < 0.8 < t.accuracy[-1]
+    assert all(f is None or f in t.epochs for f in t.formed_at)
+    s = t.summary()
+    assert s["epochs"][1]["checkpoint"].endswith("epoch-001.weights.h5") and len(s["epochs"][1]["maps"]) == 3
+
+
+def test_an_imported_model_says_it_has_no_history(default_model):
+    from cnnviz.timeline import timeline
+
+    with pytest.raises(ValueError, match="has no training history"):
+        timeline(default_model, "Conv2D_3", [0])
+
+
+def test_timeline_command(trained, capsys, tmp_path):
+    from .test_cli import run
+
+    code, out, _ = run(capsys, "timeline", "--model", str(trained.path), "--maps", "0-1", "--seeds", "2", "--steps",
+                       "10", "--gif", str(tmp_path / "t.gif"), "--json")
+    res = json.loads(out)
+    assert code == 0 and [e["epoch"] for e in res["epochs"]] == [0, 1, 2] and set(res["formed_at"]) == {"0", "1"}
+    assert res["epochs"][-1]["mean_correlation_with_final"] == pytest.approx(1, abs=1e-5)
+    assert (tmp_path / "t.gif").read_bytes()[:3] == b"GIF"
