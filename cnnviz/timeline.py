@@ -51,6 +51,7 @@ def timeline(m: LoadedModel, layer: str, maps: list[int], searches: Searches = S
     copy = replace(m, keras_model=clone, cache={})
     t0 = time.perf_counter()
     oips, ends, starts, dead, tops = [], [], [], [], []
+    x = None if images is None else m.standardization.apply(images)  # once, for every snapshot's top images
     for k, snap in enumerate(snaps):
         clone.load_weights(snap["path"])
         part = watch.part(k / len(snaps), (k + 1) / len(snaps), f"epoch {snap['epoch']}: ")
@@ -61,20 +62,17 @@ def timeline(m: LoadedModel, layer: str, maps: list[int], searches: Searches = S
         ends.append(ends_k.reshape(len(maps), searches.per_map))
         starts.append(start_objective(copy, items).reshape(len(maps), searches.per_map))
         dead.append(float((start_objective(copy, every) <= DEAD).mean()))
-        tops.append(_top(copy, layer, maps, images))
-    final = oips[-1]
-    shift = int(info.jump or 1)
-    corr = np.stack([[[shift_correlations(np.stack([o[i, s], final[i, s]])[None], shift)[0, 0, 1]
-                       for s in range(searches.per_map)] for i in range(len(maps))] for o in oips])
+        tops.append(_top(copy, layer, maps, x))
+    pairs = np.stack([np.stack(oips), np.broadcast_to(oips[-1], np.shape(oips))], axis=3)  # (S, maps, K, 2, H, W)
+    corr = shift_correlations(pairs, int(info.jump or 1))[..., 0, 1]  # each OIP against the final one, aligned
     return Timeline(layer, list(maps), [int(s["epoch"]) for s in snaps], [s["path"] for s in snaps],
                     [float(s["test_accuracy"]) for s in snaps], np.stack(oips), np.stack(ends), np.stack(starts),
                     corr, np.array(dead), np.stack(tops), time.perf_counter() - t0)
 
 
-def _top(m: LoadedModel, layer: str, maps: list[int], images: np.ndarray | None) -> np.ndarray:
-    """(maps, TOP) test indices with the highest map means; (maps, 0) without images."""
-    if images is None:
+def _top(m: LoadedModel, layer: str, maps: list[int], x: np.ndarray | None) -> np.ndarray:
+    """(maps, TOP) test indices with the highest map means on standardized images ``x``; (maps, 0) without."""
+    if x is None:
         return np.zeros((len(maps), 0), np.int64)
-    means = np.concatenate([a[..., maps].mean(axis=(1, 2)) for _, a in
-                            layer_output(m, layer, m.standardization.apply(images))])
+    means = np.concatenate([a[..., maps].mean(axis=(1, 2)) for _, a in layer_output(m, layer, x, batch=2000)])
     return np.argsort(-means, axis=0, kind="stable")[:TOP].T
