@@ -232,10 +232,27 @@ def dissect_view(res: Dissection, request: InsightRequest, model: str) -> list:
                "directions of the layer score (rotation) and the unit's own score with the images' concepts shuffled."
                " Positions (top, left, …) are the same on every image and can never count."], "info",
               dismissable=False),
+        html.Div("Click a row to see the unit's region and its concept on the test images where it is largest."
+                 if res.example_images is not None else "", className="small text-muted"),
         _grid(rows, [("unit", "unit", None), ("concept", "best concept", None), ("iou", "IoU", ".3f"),
                      ("ci_low", "95 % low", ".3f"), ("ci_high", "95 % high", ".3f"), ("rotation", "rotation", ".3f"),
                      ("shuffled", "shuffled", ".3f"), ("labelled", "labelled", None)], "iou", "unit"),
     ]
+
+
+def dissect_detail(res: Dissection, unit: int) -> dcc.Graph:
+    """Unit ``unit``'s example images with its region (red) and its best concept's mask (green; both: yellow)."""
+    assert res.example_images is not None and res.example_regions is not None and res.example_concepts is not None
+    images = np.asarray(res.example_images[unit], np.float32) / 255.0
+    gray = images.mean(-1) if images.ndim == 4 else images
+    tiles = np.repeat(0.6 * gray[..., None], 3, axis=-1)
+    tiles[..., 0] += 0.5 * res.example_regions[unit]
+    tiles[..., 1] += 0.5 * res.example_concepts[unit]
+    concept = res.concepts[int(res.best[unit])]
+    captions = [f"test #{int(i)}" for i in res.example_indices[unit]] if res.example_indices is not None else []
+    return _tiles(fig.make_tiles_figure(np.clip(tiles, 0, 1), captions,
+                                        f"{res.layer} unit {unit}: its region (red) and “{concept}” (green), "
+                                        "overlap yellow", cols=len(tiles), tile_px=160))
 
 
 def circuit_view(res: Circuit, request: InsightRequest, model: str) -> list:

@@ -23,6 +23,7 @@ looks, not what it detects.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from .search import Watch
 
 ROUNDS = 200  # bootstrap rounds over images
 ROTATED_UNITS = 100  # units of randomly rotated bases behind the rotation baseline
+EXAMPLES = 4  # images per unit shown with its region and its best concept
 
 
 def _upsampler(m: LoadedModel, layer: str, n: int, side: int) -> np.ndarray:
@@ -116,8 +118,9 @@ def dissect(m: LoadedModel, layer: str, images: np.ndarray, labels: np.ndarray, 
         k = acts.shape[-1]
         return Dissection(layer, [], np.zeros((k, 0)), np.zeros((k, 0, 2)), np.zeros(0), np.zeros((k, 0)),
                           len(images), time.perf_counter() - t0, True)
+    masks = None
     if acts.ndim == 4:
-        names, counts = _pixel_dissection(m, layer, images, acts, rotated, perm, quantile, watch)
+        names, counts, masks = _pixel_dissection(m, layer, images, acts, rotated, perm, quantile, watch)
     else:
         names, counts = _image_dissection(m, images, labels, acts, rotated, perm, image_quantile)
     inter, union, rot_inter, rot_union, sh_inter, sh_union = counts
@@ -125,8 +128,20 @@ def dissect(m: LoadedModel, layer: str, images: np.ndarray, labels: np.ndarray, 
     rot = rot_inter.sum(0) / np.maximum(rot_union.sum(0), 1)
     shuffled = sh_inter.sum(0) / np.maximum(sh_union.sum(0), 1)
     lo, hi = _bootstrap_iou(inter, union, seed)
-    return Dissection(layer, names, iou, np.stack([lo, hi], -1), np.percentile(rot, 95, axis=0), shuffled,
-                      len(images), time.perf_counter() - t0)
+    result = Dissection(layer, names, iou, np.stack([lo, hi], -1), np.percentile(rot, 95, axis=0), shuffled,
+                        len(images), time.perf_counter() - t0)
+    return result if masks is None else _with_examples(result, images, *masks)
+
+
+def _with_examples(r: Dissection, images: np.ndarray, regions: np.ndarray, concepts: np.ndarray) -> Dissection:
+    """``r`` with each unit's EXAMPLES images of the largest region, its region and its best concept's mask on
+    them, so that a label can be checked by eye."""
+    shape = images.shape[1:3]
+    idx = np.argsort(-regions.sum(2), axis=0, kind="stable")[:EXAMPLES].T  # (U, EXAMPLES)
+    units = np.arange(len(idx))[:, None]
+    return replace(r, example_indices=idx, example_images=images[idx].astype(np.uint8),
+                   example_regions=regions[idx, units].reshape(*idx.shape, *shape),
+                   example_concepts=concepts[idx, r.best[:, None]].reshape(*idx.shape, *shape))
 
 
 def _pixel_dissection(m: LoadedModel, layer: str, images: np.ndarray, acts: np.ndarray, rotated: np.ndarray,
@@ -144,7 +159,7 @@ def _pixel_dissection(m: LoadedModel, layer: str, images: np.ndarray, acts: np.n
 
     real = regions(acts)
     return list(PIXEL_CONCEPTS), (*_pixel_counts(real, concepts), *_pixel_counts(regions(rotated), concepts),
-                                  *_pixel_counts(real, concepts[perm]))
+                                  *_pixel_counts(real, concepts[perm])), (real, concepts)
 
 
 def _image_dissection(m: LoadedModel, images: np.ndarray, labels: np.ndarray, acts: np.ndarray,

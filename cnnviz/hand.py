@@ -6,8 +6,8 @@ closer together than a score from a few searches can tell apart. So the searches
 into disjoint blocks of seeds:
 
 - in each *selection* block every map is scored in every setting, and the block picks the map with
-  the best mean score over the settings (the earlier criterion, the best worst-case rank, is an
-  extreme over settings and the noisiest statistic there is; it is still reported, not used);
+  the best mean score over the settings (the earlier criterion, the best worst-case rank, rests on an
+  extreme over settings and picked different maps on fresh noises; it is still reported, not used);
 - the *pick frequency* of a map is the share of selection blocks that pick it; the candidate is the
   most frequent pick, and it is *stable* when more than half of the blocks pick it;
 - the candidate's score is reported from the *held-out* block, which took no part in choosing it,

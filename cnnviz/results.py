@@ -764,6 +764,11 @@ class Dissection:
     images: int
     seconds: float
     stopped: bool = False
+    # layers of maps: per unit, the test images where its region is largest, the region and its best concept there
+    example_indices: np.ndarray | None = None  # (units, k)
+    example_images: np.ndarray | None = None  # (units, k, H, W[, C]) uint8
+    example_regions: np.ndarray | None = None  # (units, k, H, W) bool
+    example_concepts: np.ndarray | None = None  # (units, k, H, W) bool
 
     @property
     def best(self) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import platform
 import time
@@ -119,9 +120,7 @@ def train(
     """Trains the CNN of ``config`` and saves ``out`` (.keras) plus ``out`` .json.
 
     A checkpoint is written after every epoch (model with optimizer state, history); with
-    ``resume`` a run whose checkpoint has the same config continues after its last epoch. The weights of
-    the untrained network and after every epoch are kept as snapshots (cnnviz.history), each with its test
-    accuracy, and listed in the metadata under ``snapshots``.
+    ``resume`` a run whose checkpoint has the same config continues after its last epoch. Snapshots: cnnviz.history.
     ``should_stop`` is polled after every batch; a stopped run keeps its last checkpoint
     and saves no final model.
     """
@@ -143,10 +142,7 @@ def train(
     t0 = time.perf_counter()
     xs_test = std.apply(data.x_test)
 
-    def snapshot(epoch: int) -> None:
-        acc, loss, _ = evaluate(model, xs_test, data.y_test)
-        write_snapshot(model, out, epoch, acc, loss, fresh=epoch == 0)
-
+    snapshot = functools.partial(_snapshot, model, out, xs_test, data.y_test)
     if start_epoch == 0:
         snapshot(0)  # the untrained network
 
@@ -174,16 +170,11 @@ def train(
 
     acc, loss, confusion = evaluate(model, xs_test, data.y_test)
     metadata = {
-        "dataset": config.dataset,
-        "class_names": list(data.class_names),
-        "standardization": std.as_dict(),
-        "test_accuracy": acc,
-        "test_loss": loss,
-        "config": config.to_dict(),
+        "dataset": config.dataset, "class_names": list(data.class_names), "standardization": std.as_dict(),
+        "test_accuracy": acc, "test_loss": loss, "config": config.to_dict(),
         "history": history,
         "confusion_matrix": confusion.tolist(),
-        "n_train": int(len(x_tr)),
-        "n_validation": int(len(x_val)),
+        "n_train": int(len(x_tr)), "n_validation": int(len(x_val)),
         "epochs_completed": done,
         "wall_time_s": elapsed_before + time.perf_counter() - t0,
         "fit_seconds": fit_seconds,  # this session's model.fit, hooks included
@@ -191,13 +182,25 @@ def train(
         "versions": _versions(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    metadata["snapshots"] = publish(out)  # the weights after every epoch, beside the model (cnnviz.history)
+    _finish(model, out, metadata)
+    return TrainResult(out, metadata, False, done, history)
+
+
+def _snapshot(model: keras.Model, out: Path, x: np.ndarray, y: np.ndarray, epoch: int) -> None:
+    """Keeps the weights after ``epoch`` (0: untrained) with the test accuracy and loss (cnnviz.history)."""
+    acc, loss, _ = evaluate(model, x, y)
+    write_snapshot(model, out, epoch, acc, loss, fresh=epoch == 0)
+
+
+def _finish(model: keras.Model, out: Path, metadata: dict[str, Any]) -> None:
+    """Saves the model with its snapshots listed (moved beside it, cnnviz.history) and removes its checkpoint."""
+    metadata["snapshots"] = publish(out)
     save_model(model, out, metadata)
+    ckpt = checkpoint_path(out)
     ckpt.unlink(missing_ok=True)
-    ckpt_meta.unlink(missing_ok=True)
+    ckpt.with_suffix(".json").unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         ckpt.parent.rmdir()  # only if empty: other runs' checkpoints stay
-    return TrainResult(out, metadata, False, done, history)
 
 
 def _start(config: TrainConfig, out: Path, data: Dataset, batches: int,

@@ -244,6 +244,8 @@ def table_detail(cell, shown):
         return views.pair_detail(res, row, res.matching.partner(row))
     if isinstance(res, HandOfMnist) and row in res.maps:
         return views.hand_detail(res, row)
+    if isinstance(res, Dissection) and res.example_images is not None and 0 <= row < len(res.iou):
+        return views.dissect_detail(res, row)
     raise PreventUpdate
 
 

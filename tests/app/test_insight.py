@@ -205,6 +205,11 @@ def test_dissection_and_circuit_analyses(services):
     assert f"{int(res.labelled.sum())} of 64 units of Conv2D_3 carry a label" in str(view[1].children)
     assert not csv_off and png_off  # numbers to export, no gallery
     assert len(list(csv.DictReader(io.StringIO(export_file("csv", res, request, model)["content"])))) == 64
+    from app.pages.insight import table_detail
+
+    detail = table_detail({"rowId": "13"}, record)
+    assert f"Conv2D_3 unit 13: its region (red) and “{res.concepts[res.best[13]]}” (green)" in str(detail.figure)
+    assert res.example_regions[13].any() and res.example_images.shape == (64, 4, 28, 28)
     form = {**FORM, "analysis": "circuit", "layer": "Conv2D_3", "map": 13, "seeds": 5}  # seeds: no part in it
     record, color, msg = run(lambda _: None, 1, None, "default", form, SESSION)
     model, _, request = PAGE.read(record)

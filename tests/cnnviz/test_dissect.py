@@ -74,6 +74,9 @@ def test_conv_units_beat_a_rotated_basis_and_shuffled_images(default_model, mnis
     assert all(row["iou_ci95"][0] > max(row["rotation_baseline"], row["shuffled_baseline"]) for row in rows
                if row["labelled"])
     assert not any(row["labelled"] and row["concept"] in ("top", "left", "centre") for row in rows)
+    # each unit's examples: the images where its region is largest, with the region and its best concept there
+    sizes = r.example_regions.reshape(64, 4, -1).sum(2)
+    assert (np.diff(sizes, axis=1) <= 0).all() and r.example_indices.shape == (64, 4)
 
 
 def test_circuits_found_by_ablation_beat_random_and_the_largest_kernels(default_model, mnist):
