@@ -75,8 +75,9 @@ def make_dead_fraction_figure(rates: DeadRates, mean_activation: np.ndarray, wav
         fig.add_bar(x=labels, y=v, name=name, error_y=dict(type="data", symmetric=False, array=hi - v,
                                                            arrayminus=v - lo),
                     hovertemplate="%{x}: %{y:.1f} %<extra>" + name + "</extra>")
-    fig.add_scatter(x=labels, y=np.asarray(mean_activation).mean(0), name="mean activation", yaxis="y2",
-                    mode="lines+markers")
+    if len(mean_activation):  # a stopped sweep has no maps
+        fig.add_scatter(x=labels, y=np.asarray(mean_activation).mean(0), name="mean activation", yaxis="y2",
+                        mode="lines+markers")
     fig.update_layout(title=f"Dead searches per wavelength ({rates.start[0].n} searches each; bars: 95 % intervals)",
                       margin=dict(l=10, r=10, t=40, b=10), height=340, barmode="group",
                       yaxis=dict(title="dead (%)", range=[0, min(100.0, top)]),

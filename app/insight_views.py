@@ -240,6 +240,19 @@ def dissect_view(res: Dissection, request: InsightRequest, model: str) -> list:
     ]
 
 
+def _circuit_pictures(res: Circuit) -> list:
+    """The unit's OIP beside those of its strongest incoming units, each with its measured contribution."""
+    if res.oip_unit is None or res.oip_incoming is None:
+        return []
+    order = res.order[:len(res.oip_incoming)]
+    images = np.concatenate([np.asarray(res.oip_unit, np.float32)[None], np.asarray(res.oip_incoming, np.float32)])
+    captions = [f"{res.layer} {res.unit} · the unit"] + [
+        f"{res.incoming_layer} {int(i)} · {100 * res.contribution[i]:+.0f} %" for i in order]
+    return [_tiles(fig.make_tiles_figure(images, captions, f"{res.layer} map {res.unit} (left) and the OIPs of its "
+                                         "strongest incoming units, with the drop when each is zeroed",
+                                         cols=len(images), tile_px=130))]
+
+
 def dissect_detail(res: Dissection, unit: int) -> dcc.Graph:
     """Unit ``unit``'s example images with its region (red) and its best concept's mask (green; both: yellow)."""
     assert res.example_images is not None and res.example_regions is not None and res.example_concepts is not None
@@ -273,6 +286,7 @@ def circuit_view(res: Circuit, request: InsightRequest, model: str) -> list:
                (f" (through {', '.join(res.through)})" if res.through else "") +
                ", ranked by the measured drop when each alone is zeroed: excitatory above zero, inhibitory below."],
               "info", dismissable=False),
+        *_circuit_pictures(res),
         dcc.Graph(figure=figure, config={"displayModeBar": False}),
         *links,
         _grid(res.incoming(),

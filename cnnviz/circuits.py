@@ -23,7 +23,7 @@ from .activations import layer_output
 from .graph import graph_tensors, pre_softmax, score_of
 from .model import LoadedModel
 from .results import Circuit
-from .search import Watch
+from .search import Searches, Watch
 
 # Layers that keep the channels (unit i below is unit i above) and are walked through to the incoming layer.
 _PASS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Activation, keras.layers.ReLU,
@@ -131,3 +131,20 @@ def circuit(m: LoadedModel, layer: str, unit: int, images: np.ndarray, *, top: i
         weight_drop = float((base - ablated([list(np.argsort(-norms, kind="stable")[:int(k)])])[0]) / scale)
     return Circuit(layer, int(unit), below, through, contribution, base, int(k), top_drop, random_drops, kernels,
                    best, weight_drop)
+
+
+def circuit_oips(m: LoadedModel, c: Circuit, n: int = 5, searches: Searches = Searches((4.0,), seeds=2)) -> Circuit:
+    """``c`` with the OIPs of its unit and of its ``n`` strongest incoming units (each the best of ``searches``),
+    so that the circuit can be shown as pictures."""
+    from dataclasses import replace
+
+    from .oip import planned_items, run_many
+
+    def best(layer: str, units: list[int]) -> np.ndarray:
+        images, ends, _ = run_many(m, planned_items(m, layer, units, searches), searches.config)
+        k = searches.per_map
+        pick = ends.reshape(len(units), k).argmax(1) + np.arange(len(units)) * k
+        return np.asarray(images)[pick]
+
+    incoming = [int(i) for i in c.order[:n]]
+    return replace(c, oip_unit=best(c.layer, [c.unit])[0], oip_incoming=best(c.incoming_layer, incoming))

@@ -726,6 +726,8 @@ class Circuit:
     exemplars: np.ndarray  # test indices of the unit's strongest images
     weight_drop: float | None = None  # zeroing the k incoming units with the largest kernel norms, for comparison
     stopped: bool = False
+    oip_unit: np.ndarray | None = None  # (*image shape) the unit's OIP (cnnviz.circuits.circuit_oips)
+    oip_incoming: np.ndarray | None = None  # (n, *image shape) the OIPs of the n strongest incoming units
 
     @property
     def order(self) -> np.ndarray:

@@ -58,11 +58,11 @@ def run(ops, model: str, request: InsightRequest, *, report, should_stop):
 
         return dissect(m, request.layer, data.x_test[:request.images], data.y_test[:request.images], watch=watch)
     if request.analysis == "circuit":
-        from cnnviz.circuits import circuit
+        from cnnviz.circuits import circuit, circuit_oips
 
         if request.target is None:
             raise ValueError("The circuit needs a map. Received: no target")
-        return circuit(m, request.layer, request.target.index, data.x_test, watch=watch)
+        return circuit_oips(m, circuit(m, request.layer, request.target.index, data.x_test, watch=watch))
     if request.analysis == "exemplars":
         from cnnviz.exemplars import exemplars
 

@@ -37,7 +37,10 @@ def engines(app_pid: int) -> dict[str, psutil.Process]:
     """The app's engine processes by lane."""
     out = {}
     for p in psutil.Process(app_pid).children(recursive=True):
-        cmd = p.cmdline()
+        try:
+            cmd = p.cmdline()
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue  # a killed engine not reaped yet, or gone between the listing and the look
         if "app.engine.server" in cmd:
             out[cmd[cmd.index("--lane") + 1]] = p
     return out

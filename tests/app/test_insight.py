@@ -217,7 +217,9 @@ def test_dissection_and_circuit_analyses(services):
     view, _, png_off, _ = _render(res, request, model)
     assert "Zeroing the top 3 incoming units cuts Conv2D_3 map 13 by" in str(view[1].children) and not png_off
     assert res.incoming_layer == "Conv2D_2" and res.top_drop > res.random_drops.mean()
-    assert "Open Conv2D_2 map" in str(view[3]) and export_file("png", res, request, model)["filename"].endswith(".png")
+    assert res.oip_unit.shape == (28, 28) and res.oip_incoming.shape == (5, 28, 28)
+    assert "strongest incoming units" in view[2].figure.layout.title.text and "Open Conv2D_2 map" in str(view[4])
+    assert export_file("png", res, request, model)["filename"].endswith(".png")
 
 
 def test_training_timeline_analysis(services, foreign, mnist):

@@ -69,6 +69,15 @@ def test_a_click_on_a_map_node_outlines_its_receptive_field(laptop, server):
     no_console_errors(laptop)
 
 
+def _eventually(fn, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if fn():
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def test_cancelled_runs_say_what_they_kept(laptop, server):
     start_run(laptop, server, "/oip", "oip", {"#oip-steps input": 500, "#oip-seeds input": 4}, ["#oip-whole"])
     wait_until(lambda: graph_title(laptop, "oip-live").startswith("step"), 90, "a live frame", laptop)
@@ -82,6 +91,9 @@ def test_cancelled_runs_say_what_they_kept(laptop, server):
     for sel, value in (("#train-epochs", 3), ("#train-subset", 3000), ("#train-name", "cancelled-run")):
         set_input(laptop, sel, value)
     js_click(laptop, "#train-start")
+    started = lambda: laptop.find_element("#train-progress").text.strip() or laptop.find_element("#train-message").text
+    if not _eventually(started, 30):  # a click before Dash has wired the page's callbacks is lost: press again
+        js_click(laptop, "#train-start")
     wait_until(lambda: "epoch 2/3" in laptop.find_element("#train-progress").text, 180, "epoch 2", laptop)
     js_click(laptop, "#train-cancel")
     laptop.wait_for_contains_text("#train-message", "Stopped", timeout=60)
