@@ -419,7 +419,7 @@ def test_runs_beyond_the_cap_wait_and_their_page_says_how_many_are_ahead(capped_
     url = capped_app
     wait_until(lambda: _running(url) == 0, 60, "the other tests' runs to end")
     first = DashClient(url, "/oip")
-    body, query = first.start(OIP_RUN, oip_values(secrets.token_hex(16), map_=1, steps=400), "oip-run.n_clicks")
+    body, query = first.start(OIP_RUN, oip_values(secrets.token_hex(16), map_=1, steps=160), "oip-run.n_clicks")
     labels: list[str] = []
 
     def first_running():

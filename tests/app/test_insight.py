@@ -192,14 +192,16 @@ def test_cancel_stops_a_long_analysis(dash_duo, server):
     no_console_errors(dash_duo)
 
 
-def test_dissection_and_circuit_analyses(services):
+def test_dissection_and_circuit_analyses(services, monkeypatch):
     from app.pages.insight import PAGE, _render, export_file, run
+
+    monkeypatch.setattr("app.requests.DISSECT_IMAGES", 500)  # the analysis as it runs, on fewer images
 
     form = {**FORM, "analysis": "dissect", "layer": "Conv2D_3"}
     record, color, msg = run(lambda _: None, 1, None, "default", form, SESSION)
     model, _, request = PAGE.read(record)
     assert msg is None and color == "success" and request.params() == {"analysis": "dissect", "layer": "Conv2D_3",
-                                                                         "images": 2000}
+                                                                         "images": 500}
     res = services.result(services.sign(PAGE.key(model, request)))
     view, csv_off, png_off, _ = _render(res, request, model)
     assert f"{int(res.labelled.sum())} of 64 units of Conv2D_3 carry a label" in str(view[1].children)
@@ -230,15 +232,15 @@ def test_training_timeline_analysis(services, foreign, mnist):
     form = {**FORM, "analysis": "timeline", "layer": "Conv2D_3", "waves": [4, 7], "seeds": 2, "steps": 10}
     _, color, msg = run(lambda _: None, 1, None, "default", form, SESSION)
     assert "default has no training history" in str(msg)  # the committed model predates snapshots
-    train(TrainConfig(subset=2000, validation=1000, epochs=2, batch_size=50, learning_rate=0.05),
+    train(TrainConfig(subset=1000, validation=1000, epochs=1, batch_size=50, learning_rate=0.05),
           foreign["dir"] / "fresh.keras", data=mnist)
     record, color, msg = run(lambda _: None, 1, None, "fresh", form, SESSION)
     assert msg is None and color == "success", msg
     model, _, request = PAGE.read(record)
     res = services.result(services.sign(PAGE.key(model, request)))
-    assert res.epochs == [0, 1, 2] and res.images.shape[:3] == (3, 64, 2) and request.searches.wavelengths == (4.0,)
+    assert res.epochs == [0, 1] and res.images.shape[:3] == (2, 64, 2) and request.searches.wavelengths == (4.0,)
     view, _, png_off, _ = _render(res, request, model)
     animation = view[2].figure
-    assert len(animation.frames) == 3 and "epoch" in str(animation.layout.sliders[0].currentvalue.prefix)
+    assert len(animation.frames) == 2 and "epoch" in str(animation.layout.sliders[0].currentvalue.prefix)
     assert "mean correlation of each map's OIP with its final one" in str(view[1].children)
     assert not png_off and export_file("png", res, request, model)["filename"].endswith(".png")

@@ -17,7 +17,7 @@ def trained(tmp_path_factory, mnist):
     from cnnviz.training import train
 
     out = tmp_path_factory.mktemp("timeline") / "t.keras"
-    train(TrainConfig(subset=3000, validation=1000, epochs=2, batch_size=50, learning_rate=0.05), out, data=mnist)
+    train(TrainConfig(subset=1500, validation=1000, epochs=2, batch_size=50, learning_rate=0.05), out, data=mnist)
     return load_model(out)
 
 

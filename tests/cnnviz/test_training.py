@@ -63,15 +63,15 @@ def test_every_epoch_is_kept_as_a_loadable_snapshot_and_resume_keeps_them(tmp_pa
 
     from cnnviz.history import snapshots
 
-    cfg = TrainConfig(**{**SMALL, "epochs": 3})
+    cfg = TrainConfig(**{**SMALL, "subset": 1500})
     out = tmp_path / "hist.keras"
     seen = []
     stop_at = lambda: len(seen) >= 1 and seen[-1].epoch == 2 and seen[-1].batch >= 5
     assert train(cfg, out, data=mnist, on_progress=seen.append, should_stop=stop_at, progress_every=5).stopped
     result = train(cfg, out, data=mnist)  # resumed after epoch 1: the snapshots of epochs 0 and 1 are kept
     snaps = snapshots(out)
-    assert [s["epoch"] for s in snaps] == [0, 1, 2, 3]
-    assert [s["epoch"] for s in result.metadata["snapshots"]] == [0, 1, 2, 3]
+    assert [s["epoch"] for s in snaps] == [0, 1, 2]
+    assert [s["epoch"] for s in result.metadata["snapshots"]] == [0, 1, 2]
     assert snaps[0]["test_accuracy"] < 0.25  # the untrained network: chance
     assert snaps[-1]["test_accuracy"] == pytest.approx(result.metadata["test_accuracy"])
     model = keras.models.load_model(out, compile=False)
@@ -80,5 +80,5 @@ def test_every_epoch_is_kept_as_a_loadable_snapshot_and_resume_keeps_them(tmp_pa
     acc0 = float((model.predict(x, verbose=0).argmax(1) == mnist.y_test[:500]).mean())
     assert acc0 < 0.25
     assert not checkpoint_path(out).parent.exists()  # nothing left beside the checkpoint
-    again = train(cfg, out, data=mnist, resume=False)  # a new training of the same name: a new history
-    assert [s["epoch"] for s in snapshots(out)] == [0, 1, 2, 3] and again.metadata["snapshots"][0]["epoch"] == 0
+    again = train(TrainConfig(**{**SMALL, "subset": 500, "epochs": 1}), out, data=mnist, resume=False)
+    assert [s["epoch"] for s in snapshots(out)] == [0, 1] == [s["epoch"] for s in again.metadata["snapshots"]]
