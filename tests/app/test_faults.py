@@ -244,6 +244,17 @@ def _run_app(env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
                           env={**os.environ, **env})
 
 
+def _refused_start(tmp_path, prepare) -> str:
+    """Starts the app on a cache folder that ``prepare`` made hostile; it must refuse in one line, exit 2, and
+    print no traceback. Returns that line."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    prepare(cache)
+    p = _run_app({"CNNVIZ_CACHE_DIR": str(cache)})
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p.stderr
+    return p.stderr
+
+
 @pytest.mark.parametrize("prepare,match", [
     (lambda d: d.chmod(0o777), "writable by others"),
     (lambda d: d.chmod(0o770), "writable by others"),
@@ -252,12 +263,7 @@ def _run_app(env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
     (lambda d: (d.rmdir(), d.write_text("not a folder")), "Cannot create the cache folder"),
 ], ids=["world-writable", "group-writable", "other-owner", "not-a-folder"])
 def test_a_hostile_cache_folder_is_refused_with_one_line(tmp_path, prepare, match):
-    cache = tmp_path / "cache"
-    cache.mkdir(mode=0o700)
-    prepare(cache)
-    p = _run_app({"CNNVIZ_CACHE_DIR": str(cache)})
-    assert p.returncode == 2 and match in p.stderr, p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    assert match in _refused_start(tmp_path, prepare)
 
 
 def test_the_default_cache_is_private_and_per_user(tmp_path):
@@ -329,12 +335,8 @@ def _plant_foreign(d: Path) -> None:
     (lambda d: _plant_foreign(d) if os.getuid() == 0 else pytest.skip("chown needs root"), "belongs to another user"),
 ], ids=["writable-file", "readable-key", "symlink", "foreign-file"])
 def test_a_cache_folder_with_planted_files_is_refused_with_one_line(tmp_path, prepare, match):
-    cache = tmp_path / "cache"
-    cache.mkdir(mode=0o700)
-    prepare(cache)
-    p = _run_app({"CNNVIZ_CACHE_DIR": str(cache)})
-    assert p.returncode == 2 and "cannot be trusted" in p.stderr and match in p.stderr, p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    line = _refused_start(tmp_path, prepare)
+    assert "cannot be trusted" in line and match in line, line
 
 
 def test_malformed_callback_requests_get_400_and_no_traceback(app_proc):
