@@ -346,15 +346,41 @@ def run_oip(
     bounds = valid_range(m) if keeps_in_range(m, items[0].layer, config) else None
     if bounds is not None:
         x0 = np.clip(x0, *bounds)
-    shifts = np.zeros((config.steps, len(items), 2), np.int32)
-    if config.jitter:
-        for b, it in enumerate(items):
-            rng = np.random.default_rng([it.seed, 7919])  # per item: jitter independent of the batch
-            shifts[:, b] = rng.integers(-config.jitter, config.jitter + 1, (config.steps, 2))
-    x = tf.constant(x0.reshape(len(items), *m.input_shape))
-    frames, frame_steps = [x0], [0]
+    shifts = jitter_shifts([it.seed for it in items], config)
+    r = ascend(asc, x0.reshape(len(items), *m.input_shape), tf.constant(mask), config, bounds, shifts,
+               Watched(on_progress, should_stop))
+    return OIPResult(items, r.frames[-1], r.frames, r.frame_steps, r.activation, r.steps_done, r.stopped,
+                     r.loop_seconds, rgb=m.input_shape[2] == 3, compile_seconds=r.compile_seconds,
+                     valid_range=valid_range(m))
+
+
+class Watched(NamedTuple):
+    """Who watches one ascent: live frames (``on_progress``) and Cancel (``should_stop``, polled per frame)."""
+
+    on_progress: Callable[[OIPProgress], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+
+
+class Ascended(NamedTuple):
+    frames: np.ndarray  # (F, B, H, W[, C]) frame 0 the start
+    frame_steps: np.ndarray
+    activation: np.ndarray  # (B, steps_done + 1)
+    steps_done: int
+    stopped: bool
+    loop_seconds: float
+    compile_seconds: float
+
+
+def ascend(asc: _Ascent, x0: np.ndarray, mask: tf.Tensor, config: OIPConfig, bounds: tuple[float, float] | None,
+           shifts: np.ndarray, watched: Watched = Watched()) -> Ascended:
+    """The ascent of start images ``x0`` (B, *input shape) by ``asc`` (any objective: ``mask`` is its per-image
+    target), in compiled chunks of steps; frames every ``config.frame_every`` steps."""
+    shape = (len(x0), *x0.shape[1:-1]) if x0.shape[-1] == 1 else x0.shape
+    x = tf.constant(x0)
+    frames, frame_steps = [x0.reshape(shape)], [0]
     # One compiled call per frame while someone watches (live frames, Cancel); else all steps in one.
-    per_call = config.frame_every if on_progress is not None or should_stop is not None else config.steps
+    per_call = config.frame_every if watched.on_progress is not None or watched.should_stop is not None \
+        else config.steps
     # Tracing happens here, once per model, layer and batch shape, and is timed apart from the loop.
     tc = time.perf_counter()
     first = asc.forward(x, mask)
@@ -374,16 +400,24 @@ def run_oip(
             frames.append(shot.reshape(shape))
             frame_steps.append(step + min((k + 1) * config.frame_every, n))
         step += n
-        if on_progress is not None:
-            on_progress(OIPProgress(step, config.steps, len(frames), frames[-1], a[:, -1]))
-        if should_stop is not None and should_stop() and step < config.steps:
+        if watched.on_progress is not None:
+            watched.on_progress(OIPProgress(step, config.steps, len(frames), frames[-1], a[:, -1]))
+        if watched.should_stop is not None and watched.should_stop() and step < config.steps:
             stopped = True
             break
     acts.append(asc.forward(x, mask).numpy()[:, None])
-    loop = time.perf_counter() - t0
-    return OIPResult(items, frames[-1], np.stack(frames), np.array(frame_steps), np.concatenate(acts, axis=1),
-                     step, stopped, loop, rgb=m.input_shape[2] == 3, compile_seconds=compile_seconds,
-                     valid_range=valid_range(m))
+    return Ascended(np.stack(frames), np.array(frame_steps), np.concatenate(acts, axis=1), step, stopped,
+                    time.perf_counter() - t0, compile_seconds)
+
+
+def jitter_shifts(seeds: Sequence[int], config: OIPConfig) -> np.ndarray:
+    """(steps, B, 2) each search's jitter per step, from its own seed (independent of the batch)."""
+    shifts = np.zeros((config.steps, len(seeds), 2), np.int32)
+    if config.jitter:
+        for b, seed in enumerate(seeds):
+            rng = np.random.default_rng([seed, 7919])
+            shifts[:, b] = rng.integers(-config.jitter, config.jitter + 1, (config.steps, 2))
+    return shifts
 
 
 def valid_range(m: LoadedModel) -> tuple[float, float]:

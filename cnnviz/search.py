@@ -303,3 +303,137 @@ def dead_fraction(result: OIPResult, threshold: float = 1e-6) -> dict[tuple[str,
     for it, end in zip(result.items, result.end_activation):
         groups.setdefault((it.layer, it.wavelengths), []).append(bool(end <= threshold))
     return {k: float(np.mean(v)) for k, v in groups.items()}
+
+
+# Objectives beyond one unit (cnnviz.objectives): what the ascent maximises when it is not one map, node or unit.
+MODES = {
+    "unit": "one unit: its map mean, node, dense unit or class score (the plain search)",
+    "negative": "minimise one unit: for a ReLU unit its pre-activation, so that the search has a gradient",
+    "diversity": "N images of one unit searched jointly, pushed apart by a penalty on their similarity (facets)",
+    "expression": "a weighted sum of units, each scaled by its typical activation on the test set",
+    "interpolation": "K images from unit A to unit B, searched jointly, neighbours kept alike",
+}
+MAX_FRAMES = 32  # images of one interpolation
+MAX_TERMS = 8  # units in one expression
+
+
+@dataclass(frozen=True)
+class Term:
+    """One unit of an objective with its weight (before the unit's scale is divided out)."""
+
+    unit: Unit
+    weight: float = 1.0
+
+    def __str__(self) -> str:
+        node = f"@{self.unit.node[0]},{self.unit.node[1]}" if self.unit.node else ""
+        return f"{self.weight:+g}*{self.unit.layer}:{self.unit.index}{node}"
+
+
+_TERM = r"\s*([+-])?\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?([A-Za-z_][\w.\-/]*?):(\d+)(?:@(\d+),(\d+))?\s*"
+
+
+def parse_expression(text: str) -> tuple[Term, ...]:
+    """``"Conv2D_3:13 - 0.5*Conv2D_3:25"`` -> terms; a unit is LAYER:INDEX, a node LAYER:INDEX@X,Y."""
+    import re
+
+    text = str(text).strip()
+    terms: list[Term] = []
+    pos = 0
+    while pos < len(text):
+        m = re.compile(_TERM).match(text, pos)
+        if m is None or m.end() == pos or (terms and m.group(1) is None):
+            raise ValueError("an expression is units joined by + and -, each LAYER:INDEX with an optional "
+                             f"factor, e.g. 'Conv2D_3:13 - 0.5*Conv2D_3:25'. Received: {text[:200]!r}")
+        sign = -1.0 if m.group(1) == "-" else 1.0
+        node = (int(m.group(5)), int(m.group(6))) if m.group(5) else None
+        terms.append(Term(Unit(m.group(3), int(m.group(4)), node), sign * float(m.group(2) or 1.0)))
+        pos = m.end()
+    _check(1 <= len(terms) <= MAX_TERMS, f"an expression has 1..{MAX_TERMS} units", "expression", text[:200])
+    _check(len({t.unit for t in terms}) == len(terms), "each unit once in an expression", "expression", text[:200])
+    return tuple(terms)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a search maximises: ``mode`` (one of :data:`MODES`) over ``terms``. ``weight`` is the diversity
+    penalty's weight (diversity) or the alignment's (interpolation); ``frames`` the images of an interpolation."""
+
+    mode: str
+    terms: tuple[Term, ...]
+    weight: float = 1.0
+    frames: int = 8
+
+    def __post_init__(self) -> None:
+        _check(self.mode in MODES, f"mode must be one of {list(MODES)}", "mode", self.mode)
+        object.__setattr__(self, "terms", tuple(self.terms))
+        n = {"expression": (1, MAX_TERMS), "interpolation": (2, 2)}.get(self.mode, (1, 1))
+        _check(n[0] <= len(self.terms) <= n[1], f"the {self.mode} mode takes {n[0]}..{n[1]} units", "units",
+               [str(t) for t in self.terms])
+        _check(0 <= self.weight <= 100, "weight must be in 0..100", "weight", self.weight)
+        _check(2 <= self.frames <= MAX_FRAMES, f"frames must be in 2..{MAX_FRAMES}", "frames", self.frames)
+
+    @classmethod
+    def of(cls, mode: str, units: Sequence[Unit], *, weight: float = 1.0, frames: int = 8) -> Objective:
+        """A mode over plain units (weight 1; negative flips it)."""
+        sign = -1.0 if mode == "negative" else 1.0
+        return cls(mode, tuple(Term(u, sign) for u in units), weight, frames)
+
+    @property
+    def pre_activation(self) -> bool:
+        """Negative searches score a ReLU unit before its ReLU (after it, a closed unit has no gradient)."""
+        return self.mode == "negative"
+
+    def describe(self) -> str:
+        """For people: "Conv2D_3:13 - 0.5·Conv2D_3:25", "minimise Conv2D_3:13", …"""
+        names = [f"{t.unit.layer}:{t.unit.index}" + (f"@{t.unit.node[0]},{t.unit.node[1]}" if t.unit.node else "")
+                 for t in self.terms]
+        if self.mode == "expression":
+            parts = [("- " if t.weight < 0 else "+ ") + (f"{abs(t.weight):g}·" if abs(t.weight) != 1 else "") + n
+                     for t, n in zip(self.terms, names)]
+            return " ".join(parts).removeprefix("+ ")
+        if self.mode == "negative":
+            return f"minimise {names[0]}"
+        if self.mode == "diversity":
+            return f"{names[0]} facets (diversity {self.weight:g})"
+        if self.mode == "interpolation":
+            return f"{names[0]} → {names[1]} ({self.frames} frames, alignment {self.weight:g})"
+        return names[0]
+
+
+@dataclass(frozen=True)
+class ObjectiveRun:
+    """An objective's search: the images (as an :class:`OIPResult`, whose activation is the whole objective)
+    and each term's value on each image at the start and the end."""
+
+    objective: Objective
+    result: OIPResult
+    scales: np.ndarray  # (T,)
+    start_terms: np.ndarray  # (B, T) each unit's value (unscaled) on the start images
+    end_terms: np.ndarray  # (B, T) ... on the final images
+    weights: np.ndarray  # (B, T) each image's weight of each term (before the scale)
+    plain: np.ndarray | None = None  # expression: (T,) each unit's own plain search's mean value (same seeds)
+
+    @property
+    def conflicts(self) -> list[Unit]:
+        """Expression: the positive units whose value on the sum's images stays under half their own plain
+        search's (the units pull apart); [] otherwise."""
+        if self.plain is None:
+            return []
+        got = self.end_terms.mean(0)
+        return [t.unit for k, t in enumerate(self.objective.terms)
+                if t.weight > 0 and got[k] < 0.5 * self.plain[k]]
+
+    def labels(self) -> list[str]:
+        """Each image's label: its seed, facet or place between A and B."""
+        mode, items = self.objective.mode, self.result.items
+        if mode == "interpolation":
+            return [f"t={k / max(len(items) - 1, 1):.2f}" for k in range(len(items))]
+        if mode == "diversity":
+            return [f"facet {k + 1} · seed {it.seed}" for k, it in enumerate(items)]
+        return [f"{self.objective.describe()} · seed {it.seed}" for it in items]
+
+    @property
+    def share_a(self) -> np.ndarray:
+        """Interpolation: per image, unit A's share a_A / (a_A + a_B) of the scaled (non-negative) values."""
+        v = np.maximum(self.end_terms / self.scales, 0)
+        return v[:, 0] / np.maximum(v.sum(1), 1e-12)

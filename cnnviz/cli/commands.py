@@ -21,7 +21,9 @@ from .common import (
     parse_floats,
     parse_node,
     test_data,
+    write_oip,
 )
+from .objective import add_objective_flags, cmd_objective, wants_objective
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -185,18 +187,22 @@ def cmd_oip(args: argparse.Namespace) -> None:
         raise CLIError(f"--steps must be in 1..{MAX_STEPS}. Received: --steps={args.steps}")
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise CLIError(f"--seeds must be in 1..{MAX_SEEDS}. Received: --seeds={args.seeds}")
+    config = method_config(args, steps=args.steps, step_size=args.step_size, blur_every=args.blur_every,
+                           blur_sigma=args.blur_sigma, jitter=args.jitter, frame_every=args.frame_every)
+    if wants_objective(args):
+        return cmd_objective(args, config)
+    if not args.layer or args.maps is None:
+        raise CLIError("oip needs --layer and --maps (or --objective EXPR)")
     waves, node = parse_floats(args.wavelength, "--wavelength"), parse_node(args.node)
     m = load(args.model)
     items = items_for(m, args.layer, args.maps, node=node, seeds=range(args.seed, args.seed + args.seeds),
                       wavelengths=[waves], noise=args.noise)
     if len(items) > MAX_ITEMS:
         raise CLIError(f"At most {MAX_ITEMS} items (maps x seeds) per call. Received: {len(items)} items")
-    config = method_config(args, steps=args.steps, step_size=args.step_size, blur_every=args.blur_every,
-                           blur_sigma=args.blur_sigma, jitter=args.jitter, frame_every=args.frame_every)
     with tqdm(total=args.steps, desc=f"OIP {args.layer} x{len(items)}", unit="step", file=sys.stderr,
               disable=None) as bar:
         result = run_oip(m, items, config, on_progress=lambda p: bar.update(p.step - bar.n))
-    _write_oip(m, result, Path(args.out))
+    write_oip(m, result, Path(args.out))
     report: dict[str, Any] = {
         "layer_role": m.layer(args.layer).role,
         "items": [{"layer": it.layer, "map": it.map, "node": list(it.node) if it.node else None, "seed": it.seed,
@@ -216,23 +222,6 @@ def cmd_oip(args: argparse.Namespace) -> None:
                        f"{100 * float(result.out_of_range.mean()):.0f} % of the pixels outside the data's range; "
                        f"wrote {args.out}/oip.npz, "
                        "oip.png, oip.gif")
-
-
-def _write_oip(m, result, out: Path) -> None:
-    """``oip.npz`` (images in the model's standardized units, frames, activations), ``oip.png`` and ``oip.gif``,
-    each tile labelled with its unit, wavelength, noise, seed and activation."""
-    import numpy as np
-
-    from ..images import oip_labels, save_oip_gif, save_oip_grid
-    from ..store import atomic_path
-
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "oip.npz") as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, images=result.images, frames=result.frames, activation=result.activation,
-                            frame_steps=result.frame_steps)
-    labels = oip_labels(result, m.layer(result.items[0].layer).role, m.class_names)
-    save_oip_grid(result.display, out / "oip.png", labels=labels, title=f"{m.name} {result.items[0].layer}")
-    save_oip_gif(result, out / "oip.gif", labels=labels)
 
 
 def add_commands(sub: Any) -> None:
@@ -308,8 +297,8 @@ def add_commands(sub: Any) -> None:
 def _add_oip(sub: Any) -> None:
     s = sub.add_parser("oip", help="gradient-ascent OIP search; writes oip.npz, oip.png, oip.gif")
     s.add_argument("--model", help=MODEL_HELP)
-    s.add_argument("--layer", required=True, help="a layer of maps, a dense layer (its units) or the output (classes)")
-    s.add_argument("--maps", required=True, help="e.g. 0-63 or 5,7: maps, or units/classes of a dense layer")
+    s.add_argument("--layer", help="a layer of maps, a dense layer (its units) or the output (classes)")
+    s.add_argument("--maps", help="e.g. 0-63 or 5,7: maps, or units/classes of a dense layer")
     s.add_argument("--node", help="X,Y: maximise one node instead of the map mean")
     s.add_argument("--seeds", type=int, default=1, help=f"number of noise seeds (1..{MAX_SEEDS})")
     s.add_argument("--seed", type=int, default=0, help="first seed")
@@ -323,6 +312,7 @@ def _add_oip(sub: Any) -> None:
     s.add_argument("--jitter", type=int, default=0)
     s.add_argument("--frame-every", type=int, default=5)
     add_method(s)
+    add_objective_flags(s)
     s.add_argument("--out", required=True, help="a folder")
     add_json(s)
     s.set_defaults(func=cmd_oip)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import CnnvizError
@@ -123,3 +124,20 @@ def method_config(args: argparse.Namespace, **kwargs: Any):
     method = "skip-dead" if args.method == "redirected" and args.redirect_steps == 0 else args.method
     in_range = {"auto": None, "on": True, "off": False}[args.in_range]
     return OIPConfig(**kwargs, in_range=in_range).with_method(method, args.redirect_steps)
+
+
+def write_oip(m, result, out: Path, labels: list[str] | None = None, title: str | None = None) -> None:
+    """``oip.npz`` (images in the model's standardized units, frames, activations), ``oip.png`` and ``oip.gif``,
+    each tile labelled with its unit, wavelength, noise, seed and activation."""
+    import numpy as np
+
+    from ..images import oip_labels, save_oip_gif, save_oip_grid
+    from ..store import atomic_path
+
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "oip.npz") as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, images=result.images, frames=result.frames, activation=result.activation,
+                            frame_steps=result.frame_steps)
+    labels = labels or oip_labels(result, m.layer(result.items[0].layer).role, m.class_names)
+    save_oip_grid(result.display, out / "oip.png", labels=labels, title=f"{m.name} {title or result.items[0].layer}")
+    save_oip_gif(result, out / "oip.gif", labels=labels)

@@ -147,12 +147,12 @@ def test_kill_the_engine_mid_training_keeps_the_checkpoint(dash_duo, real_app, m
 
 
 def test_eight_users_press_run_at_the_same_instant(app_proc):
-    """8 clients at a barrier, 5 rounds: every run gets its own result (pairs ask for the same search)."""
+    """8 clients at a barrier, 3 rounds: every run gets its own result (pairs ask for the same search)."""
     url = app_proc[0]
     wait_healthy(url)
     clients = [DashClient(url, "/oip") for _ in range(8)]
     sessions = [secrets.token_hex(16) for _ in clients]
-    for rnd in range(5):
+    for rnd in range(3):
         barrier = threading.Barrier(len(clients))
         out: dict[int, object] = {}
 

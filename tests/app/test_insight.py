@@ -51,6 +51,7 @@ def test_run_caches_shows_and_exports(services):
             assert base64.b64decode(out["content"])[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_hand_of_mnist_analysis(services):
     from app.pages.insight import PAGE, _render, export_file, run, table_detail
 
@@ -69,7 +70,8 @@ def test_hand_of_mnist_analysis(services):
     assert f"Map {res.maps[res.candidate]}: held-out OIP in every setting" in detail
 
 
-@pytest.mark.parametrize("analysis", ["sweep", "reproducibility", "exemplars", "compare", "hand", "dissect", "circuit"])
+@pytest.mark.parametrize("analysis", ["sweep", "reproducibility", "exemplars", "compare",
+                                      pytest.param("hand", marks=pytest.mark.system), "dissect", "circuit"])
 def test_every_analysis_on_a_colour_model(services, analysis):
     """The colour model of tests/foreign.py through every analysis, its view and both exports."""
     from app.pages.insight import PAGE, _render, export_file, run
@@ -192,6 +194,7 @@ def test_cancel_stops_a_long_analysis(dash_duo, server):
     no_console_errors(dash_duo)
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_dissection_and_circuit_analyses(services, monkeypatch):
     from app.pages.insight import PAGE, _render, export_file, run
 
@@ -224,6 +227,7 @@ def test_dissection_and_circuit_analyses(services, monkeypatch):
     assert export_file("png", res, request, model)["filename"].endswith(".png")
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_training_timeline_analysis(services, foreign, mnist):
     from app.pages.insight import PAGE, _render, export_file, run
     from cnnviz.config import TrainConfig

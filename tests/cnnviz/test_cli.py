@@ -80,6 +80,7 @@ def test_bad_arguments_give_one_line(capsys, tmp_path, argv, match):
     assert re.search(match, lines[0]), lines[0]
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_real_entry_point_prints_one_line():
     p = subprocess.run([sys.executable, "-m", "cnnviz", "oip", "--layer", "Flatten", "--maps", "0", "--out", "/tmp/x"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -160,6 +161,7 @@ def test_help_answers_without_loading_tensorflow():
     assert "--json" in p.stdout and "usage: cnnviz hand" in p.stdout
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_a_closed_pipe_ends_quietly():
     """`cnnviz info --json | head -1`: the reader goes away before the report is written."""
     p = subprocess.Popen([sys.executable, "-m", "cnnviz", "info", "--json"], cwd=ROOT, stdout=subprocess.PIPE,

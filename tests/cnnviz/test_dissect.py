@@ -62,6 +62,7 @@ def test_the_class_units_are_labelled_with_their_own_classes(default_model, mnis
     assert [r.concepts[c] for c in r.best] == [f"class {k}" for k in range(10)] and r.labelled.all()
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_conv_units_beat_a_rotated_basis_and_shuffled_images(default_model, mnist):
     from cnnviz.dissect import dissect
 

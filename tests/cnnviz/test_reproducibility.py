@@ -128,6 +128,7 @@ def test_a_pick_made_by_half_the_blocks_or_fewer_is_not_named():
     assert tiles.shape == (3 + 2, 28, 28) and cols == 5 and labels[3] == "map 10 · test #0 · class 7"
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_hand_command(capsys):
     from .test_cli import run
 

@@ -54,6 +54,7 @@ def test_both_methods_and_independent_noises(default_model):
     assert len({it.seed for it in items_for(default_model, "Conv2D_3", "0-7", seeds=range(2))}) == 2
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_redirected_relu_wakes_every_conv3_map_at_short_and_long_wavelengths(default_model):
     plain = wavelength_sweep(default_model, "Conv2D_3", Searches((1,), seeds=1, config=OIPConfig(redirect_steps=0)))
     assert plain.dead_fraction[0] > 0.1, plain.dead_fraction  # the seed's method from pixel noise

@@ -21,6 +21,7 @@ def trained(tmp_path_factory, mnist):
     return load_model(out)
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_the_last_snapshot_is_the_final_model_and_maps_converge(trained, mnist):
     from cnnviz.oip import planned_items, run_oip
     from cnnviz.timeline import timeline
@@ -45,6 +46,7 @@ def test_an_imported_model_says_it_has_no_history(default_model):
         timeline(default_model, "Conv2D_3", [0])
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_timeline_command(trained, capsys, tmp_path):
     from .test_cli import run
 

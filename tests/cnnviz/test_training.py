@@ -11,6 +11,7 @@ from cnnviz.training import evaluate, train
 SMALL = dict(subset=2000, validation=1000, epochs=2, batch_size=50, learning_rate=0.05)
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_short_run_improves_and_writes_a_loadable_model(tmp_path, mnist):
     cfg = TrainConfig(**SMALL)
     std_x = (mnist.x_test[:2000] / 255.0 - 0.1307) / 0.3081
@@ -35,6 +36,7 @@ def test_short_run_improves_and_writes_a_loadable_model(tmp_path, mnist):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.history", "small.json", "small.keras"]
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_stop_keeps_the_checkpoint_and_resume_continues(tmp_path, mnist):
     cfg = TrainConfig(**{**SMALL, "epochs": 3})
     out = tmp_path / "run.keras"
@@ -58,6 +60,7 @@ def test_output_path_must_be_keras(tmp_path, mnist):
         train(TrainConfig(**SMALL), tmp_path / "x.h5", data=mnist)
 
 
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
 def test_every_epoch_is_kept_as_a_loadable_snapshot_and_resume_keeps_them(tmp_path, mnist):
     import keras
 
