@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str]]] = {
                                                       "speedup_vs_one_per_call"]),
     "dashboard": ([], ["--repeat", "10", "--oip-runs", "1"], []),
     "jobs": ([], ["--jobs", "4", "--steps", "60"], []),
+    "objectives": ([], ["--repeat", "1"], ["negative_over_plain", "diversity_over_plain", "expression_over_plain",
+                                           "interpolation_over_plain"]),
 }
 
 

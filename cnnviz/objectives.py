@@ -86,7 +86,11 @@ class _Composite(_Ascent):
         self.mode, self.weight = objective.mode, float(objective.weight)
         pairs = [_unit_value(m, t.unit, objective.pre_activation) for t in objective.terms]
         self.values = [v for _, v in pairs]
-        tensors = [t for t, _ in pairs]
+        tensors: list = []  # each graph tensor once; self.reads[t]: where term t reads from
+        for t, _ in pairs:
+            if not any(t is u for u in tensors):
+                tensors.append(t)
+        self.reads = [next(k for k, u in enumerate(tensors) if u is t) for t, _ in pairs]
         if self.mode in ("diversity", "interpolation"):
             tensors.append(graph_tensors(km)[m.spatial_layers[0]][1])  # the lower layer
         self.sub = keras.Model(inputs=km.inputs, outputs=tensors)
@@ -100,7 +104,7 @@ class _Composite(_Ascent):
 
     def terms(self, outs: list[tf.Tensor]) -> tf.Tensor:
         """(B, T) each term's unit value (unscaled, unweighted)."""
-        return tf.stack([value(t) for value, t in zip(self.values, outs)], axis=1)
+        return tf.stack([value(outs[k]) for value, k in zip(self.values, self.reads)], axis=1)
 
     def objective(self, outs: list[tf.Tensor], mask: tf.Tensor) -> tf.Tensor:  # type: ignore[override]
         v = tf.reduce_sum(self.terms(outs) * mask, axis=1)
@@ -112,6 +116,9 @@ class _Composite(_Ascent):
 
 
 def _unit_rows(a: tf.Tensor) -> tf.Tensor:
+    """Each image's lower-layer maps, 2×2-pooled (a quarter of the work; the layout at twice the pixel scale),
+    as a unit vector."""
+    a = tf.nn.avg_pool2d(a, 2, 2, "VALID") if a.shape[1] and a.shape[1] >= 4 else a
     a = tf.reshape(a, [tf.shape(a)[0], -1])
     return a / (tf.norm(a, axis=1, keepdims=True) + 1e-8)
 

@@ -105,7 +105,8 @@ def test_the_objective_is_the_scaled_weighted_sum_minus_the_penalty(default_mode
     run = run_objective(default_model, Objective.of("diversity", [Unit("Conv2D_3", 13)], weight=0.5),
                         OIPConfig(steps=5, frame_every=5), images=mnist.x_test, seeds=range(3))
     lower = np.concatenate([a for _, a in layer_output(default_model, "Conv2D_1", run.result.images[..., None], batch=8)])
-    rows = lower.reshape(3, -1) / np.linalg.norm(lower.reshape(3, -1), axis=1, keepdims=True)
+    pooled = lower.reshape(3, 13, 2, 13, 2, -1).mean(axis=(2, 4)).reshape(3, -1)  # 2×2 average pooling of 26×26
+    rows = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
     cos = rows @ rows.T
     penalty = DIVERSITY * 0.5 * (cos.sum(1) - 1) / 2
     assert run.result.activation[:, -1] == pytest.approx(run.end_terms[:, 0] / run.scales[0] - penalty, rel=1e-3,
