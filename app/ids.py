@@ -128,6 +128,12 @@ class OIP:
     PENDING = "oip-pending"  # controls to apply once the model's layers are known: a link's (?layer=&map=) or a record's
     INIT = "oip-init"  # set once the controls were first filled in on this page load
     SHOWN = "oip-shown"  # the sealed record of the result on screen (None: nothing shown)
+    MODE = "oip-mode"  # the objective: one unit, negative, diversity, expression, interpolation
+    EXPR = "oip-expr"  # the expression's text
+    DIVERSITY = "oip-diversity"  # the diversity penalty's weight
+    TO_MAP = "oip-to-map"  # an interpolation's unit B
+    FRAMES = "oip-frames"  # an interpolation's images
+    MODE_BOX = "oip-mode-box"  # the chosen mode's own controls
     DONE = "oip-done"  # the sealed record of the run that just ended: the page shows its result if it still matches
     AUTORUN = "oip-autorun"  # set to run at once (a hand-off link with run=1)
     SHOW_LAST = "oip-show-last"  # "show the last result": sets the controls to the last run's

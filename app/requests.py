@@ -13,7 +13,21 @@ from typing import Any
 
 from cnnviz.config import TrainConfig
 from cnnviz.noise import FAMILIES
-from cnnviz.search import METHODS, SELECTION_BLOCKS, OIPConfig, OIPItem, Searches, Unit, hand_settings
+from cnnviz.search import (
+    MAX_FRAMES as MAX_STRIP,
+)
+from cnnviz.search import (
+    METHODS,
+    MODES,
+    SELECTION_BLOCKS,
+    Objective,
+    OIPConfig,
+    OIPItem,
+    Searches,
+    Unit,
+    hand_settings,
+    parse_expression,
+)
 
 from .engine.results import ModelInfo
 
@@ -114,9 +128,10 @@ class OIPRequest:
     whole: bool
     noise: str
     config: OIPConfig
+    objective: Objective | None = None  # beyond one unit (negative, diversity, expression, interpolation)
 
     FORM = ("layer", "map", "whole", "node_on", "node_x", "node_y", "waves", "mix", "seeds", "steps", "step_size",
-            "blur", "sigma", "jitter", "noise", "method", "in_range")
+            "blur", "sigma", "jitter", "noise", "method", "in_range", "mode", "expr", "diversity", "to_map", "frames")
 
     @classmethod
     def from_form(cls, info: ModelInfo, **form: Any) -> OIPRequest:
@@ -146,8 +161,15 @@ class OIPRequest:
                            in_range=IN_RANGE[as_choice(f["in_range"] or "auto", "pixel range", tuple(IN_RANGE))]
                            ).with_method(as_choice(f["method"] or "redirected", "method", METHOD_CHOICES), REDIRECT_STEPS)
         node = (as_int(f["node_x"], "node x", 0, w - 1), as_int(f["node_y"], "node y", 0, h - 1)) if f["node_on"] else None
+        objective = _objective(f, info, Unit(layer, maps[0], node), unit)
+        if objective is not None:  # the true gradient (cnnviz.objectives), from one noise: the range's longest λ (or mix)
+            sets, config = sets[-1:], config.with_method("skip-dead")
+            t = len(objective.terms)
+            n = objective.frames if objective.mode == "interpolation" else seeds * (t + 1 if t > 1 else 1)
+            if n > cap:
+                raise ValueError(f"At most {cap} images per run for this model's {h_in}×{w_in} inputs. Received: {n}")
         return cls(layer, unit, maps, node, sets, seeds, bool(f["whole"]), as_choice(f["noise"], "noise", FAMILIES),
-                   config)
+                   config, objective)
 
     @property
     def per_map(self) -> int:
@@ -155,7 +177,12 @@ class OIPRequest:
         return len(self.wavelength_sets) * self.seeds
 
     def items(self) -> list[OIPItem]:
-        """The searches, maps outermost, then wavelength sets, then seeds."""
+        """The searches, maps outermost, then wavelength sets, then seeds; for an objective, its noises (one for an
+        interpolation, whose images all start from it)."""
+        if self.objective is not None:
+            seeds = 1 if self.objective.mode == "interpolation" else self.seeds
+            return [OIPItem(self.layer, self.maps[0], s, self.wavelength_sets[0], self.node, self.noise)
+                    for s in range(seeds)]
         return [OIPItem(self.layer, m, s, ws, self.node, self.noise)
                 for m in self.maps for ws in self.wavelength_sets for s in range(self.seeds)]
 
@@ -166,7 +193,13 @@ class OIPRequest:
         return f"{self.unit} {index}"
 
     def labels(self, class_names: tuple[str, ...] = ()) -> list[str]:
-        """Per search: "map 13 · λ=4 · seed 1" (and its node); the noise family is the run's (see :meth:`describe`)."""
+        """Per search: "map 13 · λ=4 · seed 1" (and its node); the noise family is the run's (see :meth:`describe`).
+        For an objective: "t=0.43" along an interpolation, "facet 2 · seed 1", or the seed."""
+        if self.objective is not None:
+            o, n = self.objective, len(self.items())
+            if o.mode == "interpolation":
+                return [f"t={k / (o.frames - 1):.2f}" for k in range(o.frames)]
+            return [f"facet {s + 1} · seed {s}" if o.mode == "diversity" else f"seed {s}" for s in range(n)]
         node = f" ({self.node[0]},{self.node[1]})" if self.node else ""
         return [f"{self.unit_name(m, class_names)}{node} · λ={'+'.join(f'{v:g}' for v in ws)} · seed {s}"
                 for m in self.maps for ws in self.wavelength_sets for s in range(self.seeds)]
@@ -178,6 +211,8 @@ class OIPRequest:
         node = f", node ({self.node[0]}, {self.node[1]})" if self.node else ""
         waves = " + ".join("+".join(f"{v:g}" for v in ws) for ws in self.wavelength_sets)
         in_range = {None: "", True: ", kept in the pixel range", False: ", not kept in the pixel range"}
+        if self.objective is not None:
+            what, node = self.objective.describe(), ""
         return (f"{what}{node}, λ = {waves}, {self.noise} noise, {self.seeds} seed{'s' * (self.seeds > 1)}, "
                 f"{self.config.steps} steps, {self.config.method}{in_range[self.config.in_range]}")
 
@@ -188,7 +223,34 @@ class OIPRequest:
                 "wavelength_sets": [list(ws) for ws in self.wavelength_sets], "seeds": self.seeds, "noise": self.noise,
                 "steps": c.steps, "step_size": c.step_size, "blur_every": c.blur_every, "blur_sigma": c.blur_sigma,
                 "jitter": c.jitter, "frame_every": c.frame_every, "redirect_steps": c.redirect_steps,
-                "method": c.method, "in_range": c.in_range}
+                "method": c.method, "in_range": c.in_range,
+                "objective": None if self.objective is None else
+                [self.objective.mode, [[t.unit.layer, t.unit.index, t.unit.node, t.weight] for t in self.objective.terms],
+                 self.objective.weight, self.objective.frames]}
+
+
+def _objective(f: dict[str, Any], info: ModelInfo, unit: Unit, name: str) -> Objective | None:
+    """The lab's objective beyond one unit from its mode controls; None for one unit (the plain search)."""
+    mode = as_choice(f["mode"] or "unit", "objective", tuple(MODES))
+    if mode == "unit":
+        return None
+    if f["whole"]:
+        raise ValueError(f"The {mode} objective is about one {name}: untick “whole layer”.")
+    if mode == "expression":
+        terms = parse_expression(f["expr"] or "")
+        for t in terms:
+            row = info.layer(layer_choice(t.unit.layer, info.search_layers, "expression layer"))
+            as_int(t.unit.index, f"{t.unit.layer} unit", 0, row.maps - 1)
+        return Objective("expression", terms)
+    if mode == "interpolation":
+        row = info.layer(unit.layer)
+        to = as_int(f["to_map"], f"{name} B", 0, row.maps - 1)
+        if to == unit.index:
+            raise ValueError(f"An interpolation goes from one {name} to another: choose a {name} B other than "
+                             f"{unit.index}.")
+        return Objective.of("interpolation", [unit, Unit(unit.layer, to, unit.node)],
+                            frames=as_int(f["frames"], "frames", 2, MAX_STRIP))
+    return Objective.of(mode, [unit], weight=as_float(f["diversity"] if mode == "diversity" else 1, "diversity", 0, 100))
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,7 @@ def unit_scales(m: LoadedModel, objective: Objective, images: np.ndarray) -> np.
 
 
 def run_objective(m: LoadedModel, objective: Objective, config: OIPConfig = OIPConfig(), *, images: np.ndarray,
-                  seeds: Sequence[int] = range(4), wavelength: float = 4.0, noise: str = "lowpass",
+                  seeds: Sequence[int] = range(4), wavelengths: Sequence[float] = (4.0,), noise: str = "lowpass",
                   watched: Watched = Watched()) -> ObjectiveRun:
     """Runs ``objective`` as one batch: an image per seed (negative, expression, diversity: its facets), or
     ``objective.frames`` images from the first seed's noise (interpolation). ``images``: the test images that
@@ -192,7 +192,8 @@ def run_objective(m: LoadedModel, objective: Objective, config: OIPConfig = OIPC
         seeds = seeds * (terms + 1)
     if not 1 <= len(seeds) <= MAX_ITEMS:
         raise ValueError(f"Between 1 and {MAX_ITEMS} images per objective. Received: {len(seeds)}")
-    x0 = np.stack([make_noise(s, (float(wavelength),), tuple(m.image_shape), family=noise) for s in seeds])
+    waves = tuple(float(w) for w in wavelengths)
+    x0 = np.stack([make_noise(s, waves, tuple(m.image_shape), family=noise) for s in seeds])
     clip = config.in_range if config.in_range is not None else \
         not all(m.search_layer(t.unit.layer).spatial for t in objective.terms)
     bounds = valid_range(m) if clip else None
@@ -206,7 +207,7 @@ def run_objective(m: LoadedModel, objective: Objective, config: OIPConfig = OIPC
     end = asc.term_values(tf.constant(r.frames[-1].reshape(len(seeds), *m.input_shape))).numpy()
     n = len(seeds) // (terms + 1) if plain_rows else len(seeds)
     plain = np.array([end[n * (k + 1):n * (k + 2), k].mean() for k in range(terms)]) if plain_rows else None
-    items = [OIPItem(objective.terms[0].unit.layer, objective.terms[0].unit.index, s, (float(wavelength),),
+    items = [OIPItem(objective.terms[0].unit.layer, objective.terms[0].unit.index, s, waves,
                      objective.terms[0].unit.node, noise) for s in seeds[:n]]
     result = OIPResult(items, r.frames[-1][:n], r.frames[:, :n], r.frame_steps, r.activation[:n], r.steps_done,
                        r.stopped, r.loop_seconds, rgb=m.input_shape[2] == 3, compile_seconds=r.compile_seconds,

@@ -413,6 +413,12 @@ class ObjectiveRun:
     weights: np.ndarray  # (B, T) each image's weight of each term (before the scale)
     plain: np.ndarray | None = None  # expression: (T,) each unit's own plain search's mean value (same seeds)
 
+    def __getattr__(self, name: str) -> Any:
+        """Reads as its :class:`OIPResult` (images, frames, activation, …), so that a page shows either."""
+        if name.startswith("__") or name == "result":
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
     @property
     def conflicts(self) -> list[Unit]:
         """Expression: the positive units whose value on the sum's images stays under half their own plain

@@ -17,7 +17,7 @@ import numpy as np
 
 from cnnviz.config import TrainConfig
 from cnnviz.results import Attribution, DensePatterns, SanityCheck, TrainResult
-from cnnviz.search import OIPConfig, OIPItem, OIPResult
+from cnnviz.search import Objective, ObjectiveRun, OIPConfig, OIPItem, OIPResult
 
 from ..requests import InsightRequest
 from .progress import LIVE_ITEMS, throttled
@@ -138,8 +138,10 @@ class Ops:
 
     # ---- long jobs: ``report`` takes progress, ``should_stop`` is polled
 
-    def oip(self, model: str, items: list[OIPItem], config: OIPConfig, *, report, should_stop) -> OIPResult:
-        from cnnviz.oip import run_oip
+    def oip(self, model: str, items: list[OIPItem], config: OIPConfig, *, report, should_stop,
+            objective: Objective | None = None) -> OIPResult | ObjectiveRun:
+        """The searches of ``items``; with an ``objective``, that objective from the items' seeds and noise."""
+        from cnnviz.oip import Watched, run_oip
 
         m = self.models.get(model)
         due = throttled(lambda p: p.frames == 2 or p.step == p.steps)
@@ -149,6 +151,13 @@ class Ops:
                 report(replace(p, images=p.images[:LIVE_ITEMS].astype(np.float32),
                                activation=np.asarray(p.activation[:LIVE_ITEMS])))
 
+        if objective is not None:
+            from cnnviz.objectives import run_objective
+
+            run = run_objective(m, objective, config, images=self.dataset(m.metadata.get("dataset", "mnist")).x_test,
+                                seeds=[it.seed for it in items], wavelengths=items[0].wavelengths, noise=items[0].noise,
+                                watched=Watched(progress, should_stop))
+            return replace(run, result=replace(run.result, frames=run.result.frames.astype(np.float16)))
         r = run_oip(m, items, config, on_progress=progress, should_stop=should_stop)
         return replace(r, frames=r.frames.astype(np.float16))  # half the cache and transfer, plenty to show
 

@@ -15,7 +15,8 @@ from dash.exceptions import PreventUpdate
 from cnnviz.images import contrast_enhanced, gif_bytes, labelled_grid, to_uint8
 from cnnviz.noise import FAMILIES, make_noise, radial_spectrum
 from cnnviz.receptive import change_inside_outside
-from cnnviz.search import OIPProgress, OIPResult
+from cnnviz.search import MAX_FRAMES as MAX_STRIP
+from cnnviz.search import MODES, ObjectiveRun, OIPProgress, OIPResult
 
 from .. import figures, jobs
 from ..clicks import custom_int
@@ -34,7 +35,12 @@ CONTROLS = {"layer": (I.LAYER, "value"), "map": (I.MAP, "value"), "whole": (I.WH
             "waves": (I.WAVES, "value"), "mix": (I.MIX, "value"), "seeds": (I.SEEDS, "value"),
             "steps": (I.STEPS, "value"), "step_size": (I.STEP_SIZE, "value"), "blur": (I.BLUR, "value"),
             "sigma": (I.SIGMA, "value"), "jitter": (I.JITTER, "value"), "noise": (I.NOISE, "value"),
-            "method": (I.METHOD, "value"), "in_range": (I.IN_RANGE, "value")}
+            "method": (I.METHOD, "value"), "in_range": (I.IN_RANGE, "value"), "mode": (I.MODE, "value"),
+            "expr": (I.EXPR, "value"), "diversity": (I.DIVERSITY, "value"), "to_map": (I.TO_MAP, "value"),
+            "frames": (I.FRAMES, "value")}
+MODE_OPTIONS = [{"label": "one unit", "value": "unit"}, {"label": "negative", "value": "negative"},
+                {"label": "diversity (facets)", "value": "diversity"}, {"label": "expression", "value": "expression"},
+                {"label": "interpolation", "value": "interpolation"}]
 RANGES = [{"label": "auto (on for units and classes)", "value": "auto"}, {"label": "on", "value": "on"},
           {"label": "off", "value": "off"}]
 NOISES = [{"label": "low-pass", "value": "lowpass"}, {"label": "band-pass", "value": "bandpass"},
@@ -65,6 +71,7 @@ def _controls() -> dbc.Card:
                           dbc.Col(dbc.Input(id=I.MAP, type="number", min=0, max=63, step=1, value=0, size="sm"),
                                   width=3)], className="g-1 align-items-center")),
         dbc.Checkbox(id=I.WHOLE, label="whole layer (every one, a gallery)", value=False),
+        _objective_controls(),
         dbc.Checkbox(id=I.NODE_ON, label="one node instead of the map mean", value=False),
         dbc.Row([dbc.Col(labelled("node x", dbc.Input(id=I.NODE_X, type="number", min=0, step=1, value=1))),
                  dbc.Col(labelled("node y", dbc.Input(id=I.NODE_Y, type="number", min=0, step=1, value=1)))]),
@@ -89,6 +96,50 @@ def _controls() -> dbc.Card:
                  dbc.RadioItems(id=I.IN_RANGE, inline=True, value="auto", options=RANGES, className="small")),
         html.Div(id=I.LINKS, className="small mt-2"),
     )
+
+
+def _objective_controls() -> html.Div:
+    """The objective: one unit (the plain search) or one of cnnviz.objectives' modes, each with its own controls."""
+    return html.Div([
+        labelled("Objective", dbc.RadioItems(id=I.MODE, inline=True, value="unit", className="small",
+                                             options=[{**o, "title": MODES[o["value"]]} for o in MODE_OPTIONS])),
+        html.Div(id=I.MODE_BOX, className="small text-muted"),
+        html.Div(labelled("Expression (units scaled by their typical activation)",
+                          dbc.Input(id=I.EXPR, type="text", debounce=True, size="sm",
+                                    value="Conv2D_3:13 + Conv2D_3:25")), id=f"{I.EXPR}-row"),
+        html.Div(labelled("Diversity weight (1: the default strength)",
+                          dbc.Input(id=I.DIVERSITY, type="number", min=0, max=100, step=0.1, value=1, size="sm")),
+                 id=f"{I.DIVERSITY}-row"),
+        html.Div(dbc.Row([dbc.Col(labelled("to unit B", dbc.Input(id=I.TO_MAP, type="number", min=0, step=1, value=1,
+                                                                    size="sm"))),
+                          dbc.Col(labelled("frames", dbc.Input(id=I.FRAMES, type="number", min=2, max=MAX_STRIP,
+                                                               step=1, value=8, size="sm")))]), id=f"{I.TO_MAP}-row"),
+    ])
+
+
+MODE_HELP = {
+    "unit": "",
+    "negative": "Minimises the unit: for a ReLU unit its value before the ReLU (after it, a closed unit has no "
+                "gradient). One image per seed.",
+    "diversity": "The seeds' images are searched together and pushed apart (cosine of the first layer's maps), so "
+                 "that they show the unit's different facets.",
+    "expression": "A sum of units, e.g. Conv2D_3:13 - 0.5*Conv2D_3:25 or Dense_2:7 - Dense_2:1 (a 7 that is not a 1); "
+                  "each unit's own search runs beside it, to say whether the units conflict.",
+    "interpolation": "Frames from the chosen unit (A) to unit B, from one noise, neighbours kept alike.",
+}
+
+
+@dash.callback(Output(I.MODE_BOX, "children"), Output(f"{I.EXPR}-row", "style"), Output(f"{I.DIVERSITY}-row", "style"),
+               Output(f"{I.TO_MAP}-row", "style"), Input(I.MODE, "value"))
+def mode_controls(mode):
+    """Only the chosen mode's own controls are shown; the others keep their values."""
+    show = {"display": "block"}
+    hide = {"display": "none"}
+    mode = mode if mode in MODE_HELP else "unit"
+    return (MODE_HELP[mode] + (" These modes use the true gradient (skip-dead): start from long-range noise for deep "
+                               "maps." if mode != "unit" else ""),
+            show if mode == "expression" else hide, show if mode == "diversity" else hide,
+            show if mode == "interpolation" else hide)
 
 
 def _results() -> list:
@@ -138,9 +189,34 @@ def _range_text(res: OIPResult) -> str:
             f"at most {100 * float(out.max()):.1f} % in one image): such an OIP is not a possible input.")
 
 
-def _result_view(res: OIPResult, request: OIPRequest, model: str) -> list:
+def _objective_view(res: ObjectiveRun, request: OIPRequest, model: str) -> list:
+    """What an objective reached: each unit's value against its typical size, the mode's own verdict, and the
+    images as a strip (the facets, the interpolation's frames)."""
+    o = res.objective
+    terms = [f"{t.unit.layer}:{t.unit.index} {res.end_terms[:, k].mean():.3f} (typical {res.scales[k]:.3f})"
+             for k, t in enumerate(o.terms)]
+    verdict = ""
+    if o.mode == "interpolation":
+        share = res.share_a
+        falls = bool(np.all(np.diff(share) < 0))
+        verdict = (f" A's share a_A/(a_A + a_B): {share[0]:.2f} → {share[-1]:.2f}, "
+                   + ("falling at every frame." if falls else "not falling at every frame: try more steps or a "
+                      "higher alignment weight."))
+    elif o.mode == "expression" and res.plain is not None:
+        verdict = (" The units conflict: the sum leaves " + ", ".join(f"{u.layer}:{u.index}" for u in res.conflicts)
+                   + " under half of its own plain OIP's value." if res.conflicts else
+                   " Every positive unit reaches at least half of its own plain OIP's value (" +
+                   ", ".join(f"{v:.3f}" for v in res.plain) + ").")
+    labels = request.labels(info(model).class_names)
+    strip = figures.make_oip_strip_figure(np.asarray(res.images, np.float32), labels, o.describe())
+    return [alert([html.B(o.describe() + ": "), "mean value on the final images: " + "; ".join(terms) + "." + verdict],
+                  "info", dismissable=False),
+            dcc.Graph(figure=strip, config={"displayModeBar": False}, id="oip-strip")]
+
+
+def _result_view(res: OIPResult | ObjectiveRun, request: OIPRequest, model: str) -> list:
     n = len(res.items)
-    dead = int((res.end_activation <= 1e-6).sum())
+    dead = 0 if isinstance(res, ObjectiveRun) else int((res.end_activation <= 1e-6).sum())  # a minimum is no death
     head = f"Shown: {model} · {request.describe(info(model).class_names)} · {n} searches, {res.loop_seconds:.1f} s"
     notes = [html.Div(head, className="small text-muted mb-1"), html.Div(_range_text(res), className="small mb-1")]
     if dead:
@@ -148,6 +224,8 @@ def _result_view(res: OIPResult, request: OIPRequest, model: str) -> list:
                            "0); their tiles are marked “dead”.", "warning", dismissable=False))
     if request.whole:
         return notes
+    if isinstance(res, ObjectiveRun):
+        notes += _objective_view(res, request, model)
     out = [*notes, _animation(res, request, model)]
     box = _node_box(request, model)
     if box is not None:
@@ -349,6 +427,7 @@ def run(set_progress, n_clicks, auto, model, form, session):
         # goes away (the page went away and came back), the search goes on; users asking at once share it.
         res = svc.engine.stream("oip", _live(set_progress, request, labels), key=key, watcher=watcher,
                                 cache=svc.results.directory, model=model, items=request.items(), config=request.config,
+                                objective=request.objective,
                                 on_queued=lambda t: set_progress((0, t, figures.empty_figure(t), figures.empty_figure())))
     # The last state on screen, also when the run was faster than Dash's polling (or cached).
     steps = request.config.steps

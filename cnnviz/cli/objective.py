@@ -82,7 +82,7 @@ def cmd_objective(args: argparse.Namespace, config) -> None:
     images = load_dataset(m.metadata.get("dataset", "mnist")).x_test
     seeds = range(args.seed, args.seed + args.seeds)
     with tqdm(total=args.steps, desc=objective.describe()[:40], unit="step", file=sys.stderr, disable=None) as bar:
-        run = run_objective(m, objective, config, images=images, seeds=seeds, wavelength=waves[0], noise=args.noise,
+        run = run_objective(m, objective, config, images=images, seeds=seeds, wavelengths=waves, noise=args.noise,
                             watched=Watched(lambda p: bar.update(p.step - bar.n)))
     write_oip(m, run.result, Path(args.out), labels=run.labels(), title=objective.describe())
     report = _report(m, run, objective, images, config, seeds, waves[0], args.noise)

@@ -240,3 +240,34 @@ def test_a_class_oip_of_the_lab_stays_a_possible_input(services):
     with triggered("oip-done.data", done):
         result, *_ = CALLBACKS.present("default", form, done, None, None, None)
     assert "skip-dead, not kept in the pixel range" in str(result)
+
+
+@pytest.mark.parametrize("mode, extra, text", [
+    ("negative", {}, "mean value on the final images: Conv2D_3:5"),
+    ("diversity", {"diversity": 1, "seeds": 3}, "Conv2D_3:5 facets (diversity 1)"),
+    ("expression", {"expr": "Conv2D_3:5 + Dense_2:7"}, "of its own plain OIP's value"),  # a sum or a conflict
+    ("interpolation", {"to_map": 9, "frames": 5}, "A's share a_A/(a_A + a_B)"),
+])
+def test_every_objective_mode_runs_in_the_lab_and_shows_a_strip(services, mode, extra, text):
+    from app.pages.oip import CALLBACKS, run
+
+    form = {**FORM, "steps": 30, "waves": [2, 2], "mode": mode, **extra}
+    done, color, msg = run(lambda _p: None, 1, None, "default", form, W1)
+    assert color == "success", msg
+    with triggered("oip-done.data", done):
+        result, *_ = CALLBACKS.present("default", form, done, None, None, None)
+    shown = str(result)
+    assert text in shown and "oip-strip" in shown and "ended dead" not in shown, shown[:2000]
+    assert "skip-dead" in shown  # the method these modes use, said
+
+
+@pytest.mark.parametrize("extra, match", [({"mode": "interpolation", "to_map": 5}, "other than 5"),
+                                          ({"mode": "expression", "expr": "Conv2D_3:99"}, "Conv2D_3 unit must be in"),
+                                          ({"mode": "expression", "expr": "two maps"}, "an expression is units"),
+                                          ({"mode": "negative", "whole": True}, "untick “whole layer”"),
+                                          ({"mode": "sideways"}, "objective must be one of")])
+def test_bad_objective_controls_say_what_to_change(services, extra, match):
+    from app.pages.oip import run
+
+    _, color, msg = run(lambda _p: None, 1, None, "default", {**FORM, **extra}, W1)
+    assert color is no_update and match in str(msg), msg  # the message says what to change; nothing runs
