@@ -211,9 +211,11 @@ class OIPRequest:
         node = f", node ({self.node[0]}, {self.node[1]})" if self.node else ""
         waves = " + ".join("+".join(f"{v:g}" for v in ws) for ws in self.wavelength_sets)
         in_range = {None: "", True: ", kept in the pixel range", False: ", not kept in the pixel range"}
+        seeds = f"{self.seeds} seed{'s' * (self.seeds > 1)}"
         if self.objective is not None:
             what, node = self.objective.describe(), ""
-        return (f"{what}{node}, λ = {waves}, {self.noise} noise, {self.seeds} seed{'s' * (self.seeds > 1)}, "
+            seeds = "one noise (seed 0)" if self.objective.mode == "interpolation" else seeds
+        return (f"{what}{node}, λ = {waves}, {self.noise} noise, {seeds}, "
                 f"{self.config.steps} steps, {self.config.method}{in_range[self.config.in_range]}")
 
     def params(self) -> dict[str, Any]:

@@ -270,3 +270,13 @@ def click_slider_mark(dash_duo, slider_id: str, label: str) -> None:
     x = mark.rect["x"] + mark.rect["width"] / 2 - track.rect["x"]  # selenium 4.2: offsets from the top-left
     ActionChains(dash_duo.driver).move_to_element_with_offset(track, int(x), int(track.rect["height"] / 2)) \
         .click().perform()
+
+
+def test_the_lab_interpolates_between_two_maps(dash_duo, server):
+    """The objective selector: interpolation from map 13 to map 25, its strip of frames and its verdict."""
+    start_run(dash_duo, server, "/oip", "oip", {"#oip-map": 13, "#oip-to-map": 25, "#oip-frames": 6},
+              clicks=("#oip-mode input[value=interpolation]",))
+    dash_duo.wait_for_element("#oip-strip", timeout=120)
+    dash_duo.wait_for_contains_text("#oip-result", "A's share", timeout=30)
+    assert "Conv2D_3:13 → Conv2D_3:25 (6 frames" in dash_duo.find_element("#oip-result").text
+    no_console_errors(dash_duo)
