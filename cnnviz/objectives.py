@@ -35,7 +35,7 @@ import tensorflow as tf
 from .graph import graph_tensors, is_softmax, pre_softmax
 from .model import LoadedModel
 from .noise import make_noise
-from .oip import Watched, _Ascent, _linear_part, _plain_relu, ascend, jitter_shifts, valid_range
+from .oip import Watched, Ascent, linear_part, plain_relu, ascend, jitter_shifts, valid_range
 from .search import MAX_ITEMS, Objective, ObjectiveRun, OIPConfig, OIPItem, OIPResult, Term, Unit
 
 DIVERSITY = 10.0  # the diversity penalty at weight 1: a pair alike costs ten typical activations
@@ -61,8 +61,8 @@ def _unit_value(m: LoadedModel, unit: Unit, pre: bool) -> tuple[object, Callable
         tensor, through = ins[0], (lambda v: pre_softmax(v, layer)) if isinstance(layer, keras.layers.Dense) \
             else tf.identity
     elif pre and getattr(layer, "activation", None) is keras.activations.relu and isinstance(layer, LINEAR):
-        tensor, through = ins[0], (lambda v: _linear_part(layer, v))
-    elif pre and _plain_relu(layer):
+        tensor, through = ins[0], (lambda v: linear_part(layer, v))
+    elif pre and plain_relu(layer):
         tensor = ins[0]
     else:
         tensor = out
@@ -77,7 +77,7 @@ def _unit_value(m: LoadedModel, unit: Unit, pre: bool) -> tuple[object, Callable
     return tensor, value
 
 
-class _Composite(_Ascent):
+class _Composite(Ascent):
     """The compiled ascent of an :class:`Objective`: per image, Σₜ mask[b, t]·termₜ − the mode's penalty."""
 
     def __init__(self, m: LoadedModel, objective: Objective):

@@ -80,7 +80,7 @@ def _redirected_relu(z: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
     return relu(z)
 
 
-def _plain_relu(layer: keras.layers.Layer) -> bool:
+def plain_relu(layer: keras.layers.Layer) -> bool:
     """A ReLU layer (or Activation("relu")) that is exactly max(0, x)."""
     if isinstance(layer, keras.layers.ReLU):
         return layer.max_value is None and not layer.negative_slope and not layer.threshold
@@ -123,7 +123,7 @@ class _Steps(NamedTuple):
                    bounds is not None)
 
 
-def _linear_part(layer: keras.layers.Layer, x: tf.Tensor) -> tf.Tensor | None:
+def linear_part(layer: keras.layers.Layer, x: tf.Tensor) -> tf.Tensor | None:
     """A convolution's (plain, depthwise or separable) or a dense layer's output before its activation; None
     for any other layer."""
     strides = [1, *layer.strides, 1] if hasattr(layer, "strides") else None
@@ -142,7 +142,7 @@ def _linear_part(layer: keras.layers.Layer, x: tf.Tensor) -> tf.Tensor | None:
     return z + layer.bias if layer.use_bias else z
 
 
-class _Ascent:
+class Ascent:
     """The compiled ascent for one layer of one model: a chunk of steps per call.
 
     The objective is the layer's output; for a softmax layer (the classes) it is the value before
@@ -198,14 +198,14 @@ class _Ascent:
     def _forward(self, x: tf.Tensor, on: tf.Tensor) -> tf.Tensor:
         """The layers up to the target, by hand, so that ReLU's gradient can be redirected (per image: ``on``)."""
         for layer in self.layers or []:
-            z = _linear_part(layer, x)
+            z = linear_part(layer, x)
             if z is not None:  # a convolution or dense layer: its activation on its pre-activation
                 x = _redirected_relu(z, on) if layer.activation is keras.activations.relu else layer.activation(z)
             elif isinstance(layer, keras.layers.MaxPooling2D):
                 x = tf.nn.max_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
             elif isinstance(layer, keras.layers.AveragePooling2D):
                 x = tf.nn.avg_pool2d(x, list(layer.pool_size), list(layer.strides), layer.padding.upper())
-            elif _plain_relu(layer):
+            elif plain_relu(layer):
                 x = _redirected_relu(x, on)
             else:
                 x = layer(x, training=False)
@@ -277,10 +277,10 @@ class _Ascent:
         return x, trajectory.stack(), frames.stack()
 
 
-def _ascent(m: LoadedModel, layer: str) -> _Ascent:
+def _ascent(m: LoadedModel, layer: str) -> Ascent:
     key = ("oip", layer)
     if key not in m.cache:
-        m.cache[key] = _Ascent(m, layer)
+        m.cache[key] = Ascent(m, layer)
     return m.cache[key]
 
 
@@ -371,7 +371,7 @@ class Ascended(NamedTuple):
     compile_seconds: float
 
 
-def ascend(asc: _Ascent, x0: np.ndarray, mask: tf.Tensor, config: OIPConfig, bounds: tuple[float, float] | None,
+def ascend(asc: Ascent, x0: np.ndarray, mask: tf.Tensor, config: OIPConfig, bounds: tuple[float, float] | None,
            shifts: np.ndarray, watched: Watched = Watched()) -> Ascended:
     """The ascent of start images ``x0`` (B, *input shape) by ``asc`` (any objective: ``mask`` is its per-image
     target), in compiled chunks of steps; frames every ``config.frame_every`` steps."""

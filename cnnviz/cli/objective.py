@@ -151,5 +151,6 @@ def _mean_correlation(images) -> float:
     flat = np.asarray(images, np.float64).reshape(len(images), -1)
     if len(flat) < 2:
         return float("nan")
-    c = np.corrcoef(flat)
-    return float((c.sum() - len(c)) / (len(c) * (len(c) - 1)))
+    c = np.asarray(np.corrcoef(flat))
+    n = c.shape[0]
+    return float((c.sum() - n) / (n * (n - 1)))
