@@ -35,7 +35,7 @@ import tensorflow as tf
 from .graph import graph_tensors, is_softmax, pre_softmax
 from .model import LoadedModel
 from .noise import make_noise
-from .oip import Watched, Ascent, linear_part, plain_relu, ascend, jitter_shifts, valid_range
+from .oip import Ascent, Watched, ascend, jitter_shifts, linear_part, plain_relu, valid_range
 from .search import MAX_ITEMS, Objective, ObjectiveRun, OIPConfig, OIPItem, OIPResult, Term, Unit
 
 DIVERSITY = 10.0  # the diversity penalty at weight 1: a pair alike costs ten typical activations

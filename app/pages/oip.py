@@ -427,7 +427,7 @@ def run(set_progress, n_clicks, auto, model, form, session):
         # goes away (the page went away and came back), the search goes on; users asking at once share it.
         res = svc.engine.stream("oip", _live(set_progress, request, labels), key=key, watcher=watcher,
                                 cache=svc.results.directory, model=model, items=request.items(), config=request.config,
-                                objective=request.objective,
+                                **({"objective": request.objective} if request.objective else {}),
                                 on_queued=lambda t: set_progress((0, t, figures.empty_figure(t), figures.empty_figure())))
     # The last state on screen, also when the run was faster than Dash's polling (or cached).
     steps = request.config.steps

@@ -89,6 +89,8 @@ def oip_values(session: str, map_: int, steps: int, seeds: int = 1, whole: bool 
             "oip-waves.value": [2, 2], "oip-mix.value": False, "oip-seeds.value": seeds, "oip-steps.value": steps,
             "oip-step-size.value": 0.1, "oip-blur.value": 4, "oip-sigma.value": 0.5, "oip-jitter.value": 0,
             "oip-noise.value": "lowpass", "oip-method.value": "redirected", "oip-in-range.value": "auto",
+            "oip-mode.value": "unit", "oip-expr.value": "",
+            "oip-diversity.value": 1, "oip-to-map.value": 1, "oip-frames.value": 8,
             "shell-session.data": session}
 
 
