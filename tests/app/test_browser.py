@@ -280,3 +280,39 @@ def test_the_lab_interpolates_between_two_maps(dash_duo, server):
     dash_duo.wait_for_contains_text("#oip-result", "A's share", timeout=30)
     assert "Conv2D_3:13 → Conv2D_3:25 (6 frames" in dash_duo.find_element("#oip-result").text
     no_console_errors(dash_duo)
+
+
+def test_the_timeline_slider_scrubs_epochs_without_a_new_run(dash_duo, server, model_dir, mnist):
+    """A model with a history: the Insight timeline's epoch slider, dragged with the mouse, shows another epoch's
+    OIPs from the result on screen (the view is not rendered again, no job runs)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from cnnviz.config import TrainConfig
+    from cnnviz.training import train
+
+    train(TrainConfig(subset=1000, validation=1000, epochs=2, batch_size=50, learning_rate=0.05),
+          model_dir / "history.keras", data=mnist)
+    open_page(dash_duo, server, "/insight?analysis=timeline&layer=Conv2D_3")
+    dash_duo.wait_for_element("#insight-run", timeout=30)
+    dash_duo.wait_for_contains_text("#shell-model", "default", timeout=30)
+    dash_duo.select_dcc_dropdown("#shell-model", value="history")
+    dash_duo.wait_for_contains_text("#shell-model", "history", timeout=30)
+    set_input(dash_duo, "#insight-steps input", 20)
+    time.sleep(0.5)
+    js_click(dash_duo, "#insight-run")
+    dash_duo.wait_for_element("#insight-timeline .slider-rail-touch-rect", timeout=180)
+    state = """const gd = document.querySelector('#insight-timeline .js-plotly-plot');
+               return [gd._fullLayout.sliders[0].active, JSON.stringify(gd.data[0].z).slice(0, 4000),
+                       gd.dataset.marked || null];"""
+    dash_duo.driver.execute_script("document.querySelector('#insight-timeline .js-plotly-plot').dataset.marked = 'x'")
+    active, z, _ = dash_duo.driver.execute_script(state)
+    assert active == 2  # the last epoch first
+    rail = dash_duo.find_element("#insight-timeline .slider-rail-touch-rect")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", rail)
+    time.sleep(0.5)
+    ActionChains(dash_duo.driver).move_to_element_with_offset(rail, 3, rail.size["height"] // 2).click().perform()
+    wait_until(lambda: dash_duo.driver.execute_script(state)[0] == 0, 10, "the slider at epoch 0", dash_duo)
+    wait_until(lambda: dash_duo.driver.execute_script(state)[1] != z, 10, "epoch 0's frame", dash_duo)
+    assert dash_duo.driver.execute_script(state)[2] == "x"  # the same graph: no new view, no new run
+    assert get_json(server + "/health")["running_jobs"] == 0
+    no_console_errors(dash_duo)

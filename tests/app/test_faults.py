@@ -419,6 +419,7 @@ def _running(url: str) -> int:
     return get_json(url + "/health")["running_jobs"]
 
 
+@pytest.mark.system  # waits out the server's own deadline (seconds by design): the full suite only
 def test_runs_beyond_the_cap_wait_and_their_page_says_how_many_are_ahead(capped_app):
     url = capped_app
     wait_until(lambda: _running(url) == 0, 60, "the other tests' runs to end")
@@ -455,6 +456,7 @@ def test_one_user_cannot_queue_more_than_the_per_user_cap(capped_app):
     assert len(handles) == 2  # never polled: they are cancelled after CNNVIZ_UNPOLLED_S
 
 
+@pytest.mark.system  # waits out the server's own deadline (seconds by design): the full suite only
 def test_a_run_nobody_polls_is_cancelled(capped_app):
     url = capped_app
     wait_until(lambda: _running(url) == 0, 60, "the other tests' runs to end")
@@ -519,6 +521,7 @@ def test_deeply_nested_json_gets_400_and_no_traceback(app_proc):
     assert "Traceback" not in log.read()
 
 
+@pytest.mark.system  # waits out the server's own deadline (seconds by design): the full suite only
 def test_socket_clients_that_send_half_a_frame_are_dropped(app_proc):
     url, proc, _, _ = app_proc
     path = socket_path(engines(proc.pid)["interactive"])
