@@ -336,7 +336,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
         return tile_grid(scaled(f, rgb), cols=min(len(f), 8), gap=2)[0]
 
     def caption(i: int) -> str:
-        return f"{step_name} {int(frame_steps[i])}"
+        return f"{step_name} {float(frame_steps[i]):g}"
 
     def frame_labels(i: int) -> list[dict]:
         """Each tile's own label (map, λ, seed) and its activation at this frame, above it."""
@@ -358,7 +358,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
                     frames=[dict(data=[heat(i)], name=str(i),
                                  layout=dict(title=dict(text=caption(i)), annotations=frame_labels(i)))
                             for i in range(len(frames))], _validate=False)
-    steps = [dict(method="animate", label=str(int(frame_steps[i])),
+    steps = [dict(method="animate", label=f"{float(frame_steps[i]):g}",
                   args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
              for i in range(len(frames))]
     rows = math.ceil(n_shown / 8)

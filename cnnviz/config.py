@@ -36,6 +36,7 @@ class TrainConfig:
     subset: int | None = None  # use the first K training images (None: all but validation)
     validation: int = 5000  # held-out tail of the training set
     seed: int = 42
+    snapshot_every: int = 0  # also keep the weights every k batches of the first epoch (0: epochs only; cnnviz.history)
 
     def __post_init__(self) -> None:
         _check(self.dataset in DATASETS or str(self.dataset).endswith(".npz"),
@@ -57,6 +58,8 @@ class TrainConfig:
         _check(self.subset is None or 10 <= self.subset <= 60000, "subset must be None or in 10..60000",
                "subset", self.subset)
         _check(0 <= self.validation <= 10000, "validation must be in 0..10000", "validation", self.validation)
+        _check(0 <= self.snapshot_every <= 100_000, "snapshot_every must be in 0..100000 batches", "snapshot_every",
+               self.snapshot_every)
         # Normalise list inputs (JSON round trips) to tuples so configs stay hashable.
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
         object.__setattr__(self, "kernel_sizes", tuple(int(k) for k in self.kernel_sizes))

@@ -48,23 +48,30 @@ def snapshots(model_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return [e for e in out if Path(e["path"]).is_file()]
 
 
-def write_snapshot(model, out: str | os.PathLike[str], epoch: int, accuracy: float, loss: float,
+def epoch_value(epoch: float) -> int | float:
+    """An epoch as listed: a whole epoch as an int, a point within the first epoch (k batches of n) as a float."""
+    return int(epoch) if float(epoch).is_integer() else round(float(epoch), 4)
+
+
+def write_snapshot(model, out: str | os.PathLike[str], epoch: float, accuracy: float, loss: float,
                    fresh: bool = False) -> None:
-    """Saves ``model``'s weights as the snapshot after ``epoch`` (0: untrained) of the training saving ``out``;
-    ``fresh`` starts a new history (a training that does not resume)."""
+    """Saves ``model``'s weights as the snapshot after ``epoch`` (0: untrained; 0.25: a quarter of the first
+    epoch's batches) of the training saving ``out``; ``fresh`` starts a new history (a training that does not
+    resume)."""
     folder = partial_dir(out)
     if fresh and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"epoch-{epoch:03d}.weights.h5"
+    epoch = epoch_value(epoch)
+    name = f"epoch-{epoch:03d}.weights.h5" if isinstance(epoch, int) else f"epoch-{epoch:08.4f}.weights.h5"
     with atomic_path(folder / name) as tmp:
         model.save_weights(tmp)
     try:
-        entries = [e for e in json.loads((folder / INDEX).read_text()) if int(e["epoch"]) != epoch]
+        entries = [e for e in json.loads((folder / INDEX).read_text()) if float(e["epoch"]) != epoch]
     except (OSError, ValueError, KeyError, TypeError):
         entries = []
-    entries.append({"epoch": int(epoch), "file": name, "test_accuracy": float(accuracy), "test_loss": float(loss)})
-    save_json(folder / INDEX, sorted(entries, key=lambda e: e["epoch"]))
+    entries.append({"epoch": epoch, "file": name, "test_accuracy": float(accuracy), "test_loss": float(loss)})
+    save_json(folder / INDEX, sorted(entries, key=lambda e: float(e["epoch"])))
 
 
 def publish(out: str | os.PathLike[str]) -> list[dict[str, Any]]:

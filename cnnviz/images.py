@@ -142,7 +142,7 @@ def save_oip_grid(display: np.ndarray, path: str | os.PathLike[str], scale: int 
 
 
 def gif_bytes(frames: np.ndarray, scale: int = 4, ms: int = 120, rgb: bool = False, labels: Sequence[str] | None = None,
-              values: np.ndarray | None = None, steps: Sequence[int] | np.ndarray | None = None,
+              values: np.ndarray | None = None, steps: Sequence[float] | np.ndarray | None = None,
               step_name: str = "step") -> bytes:
     """Frames (F, B, H, W) or (F, B, H, W, 3) -> animated GIF of the B images side by side (per-frame contrast);
     each tile labelled, with ``values`` (B, F) (its activation at each frame) and the step in the title."""
@@ -151,7 +151,7 @@ def gif_bytes(frames: np.ndarray, scale: int = 4, ms: int = 120, rgb: bool = Fal
         text = None
         if labels is not None:
             text = [lab + (f" · {values[b, f]:.2f}" if values is not None else "") for b, lab in enumerate(labels)]
-        title = f"{step_name} {int(steps[f])}" if steps is not None else None
+        title = f"{step_name} {float(steps[f]):g}" if steps is not None else None
         pics.append(labelled_grid(to_uint8(frame, rgb=rgb), text, cols=min(8, len(frame)), scale=scale, title=title)
                     .convert("P", palette=Image.Palette.ADAPTIVE))
     buf = io.BytesIO()

@@ -813,7 +813,7 @@ class Timeline:
 
     layer: str
     maps: list[int]
-    epochs: list[int]  # per snapshot (0: untrained)
+    epochs: list[float]  # per snapshot (0: untrained; ints, or points in the first epoch: 0.25)
     checkpoints: list[str]  # the snapshot files (weights: load the model, then these)
     accuracy: list[float]  # test accuracy per snapshot
     images: np.ndarray  # (snapshots, maps, searches, *image shape) OIPs
@@ -837,7 +837,7 @@ class Timeline:
         return self.correlation.mean(axis=(1, 2))
 
     @property
-    def formed_at(self) -> list[int | None]:
+    def formed_at(self) -> list[float | None]:
         """Per map, the first epoch whose OIPs correlate with the final ones at 0.8 or more (mean over searches)."""
         per_map = self.correlation.mean(2)  # (snapshots, maps)
         return [next((self.epochs[k] for k in range(len(self.epochs)) if per_map[k, i] >= 0.8), None)

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from .activations import layer_output
-from .history import snapshots
+from .history import epoch_value, snapshots
 from .model import LoadedModel
 from .oip import planned_items, run_many, start_objective
 from .results import DEAD, Timeline
@@ -66,7 +66,7 @@ def timeline(m: LoadedModel, layer: str, maps: list[int], searches: Searches = S
         tops.append(_top(copy, layer, maps, x))
     pairs = np.stack([np.stack(oips), np.broadcast_to(oips[-1], np.shape(oips))], axis=3)  # (S, maps, K, 2, H, W)
     corr = shift_correlations(pairs, int(info.jump or 1))[..., 0, 1]  # each OIP against the final one, aligned
-    return Timeline(layer, list(maps), [int(s["epoch"]) for s in snaps], [s["path"] for s in snaps],
+    return Timeline(layer, list(maps), [epoch_value(s["epoch"]) for s in snaps], [s["path"] for s in snaps],
                     [float(s["test_accuracy"]) for s in snaps], np.stack(oips), np.stack(ends), np.stack(starts),
                     corr, np.array(dead), np.stack(tops), time.perf_counter() - t0)
 

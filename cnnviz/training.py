@@ -86,6 +86,23 @@ class _Hooks(keras.callbacks.Callback):
                 logs.get("val_loss"), logs.get("val_accuracy"), epoch_end=True))
 
 
+class _EarlySnapshots(keras.callbacks.Callback):
+    """Keeps the weights every ``every`` batches of the first epoch (epoch k/n after batch k of n), where most of
+    the change happens. Not async-safe on purpose: the weights are saved between two batches, not while one runs
+    (it costs the sync of every batch that ``_Hooks`` avoids, so only a training that asks for it has it)."""
+
+    def __init__(self, every: int, batches: int, snapshot: Callable[[float], None]):
+        super().__init__()
+        self.every, self.batches, self.snapshot, self.first = every, batches, snapshot, True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.first = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.first and (batch + 1) % self.every == 0 and batch + 1 < self.batches:
+            self.snapshot((batch + 1) / self.batches)
+
+
 def _split(data: Dataset, config: TrainConfig) -> tuple[np.ndarray, ...]:
     n = len(data.x_train)
     val = min(config.validation, n // 5)
@@ -156,12 +173,13 @@ def train(
                               "history": history, "wall_time_s": with_time})
 
     hooks = _Hooks(config.epochs, batches, on_progress, should_stop, save_checkpoint, max(1, progress_every))
+    early = [_EarlySnapshots(config.snapshot_every, batches, snapshot)] if config.snapshot_every and start_epoch == 0 else []
     xs_tr, xs_val = std.apply(x_tr), std.apply(x_val)
     fit_t0 = time.perf_counter()
     if start_epoch < config.epochs:
         model.fit(xs_tr, y_tr, batch_size=config.batch_size, epochs=config.epochs,
                   initial_epoch=start_epoch, validation_data=(xs_val, y_val) if len(x_val) else None,
-                  shuffle=True, verbose=0, callbacks=[hooks])
+                  shuffle=True, verbose=0, callbacks=[hooks, *early])
     fit_seconds = time.perf_counter() - fit_t0
 
     done = len(history)
@@ -186,7 +204,7 @@ def train(
     return TrainResult(out, metadata, False, done, history)
 
 
-def _snapshot(model: keras.Model, out: Path, x: np.ndarray, y: np.ndarray, epoch: int) -> None:
+def _snapshot(model: keras.Model, out: Path, x: np.ndarray, y: np.ndarray, epoch: float) -> None:
     """Keeps the weights after ``epoch`` (0: untrained) with the test accuracy and loss (cnnviz.history)."""
     acc, loss, _ = evaluate(model, x, y)
     write_snapshot(model, out, epoch, acc, loss, fresh=epoch == 0)

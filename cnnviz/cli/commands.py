@@ -62,7 +62,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ..training import train
 
     overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "subset", "batch_size", "learning_rate",
-                                                "momentum", "l2", "optimizer", "schedule", "seed")
+                                                "momentum", "l2", "optimizer", "schedule", "seed", "snapshot_every")
                  if getattr(args, k) is not None}
     if str(overrides.get("dataset", "")).endswith(".npz"):  # the metadata names it wherever the model goes
         overrides["dataset"] = str(Path(overrides["dataset"]).resolve())
@@ -235,6 +235,9 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--dataset", help="mnist (default), fashion-mnist, or an .npz of one's own (see `import`)")
     s.add_argument("--epochs", type=int)
     s.add_argument("--subset", type=int, help="train on the first K training images")
+    s.add_argument("--snapshot-every", type=int, metavar="K",
+                   help="also keep the weights every K batches of the first epoch, where most of the change happens "
+                        "(for `timeline`; default: after every epoch only)")
     s.add_argument("--batch-size", type=int)
     s.add_argument("--learning-rate", type=float)
     s.add_argument("--momentum", type=float)

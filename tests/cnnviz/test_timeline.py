@@ -56,3 +56,31 @@ def test_timeline_command(trained, capsys, tmp_path):
     assert code == 0 and [e["epoch"] for e in res["epochs"]] == [0, 1, 2] and set(res["formed_at"]) == {"0", "1"}
     assert res["epochs"][-1]["mean_correlation_with_final"] == pytest.approx(1, abs=1e-5)
     assert (tmp_path / "t.gif").read_bytes()[:3] == b"GIF"
+
+
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
+def test_snapshots_within_the_first_epoch(tmp_path, mnist, capsys):
+    """``--snapshot-every K``: the weights every K batches of the first epoch too, as fractional epochs, loadable,
+    and in the timeline between epoch 0 and epoch 1."""
+    import keras
+
+    from cnnviz.history import snapshots
+    from cnnviz.model import load_model
+    from cnnviz.timeline import timeline
+
+    from .test_cli import run
+
+    out = tmp_path / "early.keras"
+    code, _, err = run(capsys, "train", "--subset", "1000", "--epochs", "2", "--batch-size", "50", "--snapshot-every",
+                       "5", "--out", str(out))  # 20 batches per epoch: after 5, 10 and 15 of the first
+    assert code == 0, err[-2000:]
+    snaps = snapshots(out)
+    assert [s["epoch"] for s in snaps] == [0, 0.25, 0.5, 0.75, 1, 2]
+    assert snaps[1]["path"].endswith("epoch-000.2500.weights.h5")
+    m = keras.models.load_model(out, compile=False)
+    m.load_weights(snaps[1]["path"])
+    assert snaps[0]["test_accuracy"] < snaps[2]["test_accuracy"] < snaps[-1]["test_accuracy"] + 0.02
+    t = timeline(load_model(out), "Conv2D_3", [0, 1], Searches((4.0,), seeds=2, config=OIPConfig(steps=10)))
+    assert t.epochs == [0, 0.25, 0.5, 0.75, 1, 2] and all(f is None or f in t.epochs for f in t.formed_at)
+    code, _, err = run(capsys, "train", "--snapshot-every", "-1", "--out", str(tmp_path / "x.keras"))
+    assert code == 2 and "snapshot_every must be in" in err
