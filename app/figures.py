@@ -322,12 +322,12 @@ def make_oip_strip_figure(images: np.ndarray, labels: Sequence[str], title: str 
 
 def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], activation: np.ndarray,
                               labels: Sequence[str], box: tuple[int, int, int, int] | None = None,
-                              step_name: str = "step") -> go.Figure:
+                              step_name: str = "step", captions: Sequence[str] | None = None) -> go.Figure:
     """The evolution of each item side by side, as a plotly animation with play button and slider.
 
     ``activation`` is (items, frames): each item's objective at each frame, written under its label; an item
     whose objective ends at 0 is marked dead. ``box`` (y0, y1, x0, x1) outlines a node's receptive field on
-    every tile.
+    every tile. ``captions``: each frame's title (default: "step k").
     """
     frames = np.asarray(frames, np.float32)
     rgb = frames.ndim == 5
@@ -336,7 +336,7 @@ def make_oip_animation_figure(frames: np.ndarray, frame_steps: Sequence[int], ac
         return tile_grid(scaled(f, rgb), cols=min(len(f), 8), gap=2)[0]
 
     def caption(i: int) -> str:
-        return f"{step_name} {float(frame_steps[i]):g}"
+        return captions[i] if captions is not None else f"{step_name} {float(frame_steps[i]):g}"
 
     def frame_labels(i: int) -> list[dict]:
         """Each tile's own label (map, λ, seed) and its activation at this frame, above it."""

@@ -304,7 +304,9 @@ def timeline_view(res: Timeline, request: InsightRequest, model: str) -> list:
     never = sum(f is None for f in formed)
     animation = figures.make_oip_animation_figure(
         np.asarray(res.images[:, :, 0], np.float32), res.epochs, res.correlation[:, :, 0].T,
-        [f"map {mp}" for mp in res.maps], step_name="epoch")
+        [f"map {mp}" for mp in res.maps], step_name="epoch",
+        captions=[f"epoch {e:g}: test accuracy {a:.1%}, mean correlation with the final OIPs {c:.2f}"
+                  for e, a, c in zip(res.epochs, res.accuracy, res.mean_correlation)])
     return [
         _head(request, model, res.seconds),
         alert([html.B(f"{res.layer}: mean correlation of each map's OIP with its final one (same noise), "),

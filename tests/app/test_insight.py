@@ -246,5 +246,6 @@ def test_training_timeline_analysis(services, foreign, mnist):
     view, _, png_off, _ = _render(res, request, model)
     animation = view[2].figure
     assert len(animation.frames) == 2 and "epoch" in str(animation.layout.sliders[0].currentvalue.prefix)
+    assert animation.frames[0].layout.title.text.startswith(f"epoch 0: test accuracy {res.accuracy[0]:.1%}")
     assert "mean correlation of each map's OIP with its final one" in str(view[1].children)
     assert not png_off and export_file("png", res, request, model)["filename"].endswith(".png")
