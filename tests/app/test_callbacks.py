@@ -271,3 +271,20 @@ def test_bad_objective_controls_say_what_to_change(services, extra, match):
 
     _, color, msg = run(lambda _p: None, 1, None, "default", {**FORM, **extra}, W1)
     assert color is no_update and match in str(msg), msg  # the message says what to change; nothing runs
+
+
+@pytest.mark.parametrize("name", ["byo", "rgb"])
+def test_objective_modes_run_in_the_lab_on_imported_models(services, foreign, name):
+    from app.pages.oip import CALLBACKS, run
+
+    m = foreign[name]
+    layer = m.spatial_layers[-1]
+    output = [row.name for row in m.layers if row.role == "output"][0]
+    for mode, extra in (("interpolation", {"to_map": 1, "frames": 4}), ("diversity", {"diversity": 1}),
+                        ("expression", {"expr": f"{layer}:0 - {output}:1"}), ("negative", {})):
+        form = {**FORM, "layer": layer, "map": 0, "steps": 20, "waves": [2, 2], "mode": mode, **extra}
+        done, color, msg = run(lambda _p: None, 1, None, name, form, W1)
+        assert color == "success", (mode, msg)
+        with triggered("oip-done.data", done):
+            result, *_ = CALLBACKS.present(name, form, done, None, None, None)
+        assert "oip-strip" in str(result) and "mean value on the final images" in str(result), (mode, str(result)[:500])

@@ -166,7 +166,8 @@ def test_lab_links_to_exemplars_and_compare_runs(dash_duo, server):
     js_click(dash_duo, "#insight-lab-link")
     wait_until(lambda: dash_duo.find_element("#oip-map").get_attribute("value") == "13", 30, "the lab on map 13",
                dash_duo)
-    assert dash_duo.find_element("#oip-map-slider [role='slider']").get_attribute("aria-valuenow") == "13"
+    wait_until(lambda: dash_duo.find_element("#oip-map-slider [role='slider']").get_attribute("aria-valuenow") == "13",
+               10, "the map slider on 13 (synced from the box)", dash_duo)
     # compare: the model with itself matches every map to itself, in order
     open_page(dash_duo, server, "/insight?analysis=compare&layer=Conv2D_1&b=default")  # other models may exist
     dash_duo.wait_for_element("#insight-run", timeout=30)
