@@ -209,6 +209,15 @@ def make_history_figure(history: Sequence[dict]) -> go.Figure:
     return fig
 
 
+def make_snapshot_accuracy_figure(epochs: Sequence[float], accuracy: Sequence[float], title: str) -> go.Figure:
+    """A training's test accuracy at each of its snapshots (epoch 0: untrained)."""
+    fig = go.Figure(go.Scatter(x=list(epochs), y=list(accuracy), mode="lines+markers", name="test accuracy",
+                               hovertemplate="epoch %{x:g}: %{y:.2%}<extra></extra>"))
+    fig.update_layout(title=title, margin=MARGIN, height=240, xaxis_title="epoch", yaxis_tickformat=".0%",
+                      yaxis_range=[0, 1.02])
+    return fig
+
+
 def make_train_curves_figure(points: Sequence[dict]) -> go.Figure:
     """Live curves during training: loss and accuracy against fractional epoch."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))

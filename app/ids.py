@@ -39,6 +39,7 @@ class Train:
     MESSAGE = "train-message"
     POLL = "train-poll"
     STATUS = "train-status"
+    HISTORY = "train-history"  # the selected model's snapshots and the way to its training timeline
 
 
 class Maps:

@@ -14,7 +14,7 @@ from cnnviz.config import TrainConfig
 from cnnviz.results import TrainProgress
 
 from .. import figures
-from ..controls import dropdown
+from ..controls import dropdown, info
 from ..ids import Shell
 from ..ids import Train as I
 from ..requests import MAX_EPOCHS, TrainRequest
@@ -47,6 +47,7 @@ layout = dbc.Row([
         dbc.Progress(id=I.PROGRESS, value=0, label="", className="mb-2", style={"height": "1.4rem"}),
         html.Div(id=I.MESSAGE),
         dcc.Graph(id=I.CURVES, figure=figures.empty_figure("curves appear here during training")),
+        html.Div(id=I.HISTORY, className="mt-2"),
     ], lg=9),
 ])
 
@@ -155,3 +156,21 @@ def status(_n):
                                                   "starting") for j in running)
     finished = ",".join(sorted(j.key for j in jobs if j.done))
     return (f"Running in the engine — {text}" if text else ""), finished or no_update
+
+
+@handled(Output(I.HISTORY, "children"), Input(Shell.MODEL, "value"))
+def history(model):
+    """The selected model's training history: its test accuracy at every snapshot (read from its metadata, no
+    run), and the way to its training timeline; or why it has none."""
+    snaps = info(model).metadata.get("snapshots") or []
+    if not snaps:
+        return alert(f"{model} has no training history: only models trained by cnnviz keep their weights after every "
+                     "epoch (an imported model, or one trained before snapshots existed, has its final state only). "
+                     "Train a new one here to watch its maps form.", "secondary", dismissable=False)
+    epochs = [float(s.get("epoch", 0)) for s in snaps]
+    accuracy = [float(s.get("test_accuracy", float("nan"))) for s in snaps]
+    figure = figures.make_snapshot_accuracy_figure(epochs, accuracy,
+                                                   f"{model}: test accuracy at each of its {len(snaps)} snapshots")
+    link = dcc.Link("Training timeline: how each map's OIP formed, epoch by epoch (runs once, then cached)",
+                    href="/insight?analysis=timeline&run=1", id="train-timeline-link")
+    return [html.Div(link, className="mb-1"), dcc.Graph(figure=figure, config={"displayModeBar": False})]

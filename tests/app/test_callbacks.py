@@ -288,3 +288,18 @@ def test_objective_modes_run_in_the_lab_on_imported_models(services, foreign, na
         with triggered("oip-done.data", done):
             result, *_ = CALLBACKS.present(name, form, done, None, None, None)
         assert "oip-strip" in str(result) and "mean value on the final images" in str(result), (mode, str(result)[:500])
+
+
+def test_the_training_page_shows_the_selected_models_history_or_why_it_has_none(services, monkeypatch):
+    import importlib
+    from dataclasses import replace
+
+    page = importlib.import_module("app.pages.training")
+
+    assert "default has no training history" in str(page.history("default"))
+    real = services.info("default")
+    snaps = [{"epoch": 0, "test_accuracy": 0.1}, {"epoch": 0.5, "test_accuracy": 0.9}, {"epoch": 1, "test_accuracy": 0.97}]
+    monkeypatch.setattr(page, "info", lambda _m: replace(real, metadata={**real.metadata, "snapshots": snaps}))
+    link, graph = page.history("default")
+    assert "analysis=timeline" in link.children.href and list(graph.figure.data[0].x) == [0, 0.5, 1]
+    assert "3 snapshots" in graph.figure.layout.title.text
