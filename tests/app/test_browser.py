@@ -52,6 +52,14 @@ def wait_until(fn, timeout, what, dash_duo=None):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{page}")
 
 
+def wait_until_or_none(fn, timeout):
+    """``fn()``'s first truthy value within ``timeout`` seconds, or None."""
+    try:
+        return wait_until(fn, timeout, "")
+    except AssertionError:
+        return None
+
+
 def js_click(dash_duo, selector):
     dash_duo.driver.execute_script("arguments[0].click()", dash_duo.find_element(selector))
 
@@ -182,7 +190,13 @@ def check_training(dash_duo, server, name):
     set_input(dash_duo, "#train-epochs", 1)
     set_input(dash_duo, "#train-subset", 1000)
     set_input(dash_duo, "#train-name", name)
+    # the page's callbacks are live once the selected model's history panel is filled: a click before is lost
+    wait_until(lambda: dash_duo.find_element("#train-history").text, 60, "the history panel", dash_duo)
     js_click(dash_duo, "#train-start")
+    started = ("return document.querySelector('#train-start').disabled || "
+               "!!document.querySelector('#train-message').innerText")
+    if not wait_until_or_none(lambda: dash_duo.driver.execute_script(started), 20):
+        js_click(dash_duo, "#train-start")  # the click was lost (a busy machine): press again, as a user would
     dash_duo.wait_for_contains_text("#train-message", "saved", timeout=240)
     n_points = dash_duo.driver.execute_script(
         "const g = document.querySelector('#train-curves .js-plotly-plot');"
