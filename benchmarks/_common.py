@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -14,6 +15,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 if not os.environ.get("CNNVIZ_DATA_DIR") and (ROOT.parent / "shared" / "data").is_dir():
     os.environ["CNNVIZ_DATA_DIR"] = str(ROOT.parent / "shared" / "data")
+
+
+def options(doc: str | None, **defaults) -> argparse.Namespace:
+    """The command line of a benchmark: ``--json`` and one ``--name`` per keyword (underscores become dashes),
+    typed by its default; a value may be ``(default, help)``; a default of None takes a string."""
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--json", action="store_true")
+    for name, value in defaults.items():
+        default, help_ = value if isinstance(value, tuple) else (value, None)
+        p.add_argument("--" + name.replace("_", "-"), type=str if default is None else type(default), default=default,
+                       help=help_)
+    return p.parse_args()
 
 
 def machine() -> dict:

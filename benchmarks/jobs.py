@@ -11,7 +11,6 @@ result). Dash's polling adds up to its interval (0.5 s) on top of these figures 
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from harness.processes import free_port, start_process, stop_process
 
-from ._common import ROOT, machine, report
+from ._common import ROOT, machine, options, report
 
 
 def _run(n_workers: int, args, tmp: Path, redis_url: str) -> dict:
@@ -79,12 +78,7 @@ def _run(n_workers: int, args, tmp: Path, redis_url: str) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--jobs", type=int, default=8)
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--maps", type=int, default=8)
-    args = p.parse_args()
+    args = options(__doc__, jobs=8, steps=200, maps=8)
     redis = shutil.which("redis-server")
     if redis is None:
         raise SystemExit("redis-server is not installed (Debian package redis-server).")

@@ -12,18 +12,11 @@ after one warm-up run that traces it. Target: each mode within 1.5× of the plai
 
 from __future__ import annotations
 
-import argparse
-
-from ._common import default_model_and_image, machine, report
+from ._common import default_model_and_image, machine, options, report
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--repeat", type=int, default=3)
-    args = p.parse_args()
+    args = options(__doc__, batch=32, steps=60, repeat=3)
 
     from cnnviz.data import load_dataset
     from cnnviz.objectives import run_objective

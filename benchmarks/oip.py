@@ -11,12 +11,11 @@ trajectory, no redirected ReLU. Target (issue 13): the engine at >= 90 % of it w
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
-from ._common import machine, report
+from ._common import machine, options, report
 
 
 def seed_method(m, layer: str, maps: list[int], x0: np.ndarray, steps: int, step_size: float) -> float:
@@ -86,13 +85,8 @@ def bare_loop(m, layer: str, maps: list[int], x0: np.ndarray, steps: int, step_s
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--wavelength", type=float, default=4.0)
-    p.add_argument("--maps", type=int, default=64)
-    p.add_argument("--seed-maps", type=int, default=8, help="maps run by the slow seed method (rate is per image-step)")
-    args = p.parse_args()
+    args = options(__doc__, steps=100, wavelength=4.0, maps=64,
+                   seed_maps=(8, "maps run by the slow seed method (rate is per image-step)"))
 
     from cnnviz.catalog import default_model_path
     from cnnviz.model import load_model

@@ -11,22 +11,16 @@ history: without ``--model``, a 3-epoch model is trained first (about 3 minutes 
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from ._common import machine, report
+from ._common import machine, options, report
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--model", help="a model trained by cnnviz (with snapshots)")
-    p.add_argument("--layer", default="Conv2D_3")
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--steps", type=int, default=60)
-    args = p.parse_args()
+    args = options(__doc__, model=(None, "a model trained by cnnviz (with snapshots)"), layer="Conv2D_3", seeds=4,
+                   steps=60)
 
     from cnnviz.config import TrainConfig
     from cnnviz.data import load_dataset
