@@ -11,6 +11,7 @@ class Shell:
     REFRESH = "shell-refresh"
     OIP_LAST = "shell-oip-last"  # the last OIP run asked for in this browser session: survives page switches
     INSIGHT_LAST = "shell-insight-last"  # the same for the Insight page
+    UNIT_LAST = "shell-unit-last"  # the same for the unit page
 
 
 class Model:
@@ -183,3 +184,33 @@ class Insight:
     AUTORUN = "insight-autorun"
     SHOW_LAST = "insight-show-last"
     SCROLLED = "insight-scrolled"  # the output of the browser-side callback that brings a clicked detail into view
+
+
+class Unit:
+    LAYER = "unit-layer"
+    INDEX = "unit-index"  # the unit slider
+    PREV = "unit-prev"
+    NEXT = "unit-next"
+    RUN = "unit-run"
+    CANCEL = "unit-cancel"
+    PROGRESS = "unit-progress"
+    MESSAGE = "unit-message"
+    RESULT = "unit-result"
+    TITLE = "unit-title"
+    FACTS = "unit-facts"
+    SELECTIVITY = "unit-selectivity"
+    CARD = "unit-card"  # download the unit card
+    DOWNLOAD = "unit-download"
+    LINKS = "unit-links"
+    ATLAS = "unit-atlas"  # build the model's atlas (zip)
+    ATLAS_PROGRESS = "unit-atlas-progress"
+    ATLAS_MESSAGE = "unit-atlas-message"
+    ATLAS_DOWNLOAD = "unit-atlas-download"
+    POLL = "unit-poll"
+    PENDING = "unit-pending"
+    INIT = "unit-init"
+    SHOWN = "unit-shown"
+    DONE = "unit-done"
+    AUTORUN = "unit-autorun"
+    SHOW_LAST = "unit-show-last"
+    SCROLLED = "unit-scrolled"

@@ -20,6 +20,7 @@ from cnnviz.search import (
     METHODS,
     MODES,
     SELECTION_BLOCKS,
+    DossierSettings,
     Objective,
     OIPConfig,
     OIPItem,
@@ -397,3 +398,35 @@ class TrainRequest:
     def key(self) -> str:
         """A training's job key is its model name: one training per name at a time."""
         return f"train:{self.name}"
+
+
+@dataclass(frozen=True)
+class UnitRequest:
+    """The unit page: one map, dense unit or class of a layer, and what its dossier measures (fixed settings, so
+    that a unit's page is the same result whoever opens it)."""
+
+    layer: str
+    index: int
+    settings: DossierSettings = DossierSettings()
+
+    FORM = ("layer", "index")
+
+    @classmethod
+    def from_form(cls, info: ModelInfo, **form: Any) -> UnitRequest:
+        f = _form(form, cls.FORM)
+        layer = layer_choice(f["layer"], info.search_layers)
+        row = info.layer(layer)
+        return cls(layer, as_int(f["index"], UNIT[row.role], 0, row.maps - 1))
+
+    @property
+    def unit(self) -> Unit:
+        return Unit(self.layer, self.index)
+
+    def describe(self, class_names: tuple[str, ...] = ()) -> str:
+        s = self.settings
+        return (f"the dossier of {self.layer} unit {self.index}: {len(s.settings) * s.seeds} OIP searches "
+                f"({len(s.settings)} settings × {s.seeds} seeds, {s.steps} steps), exemplars and class selectivity on "
+                f"the test set, dead-at-start rates on {s.dead_noises} noises per wavelength")
+
+    def params(self) -> dict[str, Any]:
+        return {"layer": self.layer, "index": self.index, **self.settings.params()}

@@ -60,6 +60,7 @@ def _layout() -> html.Div:
         dcc.Store(id=ids.Shell.REFRESH, data=0),
         dcc.Store(id=ids.Shell.OIP_LAST, storage_type="session"),
         dcc.Store(id=ids.Shell.INSIGHT_LAST, storage_type="session"),
+        dcc.Store(id=ids.Shell.UNIT_LAST, storage_type="session"),
         dcc.Interval(id=ids.Shell.HEALTH_POLL, interval=10_000),
         _navbar(),
         dbc.Container([html.Div(id=ids.Shell.ALERT), dash.page_container], fluid=True),

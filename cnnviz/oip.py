@@ -165,6 +165,7 @@ class Ascent:
         self.layers = chain[::-1] if name is not None else None
         self.chunk = tf.function(self._chunk, reduce_retracing=True)
         self.forward = tf.function(lambda x, mask: self.objective(self._out(x), mask), reduce_retracing=True)
+        self.values = tf.function(self._out, reduce_retracing=True)  # the layer as searched, on standardized images
 
     def _out(self, x: tf.Tensor) -> tf.Tensor:
         return pre_softmax(self.sub(x, training=False), self.head)
@@ -282,6 +283,14 @@ def _ascent(m: LoadedModel, layer: str) -> Ascent:
     if key not in m.cache:
         m.cache[key] = Ascent(m, layer)
     return m.cache[key]
+
+
+def layer_values(m: LoadedModel, layer: str, x: np.ndarray, batch: int = 500) -> np.ndarray:
+    """``layer``'s values on standardized images ``x`` as its searches see them (a class's score before the
+    softmax), through the searches' own compiled sub-model, in passes of ``batch``."""
+    asc = _ascent(m, layer)
+    x = np.asarray(x, np.float32).reshape(len(x), *m.input_shape)
+    return np.concatenate([asc.values(tf.constant(x[i:i + batch])).numpy() for i in range(0, len(x), batch)])
 
 
 def masks(m: LoadedModel, items: Sequence[OIPItem]) -> np.ndarray:

@@ -889,3 +889,171 @@ class TrainResult:
     stopped: bool
     epochs_completed: int
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A unit's best concept in the dissection of its layer (cnnviz.dissect), with its interval and whether it
+    clearly beats both null baselines."""
+
+    name: str
+    iou: float
+    ci95: tuple[float, float]
+    labelled: bool
+
+    def __str__(self) -> str:
+        verdict = "clears both baselines" if self.labelled else "does not clear its baselines: no label"
+        return f"{self.name}: IoU {self.iou:.3f} {interval_text(*self.ci95, '.3f')}, {verdict}"
+
+
+@dataclass(frozen=True)
+class Dossier:
+    """Everything cnnviz measures about one unit (cnnviz.dossier): its OIPs in every setting with their
+    reproducibility, its exemplars, its class selectivity, its dead-at-start rates, where it is active; and,
+    where they exist, its concept, its incoming circuit and its training timeline. ``facts()`` is the one text
+    of its numbers, shown alike by the unit page and the card."""
+
+    model: str
+    layer: str
+    role: str  # "map", "dense" or "output"
+    index: int
+    units: int  # of the layer
+    name: str  # "map 13", "unit 5", "class seven"
+    settings: list[str]  # per setting of the OIPs: "pixel noise λ=1", "lowpass λ=4"…
+    wavelengths: list[float]  # of the dead-at-start rates
+    oips: np.ndarray  # (settings, seeds, *image shape) float16
+    ends: np.ndarray  # (settings, seeds) objective reached
+    setting_scores: np.ndarray  # (settings,) reproducibility within each setting (NaN with one seed)
+    score: float  # over every OIP of the unit
+    score_ci95: tuple[float, float]
+    frames: np.ndarray  # (frames, *image shape) float16: the evolution of the strongest OIP
+    best: tuple[int, int]  # its (setting, seed)
+    dead: list[Rate] | None  # per wavelength, low-pass noise; None for classes (scores before the softmax)
+    top_indices: np.ndarray  # (k,) the test images that drive it hardest
+    top_values: np.ndarray
+    top_images: np.ndarray  # (k, *image shape) uint8
+    bottom_indices: np.ndarray  # (k,) the least activating, weakest first
+    bottom_values: np.ndarray
+    bottom_images: np.ndarray
+    labels: np.ndarray  # (k top + k bottom,) their classes
+    class_names: list[str]
+    class_mean: np.ndarray  # (classes,) mean activation per true class
+    class_ci95: np.ndarray  # (classes, 2) normal 95 % interval of each mean
+    top_share: np.ndarray  # (classes,) share of its ``top`` strongest test images per class
+    top: int
+    location: np.ndarray  # maps: (h, w) the mean map over the test images; else (*image shape) mean of the top images
+    hottest: tuple[int, int] | None  # maps: the node (x, y) most active on average
+    receptive: tuple[int, int] | None  # maps: field side and jump in pixels
+    box: tuple[int, int, int, int] | None  # the hottest node's field (y0, y1, x0, x1), inclusive
+    patches: np.ndarray | None  # maps: (k, side, side[, C]) uint8 the strongest nodes' fields
+    patch_values: np.ndarray | None
+    test_images: int
+    test_mean: float  # mean activation over all of them
+    seconds: float
+    concept: Concept | None = None
+    circuit: Circuit | None = None
+    timeline: Timeline | None = None
+    stopped: bool = False
+
+    def title(self) -> str:
+        return f"{self.model} · {self.layer} {self.name}"
+
+    def facts(self) -> list[tuple[str, str]]:
+        """(what, value) of every number the dossier shows, as text: the page and the card show these lines."""
+        s, k = self.best
+        share = int(np.argmax(self.top_share))
+        sel = int(np.argmax(self.class_mean))
+        lo, hi = (float(v) for v in self.class_ci95[sel])
+        searches = self.oips.shape[0] * self.oips.shape[1]
+        out = [("Reproducibility", f"{self.score:.2f} {interval_text(*self.score_ci95)} over {searches} "
+                                   "OIPs (mean shift-aligned correlation, 95 % bootstrap interval over searches)"),
+               ("Strongest OIP", f"{float(self.ends[s, k]):.3g} ({self.settings[s]}, seed {k})"),
+               ("Strongest test image", f"{float(self.top_values[0]):.3g} (test image {int(self.top_indices[0])}, "
+                                        f"class {self.class_names[int(self.labels[0])]})"),
+               ("Mean on the test set", f"{self.test_mean:.3g} over {self.test_images} images"),
+               ("Most selective class", f"{self.class_names[sel]}: mean {float(self.class_mean[sel]):.3g} "
+                                        f"{interval_text(lo, hi, '.3g')}"),
+               (f"Top {self.top} test images", f"{100 * float(self.top_share[share]):.0f} % class "
+                                               f"{self.class_names[share]}")]
+        if self.dead is None:
+            out.append(("Dead at start", "never: a class is scored before the softmax, which no noise closes"))
+        else:
+            out += [(f"Dead at start, λ={w:g}", str(r)) for w, r in zip(self.wavelengths, self.dead)]
+        if self.receptive is not None and self.hottest is not None and self.box is not None:
+            y0, y1, x0, x1 = self.box
+            out += [("Receptive field", f"{self.receptive[0]}×{self.receptive[0]} pixels, nodes {self.receptive[1]} "
+                                        f"pixel{'s' * (self.receptive[1] != 1)} apart"),
+                    ("Most active on average", f"node ({self.hottest[0]}, {self.hottest[1]}): pixels x {x0}–{x1}, "
+                                               f"y {y0}–{y1}")]
+        else:
+            out.append(("Receptive field", "the whole image"))
+        if self.concept is not None:
+            out.append(("Concept", str(self.concept)))
+        if self.circuit is not None:
+            strongest = ", ".join(f"{r['layer']} {r['map']} ({100 * r['contribution']:+.0f} %)"
+                                  for r in self.circuit.incoming(3))
+            out.append(("Incoming circuit", f"{strongest}; zeroing the top {self.circuit.k}: "
+                                            f"{-100 * self.circuit.top_drop:+.0f} %, {self.circuit.k} random: "
+                                            f"{-100 * float(self.circuit.random_drops.mean()):+.0f} %"))
+        if self.timeline is not None and len(self.timeline.epochs):
+            formed = self.timeline.formed_at[0]
+            out.append(("Training timeline", ("formed at epoch " + f"{formed:g}" if formed is not None else
+                                              "not formed before the last snapshot") +
+                        " (its OIP correlates ≥ 0.8 with the final one); correlation by epoch " +
+                        ", ".join(f"{e:g}: {float(c):.2f}" for e, c in
+                                  zip(self.timeline.epochs, self.timeline.correlation[:, 0].mean(-1)))))
+        return out
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"model": self.model, "layer": self.layer, "unit": self.index, "what": a, "value": b}
+                for a, b in self.facts()]
+
+    def summary(self) -> dict[str, Any]:
+        return {"model": self.model, "layer": self.layer, "role": self.role, "index": self.index, "name": self.name,
+                "seconds": round(self.seconds, 1), "stopped": self.stopped,
+                "reproducibility": {"score": _finite(self.score),
+                                    "ci95": [_finite(v) for v in self.score_ci95],
+                                    "per_setting": {n: _finite(float(v))
+                                                    for n, v in zip(self.settings, self.setting_scores)}},
+                "oip_activation": {n: [float(v) for v in e] for n, e in zip(self.settings, self.ends)},
+                "dead_at_start": None if self.dead is None else
+                {f"{w:g}": {"rate": r.value, "ci95": list(r.interval), "n": r.n}
+                 for w, r in zip(self.wavelengths, self.dead)},
+                "top": [{"test_index": int(i), "activation": float(v), "class": self.class_names[int(c)]}
+                        for i, v, c in zip(self.top_indices, self.top_values, self.labels[:len(self.top_indices)])],
+                "bottom": [{"test_index": int(i), "activation": float(v), "class": self.class_names[int(c)]}
+                           for i, v, c in zip(self.bottom_indices, self.bottom_values,
+                                              self.labels[len(self.top_indices):])],
+                "class_mean": {n: {"mean": float(v), "ci95": [float(a), float(b)]}
+                               for n, v, (a, b) in zip(self.class_names, self.class_mean, self.class_ci95)},
+                f"top{self.top}_share": {n: float(v) for n, v in zip(self.class_names, self.top_share)},
+                "facts": dict(self.facts())}
+
+
+@dataclass(frozen=True)
+class AtlasReport:
+    """What ``cnnviz atlas`` wrote (cnnviz.atlas): the folder, its unit pages per layer, and where the time went."""
+
+    folder: Path
+    model: str
+    layers: dict[str, int]  # layer -> units written
+    pages: int  # unit pages (the index not counted)
+    bytes: int  # the whole folder
+    searches_seconds: float
+    exemplars_seconds: float  # passes over the test images and noises, the scores
+    writing_seconds: float
+    image_steps: int  # of the searches
+    stopped: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return self.searches_seconds + self.exemplars_seconds + self.writing_seconds
+
+    def summary(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "model": self.model, "layers": self.layers, "pages": self.pages,
+                "bytes": self.bytes, "seconds": round(self.seconds, 1),
+                "searches_seconds": round(self.searches_seconds, 1),
+                "exemplars_seconds": round(self.exemplars_seconds, 1),
+                "writing_seconds": round(self.writing_seconds, 1), "image_steps": self.image_steps,
+                "search_image_steps_per_s": round(self.image_steps / max(self.searches_seconds, 1e-9)),
+                "stopped": self.stopped}

@@ -443,3 +443,40 @@ class ObjectiveRun:
         """Interpolation: per image, unit A's share a_A / (a_A + a_B) of the scaled (non-negative) values."""
         v = np.maximum(self.end_terms / self.scales, 0)
         return v[:, 0] / np.maximum(v.sum(1), 1e-12)
+
+
+@dataclass(frozen=True)
+class DossierSettings:
+    """What a unit's dossier (cnnviz.dossier) measures: ``seeds`` OIPs per setting (each noise family at each of
+    ``wavelengths``, λ = 1 once), ``dead_noises`` low-pass noises per wavelength for the dead-at-start rate, the
+    ``k`` most and least activating test images, and the class shares of its ``top`` strongest."""
+
+    wavelengths: tuple[float, ...] = (1.0, 4.0, 14.0)
+    families: tuple[str, ...] = FAMILIES
+    seeds: int = 3
+    steps: int = 60
+    k: int = 9
+    top: int = 100
+    dead_noises: int = 100
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wavelengths", _waves(self.wavelengths))
+        _check(bool(self.families) and set(self.families) <= set(FAMILIES), f"families must be among {list(FAMILIES)}",
+               "families", list(self.families))
+        _check(1 <= self.seeds <= MAX_SEEDS, f"seeds must be in 1..{MAX_SEEDS}", "seeds", self.seeds)
+        _check(1 <= self.k <= 64, "k must be in 1..64", "k", self.k)
+        _check(1 <= self.top <= 10000, "top must be in 1..10000", "top", self.top)
+        _check(1 <= self.dead_noises <= 2000, "dead_noises must be in 1..2000", "dead_noises", self.dead_noises)
+
+    @property
+    def settings(self) -> list[tuple[str, float]]:
+        """(noise family, wavelength) of each setting, λ = 1 once (pixel noise is the same in every family)."""
+        return hand_settings(self.families, self.wavelengths)
+
+    @property
+    def config(self) -> OIPConfig:
+        return OIPConfig(steps=self.steps, frame_every=max(1, self.steps // 12))
+
+    def params(self) -> dict[str, Any]:
+        return {"wavelengths": list(self.wavelengths), "families": list(self.families), "seeds": self.seeds,
+                "steps": self.steps, "k": self.k, "top": self.top, "dead_noises": self.dead_noises}

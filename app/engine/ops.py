@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from cnnviz.config import TrainConfig
-from cnnviz.results import Attribution, DensePatterns, SanityCheck, TrainResult
-from cnnviz.search import Objective, ObjectiveRun, OIPConfig, OIPItem, OIPResult
+from cnnviz.results import Attribution, DensePatterns, Dossier, SanityCheck, TrainResult
+from cnnviz.search import Objective, ObjectiveRun, OIPConfig, OIPItem, OIPResult, Watch
 
-from ..requests import InsightRequest
+from ..requests import InsightRequest, UnitRequest
 from .progress import LIVE_ITEMS, throttled
-from .results import Activations, ModelInfo
+from .results import Activations, AtlasZip, ModelInfo, Stopped
 
 SANITY_IMAGES = 32  # test images of the Maps page's randomisation test
 
@@ -165,6 +165,41 @@ class Ops:
         from .analyses import run
 
         return run(self, model, request, report=report, should_stop=should_stop)
+
+    def unit(self, model: str, request: UnitRequest, *, report, should_stop) -> Dossier | Stopped:
+        """The unit page's dossier, with its circuit and timeline where they exist."""
+        from cnnviz.dossier import dossier
+
+        m = self.models.get(model)
+        data = self.dataset(m.metadata.get("dataset", "mnist"))
+        due = throttled(lambda p: p.fraction >= 1)
+        d = dossier(m, request.unit, data.x_test, data.y_test, request.settings,
+                    watch=Watch(lambda p: report(p) if due(p) else None, should_stop))
+        return Stopped() if d is None else d
+
+    def atlas(self, model: str, layers: list[str] | None = None, *, report, should_stop) -> AtlasZip | Stopped:
+        """The model's atlas, built in a temporary folder and returned as a zip."""
+        import io
+        import tempfile
+        import zipfile
+
+        from cnnviz.atlas import build_atlas
+
+        m = self.models.get(model)
+        data = self.dataset(m.metadata.get("dataset", "mnist"))
+        due = throttled(lambda p: p.fraction >= 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / f"atlas-{m.name}"
+            r = build_atlas(m, folder, data.x_test, data.y_test, layers,
+                            watch=Watch(lambda p: report(p) if due(p) else None, should_stop))
+            if r.stopped:
+                return Stopped()
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in sorted(folder.rglob("*")):
+                    if f.is_file():
+                        z.write(f, f.relative_to(folder.parent).as_posix())
+        return AtlasZip(m.name, f"atlas-{m.name}.zip", buf.getvalue(), r.summary())
 
     def train(self, config: TrainConfig, out: str, *, report, should_stop) -> TrainResult:
         from cnnviz.training import train

@@ -23,7 +23,7 @@ QUICK_OPS = {  # answered at once; op -> lane
     "health": INTERACTIVE, "info": INTERACTIVE, "activations": INTERACTIVE, "attribution": INTERACTIVE,
     "class_means": JOBS, "dense_stats": JOBS, "sanity": JOBS, "list_jobs": JOBS, "detach": JOBS,
 }
-JOB_OPS = {"oip", "train", "insight"}  # long: detached jobs with progress, in the jobs lane
+JOB_OPS = {"oip", "train", "insight", "unit", "atlas"}  # long: detached jobs with progress, in the jobs lane
 
 
 def lane_of(op: str) -> str:

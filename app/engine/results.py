@@ -95,3 +95,21 @@ class JobSummary:
     watchers: int
     progress: Any  # the latest progress report (OIPProgress, TrainProgress, BatchProgress) or None
     queued: int = 0  # waiting: 1 + the runs ahead of it (running, or before it in the queue); 0: not waiting
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A job cancelled before its result existed (nothing to show, nothing cached)."""
+
+    stopped: bool = True
+
+
+@dataclass(frozen=True)
+class AtlasZip:
+    """The model atlas (cnnviz.atlas) as one zip file, for the dashboard's download, with what it holds."""
+
+    model: str
+    name: str  # the zip's file name
+    data: bytes
+    summary: dict[str, Any]
+    stopped: bool = False

@@ -1,5 +1,5 @@
 """Command line: ``cnnviz`` (or ``python -m cnnviz``) ``info|train|import|activations|attribution|sanity|oip|sweep|
-open-rates|reproducibility|exemplars|hand|dissect|timeline|circuit|compare``.
+open-rates|reproducibility|exemplars|hand|dissect|timeline|circuit|compare|card|atlas``.
 
 The parser needs no TensorFlow, so ``--help`` and argument errors answer at once; TensorFlow loads (quietly) once a
 command runs. Every command prints a report for people, or JSON with ``--json``; a user error is one line on stderr
@@ -13,7 +13,7 @@ import os
 import sys
 
 from ..errors import CnnvizError
-from . import commands, insight
+from . import commands, dossier, insight
 from .common import CLIError
 
 __all__ = ["CLIError", "build_parser", "entry", "main"]
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     commands.add_commands(sub)
     insight.add_commands(sub)
+    dossier.add_commands(sub)
     return p
 
 
