@@ -44,6 +44,7 @@ class Train:
 
 
 class Maps:
+    UNIT_LINK = "maps-unit-link"  # the unit page of the map on the slider
     SOURCE = "maps-source"
     INDEX = "maps-index"
     CLASS = "maps-class"
@@ -76,6 +77,7 @@ class Maps:
 
 
 class Dense:
+    UNIT_LINK = "dense-unit-link"  # the unit page of the clicked node
     LAYER = "dense-layer"  # which hidden dense layer
     PATTERN = "dense-pattern"
     MEANS = "dense-means"
@@ -121,6 +123,7 @@ class OIP:
     PNG = "oip-png"
     DOWNLOAD = "oip-download"
     LINKS = "oip-links"  # to the Insight analyses of the chosen map
+    UNIT_LINK = "oip-unit-link"  # the chosen unit's page
     MAP_SLIDER = "oip-map-slider"  # drag: scrub through a whole-layer result
     SCRUB = "oip-scrub"  # which map the scrubbed view shows
     NOISE = "oip-noise"
@@ -174,6 +177,7 @@ class Insight:
     DETAIL = "insight-detail"
     NOISE = "insight-noise"
     LAB_LINK = "insight-lab-link"  # opens the analysed map in the OIP lab
+    UNIT_LINK = "insight-unit-link"  # opens the analysed map's unit page
     SWEEP = "insight-sweep"  # the sweep heatmap (click a cell for the map)
     CORRELATION = "insight-correlation"  # the compare heatmap (click a cell for that pair)
     METHOD = "insight-method"
@@ -186,7 +190,7 @@ class Insight:
     SCROLLED = "insight-scrolled"  # the output of the browser-side callback that brings a clicked detail into view
 
 
-class Unit:
+class UnitPage:
     LAYER = "unit-layer"
     INDEX = "unit-index"  # the unit slider
     PREV = "unit-prev"

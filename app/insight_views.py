@@ -25,7 +25,7 @@ from cnnviz.results import (
 from . import insight_figures as fig
 from .ids import Insight as I
 from .requests import InsightRequest
-from .ui import alert
+from .ui import alert, unit_href
 
 
 def _grid(rows: list[dict], columns: list[tuple[str, str, str | None]], sort: str, row_id: str,
@@ -49,7 +49,8 @@ def _tiles(figure) -> dcc.Graph:
 def lab_link(layer: str, map_: int, node: tuple[int, int] | None = None) -> html.Div:
     """Hands the map (or node) over to the OIP lab, which opens preset to it and shows (or runs) its OIPs."""
     query = urlencode({"layer": layer, "map": map_, **({"node": f"{node[0]},{node[1]}"} if node else {}), "run": 1})
-    return html.Div(dcc.Link(f"Open {layer} map {map_} in the OIP lab", href=f"/oip?{query}", id=I.LAB_LINK),
+    return html.Div([dcc.Link(f"Open {layer} map {map_} in the OIP lab", href=f"/oip?{query}", id=I.LAB_LINK), " · ",
+                     dcc.Link("its unit page", href=unit_href(None, layer, map_), id=I.UNIT_LINK)],
                     className="small mb-2")
 
 

@@ -30,7 +30,7 @@ from .settings import Settings, SetupError, check_cache_dir
 log = logging.getLogger("cnnviz")
 
 # Bump when a cached result's shape changes, so that an upgraded app never reads old entries.
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 _TOKEN = re.compile(r"^([0-9a-f]{64})\.([0-9a-f]{32})$")
 _WATCHER = re.compile(r"^[0-9a-f]{32}$")
 RECENT_RESULTS = 4

@@ -86,6 +86,15 @@ def handled(*deps: Any, message: str | None = None, show: Callable[[str, str], A
     return wrap
 
 
+def unit_href(model: str | None, layer: str, index: int, role: str = "map") -> str:
+    """The unit page of one unit: ``/unit?model=…&layer=…&map=13`` (``unit=`` for a dense unit, ``class=``)."""
+    from urllib.parse import urlencode
+
+    q = {"model": model} if model else {}
+    key = {"map": "map", "dense": "unit", "output": "class"}.get(role, "map")
+    return f"/unit?{urlencode({**q, 'layer': layer, key: index})}"
+
+
 def card(title: str, *children, **kw) -> dbc.Card:
     return dbc.Card([dbc.CardHeader(title), dbc.CardBody(list(children))], className="mb-3", **kw)
 

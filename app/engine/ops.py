@@ -199,7 +199,7 @@ class Ops:
                 for f in sorted(folder.rglob("*")):
                     if f.is_file():
                         z.write(f, f.relative_to(folder.parent).as_posix())
-        return AtlasZip(m.name, f"atlas-{m.name}.zip", buf.getvalue(), r.summary())
+        return AtlasZip(m.name, f"atlas-{m.name}.zip", buf.getvalue(), r.pages, r.seconds, r.summary())
 
     def train(self, config: TrainConfig, out: str, *, report, should_stop) -> TrainResult:
         from cnnviz.training import train

@@ -111,5 +111,7 @@ class AtlasZip:
     model: str
     name: str  # the zip's file name
     data: bytes
+    pages: int
+    seconds: float
     summary: dict[str, Any]
     stopped: bool = False

@@ -6,6 +6,7 @@ import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from cnnviz.results import DensePatterns
 
@@ -17,7 +18,7 @@ from ..ids import Shell
 from ..inputs import resolve
 from ..requests import as_choice, as_int
 from ..services import services
-from ..ui import alert, card, handled, labelled
+from ..ui import alert, card, handled, labelled, unit_href
 
 dash.register_page(__name__, path="/dense", name="Dense", order=3)
 
@@ -32,6 +33,7 @@ layout = html.Div([
     html.Div(id=I.MESSAGE),
     card("Pattern of the chosen image (the layer's nodes as a tile)",
          html.Div(id=I.CAPTION, className="small"),
+         html.Div(dcc.Link("Click a node for its unit page", id=I.UNIT_LINK, href="/unit"), className="small"),
          dcc.Loading(dcc.Graph(id=I.PATTERN, config={"displayModeBar": False}, figure=figures.empty_figure("loading…")))),
     dbc.Row([
         dbc.Col(card("Class means", dcc.Graph(id=I.MEANS, figure=WAIT)), lg=7),
@@ -158,3 +160,18 @@ def pick(index, model):
     if index is None:
         return no_update, no_update
     return {"source": "test", "index": as_int(index, "index", 0, test_count(model) - 1)}, None
+
+
+@handled(Output(I.UNIT_LINK, "href"), Output(I.UNIT_LINK, "children"), Input(I.PATTERN, "clickData"),
+         State(Shell.MODEL, "value"), State(I.LAYER, "value"), prevent_initial_call=True, show=lambda _t, _c: no_update)
+def unit_link(click, model, layer):
+    """A node clicked in the pattern: its unit page."""
+    point = click_point(click)
+    layer = _layer(model, layer)
+    try:
+        node = int(point.customdata) if point else -1
+    except (TypeError, ValueError):
+        node = -1
+    if not 0 <= node < info(model).layer(layer).maps:
+        raise PreventUpdate
+    return unit_href(model, layer, node, "dense"), f"Open {layer} unit {node}'s unit page"

@@ -19,7 +19,7 @@ from ..ids import Shell
 from ..inputs import MAX_PATH_CHARS, MAX_STROKES, checked_strokes, decode_upload, rasterize_drawing, resolve
 from ..requests import as_choice, layer_choice
 from ..services import dataset, services
-from ..ui import alert, card, handled, labelled
+from ..ui import alert, card, handled, labelled, unit_href
 
 dash.register_page(__name__, path="/maps", name="Maps", order=2)
 
@@ -89,6 +89,7 @@ layout = html.Div([
                 dbc.Col(dcc.Graph(id=I.PROBS, config={"displayModeBar": False}), md=4),
             ]),
             html.Div(id=I.VIEW_MESSAGE),
+            html.Div(dcc.Link("Open this map's unit page", id=I.UNIT_LINK, href="/unit"), className="small"),
             html.Div(id=I.RF_NOTE, className="small text-muted"),
             dcc.Loading(dcc.Graph(id=I.GRID, clear_on_unhover=True, config={"displayModeBar": False}), delay_show=300),
             card("Why this prediction",
@@ -314,6 +315,18 @@ def show_input(spec, click, layer, model, mode, cls):
 def map_range(layer, model):
     """The map slider's range follows the layer."""
     return info(model).layer(layer_choice(layer, _spatial(model))).maps - 1
+
+
+@callback(Output(I.UNIT_LINK, "href"), Output(I.UNIT_LINK, "children"), Input(I.MAP_SLIDER, "value"),
+          Input(I.LAYER, "value"), Input(Shell.MODEL, "value"))
+def unit_link(map_, layer, model):
+    """The unit page of the map on the slider (a click on a tile of the grid moves the slider there)."""
+    try:
+        layer = layer_choice(layer, _spatial(model))
+    except Exception:  # noqa: BLE001 - the controls are on their way
+        return no_update, no_update
+    m = max(int(map_ or 0), 0)
+    return unit_href(model, layer, m), f"Open {layer} map {m}'s unit page (everything measured about it)"
 
 
 @handled(Output(I.MAP_VIEW, "figure"), Input(I.MAP_SLIDER, "value"), Input(Shell.IMAGE, "data"),

@@ -11,7 +11,7 @@ from ..controls import info
 from ..engine.results import ModelInfo
 from ..ids import Model as I
 from ..ids import Shell
-from ..ui import card, handled
+from ..ui import card, handled, unit_href
 
 dash.register_page(__name__, path="/", name="Model", order=0)
 
@@ -29,16 +29,18 @@ layout = html.Div([
 ])
 
 
-def _table(layers) -> dbc.Table:
+def _table(layers, model: str | None = None) -> dbc.Table:
     head = html.Thead(html.Tr([html.Th(h) for h in ("layer", "type", "output shape", "parameters",
-                                                    "receptive field", "jump", "shown as")]))
+                                                    "receptive field", "jump", "shown as", "")]))
     roles = {"map": "maps", "dense": "dense units", "output": "classes", "scores": "class scores", "other": ""}
     rows = [html.Tr([html.Td(r.name), html.Td(r.type), html.Td(" × ".join(map(str, r.output_shape))),
                      html.Td(f"{r.params:,}"),
                      html.Td(f"{r.receptive_field}×{r.receptive_field}" if r.jump is not None else "whole image"),
-                     html.Td("—" if r.jump is None else r.jump), html.Td(roles.get(r.role, ""))]) for r in layers]
+                     html.Td("—" if r.jump is None else r.jump), html.Td(roles.get(r.role, "")),
+                     html.Td(dcc.Link("unit pages", href=unit_href(model, r.name, 0, r.role)) if r.searchable else "")])
+            for r in layers]
     total = html.Tr([html.Th("total"), html.Td(), html.Td(), html.Th(f"{sum(r.params for r in layers):,}"),
-                     html.Td(), html.Td(), html.Td()])
+                     html.Td(), html.Td(), html.Td(), html.Td()])
     return dbc.Table([head, html.Tbody(rows + [total])], size="sm", striped=True, className="mb-0")
 
 
@@ -72,4 +74,4 @@ def show_model(model):
         figures.empty_figure("no confusion matrix recorded")
     kernels = (figures.make_kernels_figure(i.kernels, i.kernels_layer) if i.kernels.size
                else figures.empty_figure("no convolution layer"))
-    return _table(i.layers), _meta(i), kernels, history, conf, None
+    return _table(i.layers, model), _meta(i), kernels, history, conf, None

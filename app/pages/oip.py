@@ -25,7 +25,7 @@ from ..ids import OIP as I
 from ..ids import Shell
 from ..requests import MAX_SEEDS, MAX_STEPS, WAVELENGTHS, OIPRequest, layer_choice, wavelength_range
 from ..services import services
-from ..ui import alert, card, handled, labelled, scroll_into_view
+from ..ui import alert, card, handled, labelled, scroll_into_view, unit_href
 
 dash.register_page(__name__, path="/oip", name="OIP lab", order=4)
 
@@ -360,12 +360,15 @@ def insight_links(model, form):
     """Links to the Insight page's analyses of the chosen layer, map or node (layers of maps only)."""
     i = info(model)
     layer = layer_choice(form["layer"], i.search_layers)
+    index = form["map"] if form["map"] is not None else 0
+    unit = [dcc.Link("Its unit page", href=unit_href(model, layer, index, i.layer(layer).role), id=I.UNIT_LINK), ". "]
     if layer not in i.spatial_layers:
-        return "The Insight analyses study layers of maps; a dense layer's units and the classes are searched here."
+        return [*unit, "The Insight analyses study layers of maps; a dense layer's units and the classes are "
+                       "searched here."]
     node = {"node": f"{form['node_x']},{form['node_y']}"} if form["node_on"] else {}
     query = urlencode({"layer": layer, "map": form["map"] if form["map"] is not None else 0, **node})
     layer_q = urlencode({"layer": layer})
-    return ["Insight: ", dcc.Link("this map beside real digits", href=f"/insight?analysis=exemplars&{query}"), " · ",
+    return [*unit, "Insight: ", dcc.Link("this map beside real digits", href=f"/insight?analysis=exemplars&{query}"), " · ",
             dcc.Link("how well its OIPs are defined", href=f"/insight?analysis=reproducibility&{layer_q}"), " · ",
             dcc.Link("wavelength sweep of the layer", href=f"/insight?analysis=sweep&{layer_q}")]
 

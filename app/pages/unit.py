@@ -19,20 +19,14 @@ from cnnviz.results import Concept, Dissection, Dossier
 from .. import jobs
 from ..controls import dropdown, info
 from ..ids import Shell
-from ..ids import Unit as U
+from ..ids import UnitPage as U
 from ..requests import DISSECT_IMAGES, UNIT, UnitRequest
 from ..services import services
-from ..ui import alert, card, handled, labelled
+from ..ui import alert, card, handled, labelled, unit_href
 
 dash.register_page(__name__, path="/unit", name="Unit", order=6)
 
 CONTROLS = {"layer": (U.LAYER, "value"), "index": (U.INDEX, "value")}
-
-
-def unit_href(model: str | None, layer: str, index: int, role: str = "map") -> str:
-    """The unit page of one unit: ``/unit?model=…&layer=…&map=13`` (``unit=`` for a dense unit, ``class=``)."""
-    q = {"model": model} if model else {}
-    return f"/unit?{urlencode({**q, 'layer': layer, UNIT.get(role, role): index})}"
 
 
 def layout(model: str | None = None, layer: str | None = None, map: str | None = None, unit: str | None = None,
@@ -316,7 +310,6 @@ def build_atlas(set_progress, n_clicks, model, session):
         return no_update, alert("The atlas was stopped before it was complete.", "warning")
     svc.remember(key, res)
     set_progress((100, "done"))
-    s = res.summary
     return dcc.send_bytes(res.data, res.name), alert(
-        f"Atlas of {model}: {s['pages']} unit pages, {len(res.data) / 1e6:.1f} MB zipped, built in {s['seconds']:.0f} s. "
+        f"Atlas of {model}: {res.pages} unit pages, {len(res.data) / 1e6:.1f} MB zipped, built in {res.seconds:.0f} s. "
         "Unzip it and open index.html.", "success")
