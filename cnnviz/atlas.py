@@ -82,6 +82,7 @@ def build_atlas(m: LoadedModel, out: str | os.PathLike[str], images: np.ndarray,
     for layer in layers:
         m.search_layer(layer)  # checks every layer before the first search
     out = Path(out)
+    _check_target(out)  # before the searches, not after
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     timings: dict[str, float] = {}
@@ -117,15 +118,20 @@ def build_atlas(m: LoadedModel, out: str | os.PathLike[str], images: np.ndarray,
                        timings.get("exemplars", 0.0), writing, int(timings.get("image_steps", 0)))
 
 
+def _check_target(out: Path) -> None:
+    """A folder that exists must be empty or an atlas: anything else is refused, not deleted."""
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not (
+            (out / "index.html").is_file() and (out / "units").is_dir()):
+        raise ValueError(f"{out} exists and is not an atlas (no index.html and units/): choose another folder, "
+                         "or remove it.")
+
+
 def _replace(new: Path, out: Path) -> None:
-    """Moves the finished folder ``new`` to ``out``; an existing atlas there is swapped out, then removed. A
-    folder there that is not an atlas (no index.html) is refused, not deleted."""
+    """Moves the finished folder ``new`` to ``out``; an existing atlas there is swapped out, then removed."""
+    _check_target(out)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
     if out.exists():
-        if not (out / "index.html").is_file() or not (out / "units").is_dir():
-            raise ValueError(f"{out} exists and is not an atlas (no index.html and units/): choose another folder, "
-                             "or remove it.")
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
         os.replace(new, out)
