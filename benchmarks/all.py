@@ -32,6 +32,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "jobs": ([], ["--jobs", "4", "--steps", "60"], []),
     "objectives": ([], ["--repeat", "1"], ["negative_over_plain", "diversity_over_plain", "expression_over_plain",
                                            "interpolation_over_plain"]),
+    "atlas": ([], ["--layers", "Conv2D_3,Dense_2"], ["atlas_seconds", "searches_seconds", "exemplars_seconds",
+                                                     "writing_seconds", "searches_over_bare"]),
 }
 
 

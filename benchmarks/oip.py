@@ -49,14 +49,17 @@ def bare_loop(m, layer: str, maps: list[int], x0: np.ndarray, steps: int, step_s
     import keras
     import tensorflow as tf
 
-    from cnnviz.graph import outputs_of
+    from cnnviz.graph import pre_softmax, score_of
 
     km = m.keras_model
-    sub = keras.Model(km.inputs, outputs_of(km, [layer])[0])
-    h, w, c = sub.output.shape[1:]
-    mask = np.zeros((len(maps), h, w, c), np.float32)
+    tensor, head = score_of(km, layer)  # any searchable layer: a class by its score before the softmax
+    sub = keras.Model(km.inputs, tensor)
+    shape = tuple(int(v) for v in sub.output.shape[1:])
+    if head is not None:
+        shape = (int(head.kernel.shape[-1]),)
+    mask = np.zeros((len(maps), *shape), np.float32)
     for b, mp in enumerate(maps):
-        mask[b, :, :, mp] = 1.0 / (h * w)
+        mask[b, ..., mp] = 1.0 / int(np.prod(shape[:-1]))
     k1 = np.exp(-0.5 * (np.arange(-2, 3) / 0.5) ** 2)
     kernel = tf.constant((np.outer(k1, k1) / k1.sum() ** 2).reshape(5, 5, 1, 1), tf.float32)
 
@@ -65,7 +68,7 @@ def bare_loop(m, layer: str, maps: list[int], x0: np.ndarray, steps: int, step_s
         for s in tf.range(steps):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                obj = tf.reduce_sum(sub(x, training=False) * mask)
+                obj = tf.reduce_sum(pre_softmax(sub(x, training=False), head) * mask)
             g = tape.gradient(obj, x)
             g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), [1, 2, 3], keepdims=True)) + 1e-8)
             x = x + step_size * g

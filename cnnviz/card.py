@@ -79,13 +79,13 @@ def pictures(d: Dossier) -> list[Picture]:
                        f"{n} {v:.2f}" for n, v in zip(d.settings, d.setting_scores) if np.isfinite(v)) + "."),
            Picture("Evolution", gif_bytes(d.frames.astype(np.float32)[::2, None], scale=4, rgb=rgb), "image/gif",
                    f"The strongest OIP ({d.settings[d.best[0]]}, seed {d.best[1]}) emerging from its noise."),
-           Picture("Strongest test images", _grid(d.top_images, top, rgb, min(9, len(top)), raw=True), "image/png",
+           Picture("Strongest test images", _grid(d.top_images, top, rgb, min(5, len(top)), raw=True), "image/png",
                    "Test image number (its class) and the unit's activation on it."),
-           Picture("Least activating test images", _grid(d.bottom_images, bottom, rgb, min(9, len(bottom)), raw=True),
+           Picture("Least activating test images", _grid(d.bottom_images, bottom, rgb, min(5, len(bottom)), raw=True),
                    "image/png", "The weakest first.")]
     if d.patches is not None and d.patch_values is not None:
         out.append(Picture("Strongest receptive-field patches",
-                           _grid(d.patches, [f"{float(v):.3g}" for v in d.patch_values], rgb, min(9, len(d.patches)),
+                           _grid(d.patches, [f"{float(v):.3g}" for v in d.patch_values], rgb, min(5, len(d.patches)),
                                  scale=3, raw=True), "image/png",
                            "The field of the strongest node on the test images that drive one node hardest."))
     out.append(Picture("Where it is active", _location(d, rgb), "image/png",

@@ -105,7 +105,8 @@ def _selectivity(d: Dossier) -> go.Figure:
                     marker={"size": 9})
     fig.update_layout(height=260, margin={"l": 50, "r": 50, "t": 30, "b": 30}, title="Class selectivity",
                       yaxis={"title": "mean activation"}, xaxis={"type": "category"},
-                      yaxis2={"title": f"% of top {d.top}", "overlaying": "y", "side": "right", "range": [0, 100]},
+                      yaxis2={"title": f"% of top {d.top}", "overlaying": "y", "side": "right", "range": [0, 100],
+                              "dtick": 25, "showgrid": False},
                       legend={"orientation": "h", "y": -0.2})
     return fig
 

@@ -100,6 +100,7 @@ def test_card_is_self_contained_and_says_the_facts(default_model, mnist, tmp_pat
     assert 'href="http://localhost:8050/unit?layer=Conv2D_3&amp;map=13"' in page
 
 
+@pytest.mark.system  # the command end to end
 def test_card_command_and_its_errors(tmp_path, capsys):
     out = tmp_path / "card.html"
     assert main(["card", "--layer", "Dense_2", "--class", "3", "--out", str(out), "--json"]) == 0
@@ -115,6 +116,7 @@ def test_card_command_and_its_errors(tmp_path, capsys):
     assert "exactly one of --map, --unit or --class" in capsys.readouterr().err
 
 
+@pytest.mark.system  # a whole (one-layer) atlas written and read back
 def test_atlas_pages_and_links(default_model, mnist, tmp_path):
     out = tmp_path / "atlas"
     r = build_atlas(default_model, out, mnist.x_test[:N], mnist.y_test[:N], ["Dense_2"], SMALL,
