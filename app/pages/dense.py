@@ -11,7 +11,7 @@ from dash.exceptions import PreventUpdate
 from cnnviz.results import DensePatterns
 
 from .. import figures
-from ..clicks import click_point
+from ..clicks import click_point, custom_int
 from ..controls import dropdown, info, test_count
 from ..ids import Dense as I
 from ..ids import Shell
@@ -166,12 +166,8 @@ def pick(index, model):
          State(Shell.MODEL, "value"), State(I.LAYER, "value"), prevent_initial_call=True, show=lambda _t, _c: no_update)
 def unit_link(click, model, layer):
     """A node clicked in the pattern: its unit page."""
-    point = click_point(click)
     layer = _layer(model, layer)
-    try:
-        node = int(point.customdata) if point else -1
-    except (TypeError, ValueError):
-        node = -1
-    if not 0 <= node < info(model).layer(layer).maps:
+    node = custom_int(click, 0)
+    if node is None or not node < info(model).layer(layer).maps:
         raise PreventUpdate
     return unit_href(model, layer, node, "dense"), f"Open {layer} unit {node}'s unit page"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import js_click, no_console_errors, open_page, wait_until
+from .test_browser import click_plot, js_click, no_console_errors, open_page, wait_until
 from .test_foreign_browser import no_alerts
 
 pytestmark = pytest.mark.system  # a real browser against the real app
@@ -103,6 +103,55 @@ def test_unit_pages_of_an_imported_colour_model(dash_duo, foreign_server, foreig
                          (f"layer={m.output_layer}&class=1", f"{m.output_layer} class")]:
         open_page(dash_duo, foreign_server, f"/unit?model=rgb&{query}")
         found = shown(dash_duo, title)
-        assert found["Mean on the test set"].endswith(f"over {len(foreign['rgb_test'])} images") \
-            if "rgb_test" in foreign else found["Mean on the test set"]
+        assert found["Mean on the test set"].endswith("over 200 images")  # the colour data set's test images
+    no_console_errors(dash_duo)
+
+
+def test_the_dashboard_builds_the_atlas_as_a_zip(dash_duo, foreign_server):
+    import zipfile
+
+    open_page(dash_duo, foreign_server, "/unit?model=rgb&layer=conv_a&map=0")
+    shown(dash_duo, "conv_a map 0")
+    js_click(dash_duo, "#unit-atlas")
+    folder = Path(dash_duo.download_path)
+    got = wait_until(lambda: next(iter(folder.glob("atlas-rgb.zip")), None), 300, "the atlas zip", dash_duo)
+    time.sleep(1)
+    with zipfile.ZipFile(got) as z:
+        names = z.namelist()
+        index = z.read("atlas-rgb/index.html").decode()
+    pages = [n for n in names if n.startswith("atlas-rgb/units/")]
+    assert len(pages) == len(re.findall(r'<a href="units/', index)) > 0
+    assert all(f"atlas-rgb/{h}" in names for h in re.findall(r'<a href="(units/[^"]+)"', index))
+    dash_duo.wait_for_contains_text("#unit-atlas-message", f"{len(pages)} unit pages", timeout=30)
+    no_console_errors(dash_duo)
+
+
+def follow(dash_duo, selector: str, timeout: float = 60) -> str:
+    """Clicks the link ``selector`` once it names a unit page; returns its href."""
+    def ready():
+        found = dash_duo.find_elements(selector)
+        return found[0] if found and "/unit?" in (found[0].get_attribute("href") or "") else None
+
+    link = wait_until(ready, timeout, f"the link {selector}", dash_duo)
+    href = link.get_attribute("href")
+    dash_duo.driver.execute_script("arguments[0].click()", link)
+    return href
+
+
+def test_links_from_insight_dense_and_model_arrive_on_their_unit(dash_duo, server):
+    open_page(dash_duo, server, "/insight?analysis=exemplars&layer=Conv2D_3&map=7&run=1")
+    follow(dash_duo, "#insight-unit-link", timeout=180)
+    shown(dash_duo, "Conv2D_3 map 7")
+    open_page(dash_duo, server, "/dense")
+    dash_duo.wait_for_contains_text("#dense-pattern", "mean of true class", timeout=120)  # the figure, not "loading…"
+    time.sleep(1)
+    click_plot(dash_duo, "dense-pattern", 4, 0)
+    href = follow(dash_duo, "#dense-unit-link")
+    node = int(re.search(r"unit=(\d+)", href).group(1))
+    shown(dash_duo, f"Dense_1 unit {node}")
+    open_page(dash_duo, server, "/")
+    link = wait_until(lambda: [a for a in dash_duo.find_elements("#model-table a")
+                               if "layer=Conv2D_2" in (a.get_attribute("href") or "")], 60, "the layer's link", dash_duo)
+    dash_duo.driver.execute_script("arguments[0].click()", link[0])
+    shown(dash_duo, "Conv2D_2 map 0")
     no_console_errors(dash_duo)

@@ -84,3 +84,19 @@ def test_snapshots_within_the_first_epoch(tmp_path, mnist, capsys):
     assert t.epochs == [0, 0.25, 0.5, 0.75, 1, 2] and all(f is None or f in t.epochs for f in t.formed_at)
     code, _, err = run(capsys, "train", "--snapshot-every", "-1", "--out", str(tmp_path / "x.keras"))
     assert code == 2 and "snapshot_every must be in" in err
+
+
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
+def test_a_units_dossier_holds_its_training_timeline(trained, mnist):
+    from cnnviz.card import card_html, pictures
+    from cnnviz.dossier import dossier
+    from cnnviz.search import DossierSettings, Unit
+
+    d = dossier(trained, Unit("Conv2D_3", 2), mnist.x_test[:500], mnist.y_test[:500],
+                DossierSettings(seeds=2, steps=10, dead_noises=20, top=50, k=4))
+    assert d is not None and d.timeline is not None and d.timeline.epochs == [0, 1, 2]
+    assert d.timeline.maps == [2] and d.timeline.images.shape[:3] == (3, 1, 2)
+    line = dict(d.facts())["Training timeline"]
+    assert "correlation by epoch 0:" in line and line.rstrip().endswith("2: 1.00")  # the last snapshot is the model
+    assert [p.title for p in pictures(d)][-1] == "Training timeline"
+    assert "Training timeline" in card_html(d)
