@@ -139,8 +139,9 @@ def render_dossier(d: Dossier, model: str) -> html.Div:
 
 
 def _render(res: Any, request: UnitRequest, model: str) -> tuple:
-    if not isinstance(res, Dossier):
-        return None, True
+    if not isinstance(res, Dossier):  # a cancelled run: nothing to show, and how to get it
+        return alert(f"The dossier of {request.layer} unit {request.index} was stopped before it was complete: "
+                     "press Run to compute it.", "warning", dismissable=False), True
     return render_dossier(with_extras(res, model), model), False
 
 
@@ -263,11 +264,11 @@ def run(set_progress, n_clicks, auto, model, form, session):
         res = svc.engine.stream("unit", lambda r: set_progress((100 * r.fraction, r.stage)), key=key,
                                 watcher=watcher, cache=svc.results.directory, model=model, request=request,
                                 on_queued=lambda t: set_progress((0, t)))
+    record = jobs.finished(PAGE, model, form, request, res)
     if getattr(res, "stopped", False):
         set_progress((no_update, "stopped"))
-        return no_update, "warning", alert("Stopped before the dossier was complete; nothing is shown. Press Run to "
-                                           "compute it again.", "warning")
-    record = jobs.finished(PAGE, model, form, request, res)
+        return record, "warning", alert("Stopped before the dossier was complete; nothing is shown. Press Run to "
+                                        "compute it again.", "warning")
     set_progress((100, "done"))
     return record, "success", None
 
