@@ -258,3 +258,18 @@ def finished(page: JobPage, model: str, form: dict, request: Any, result: Any) -
     record for DONE, which makes the page show it."""
     services().remember(page.key(model, request), result)
     return page.record(model, form, request)
+
+
+def run_job(page: JobPage, op: str, set_progress: Callable[[tuple], Any], model: str, form: dict,
+            session: Any) -> tuple[Any, Any, dict]:
+    """A page's background run: (request, result, record for DONE). The result comes from the cache, or from the
+    engine job ``op`` (joined if another user runs it), with its progress relayed to ``set_progress``."""
+    svc = services()
+    request, key, watcher = start(page, model, form, session)
+    res = svc.results.get(key)
+    if res is None:
+        set_progress((0, "starting…"))
+        res = svc.engine.stream(op, lambda r: set_progress((100 * r.fraction, r.stage)), key=key, watcher=watcher,
+                                cache=svc.results.directory, model=model, request=request,
+                                on_queued=lambda t: set_progress((0, t)))
+    return request, res, finished(page, model, form, request, res)

@@ -201,15 +201,7 @@ def run(set_progress, n_clicks, auto, model, form, session):
     The page shows it once it is done (``jobs.register``'s result that follows the controls)."""
     if not (n_clicks or auto):
         raise PreventUpdate
-    svc = services()
-    request, key, watcher = jobs.start(PAGE, model, form, session)
-    res = svc.results.get(key)
-    if res is None:
-        set_progress((0, "starting…"))
-        res = svc.engine.stream("insight", lambda r: set_progress((100 * r.fraction, r.stage)), key=key,
-                                watcher=watcher, cache=svc.results.directory, model=model, request=request,
-                                on_queued=lambda t: set_progress((0, t)))
-    record = jobs.finished(PAGE, model, form, request, res)
+    request, res, record = jobs.run_job(PAGE, "insight", set_progress, model, form, session)
     if res.stopped:
         set_progress((no_update, "stopped"))
         return record, "warning", alert(f"Stopped: the {request.describe().split(' of ')[0]} was cancelled before "

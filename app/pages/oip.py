@@ -361,16 +361,16 @@ def insight_links(model, form):
     i = info(model)
     layer = layer_choice(form["layer"], i.search_layers)
     index = form["map"] if form["map"] is not None else 0
-    unit = [dcc.Link("Its unit page", href=unit_href(model, layer, index, i.layer(layer).role), id=I.UNIT_LINK), ". "]
+    unit = [dcc.Link("Its unit page", href=unit_href(model, layer, index, i.layer(layer).role), id=I.UNIT_LINK), "."]
     if layer not in i.spatial_layers:
-        return [*unit, "The Insight analyses study layers of maps; a dense layer's units and the classes are "
+        return [*unit, " The Insight analyses study layers of maps; a dense layer's units and the classes are "
                        "searched here."]
     node = {"node": f"{form['node_x']},{form['node_y']}"} if form["node_on"] else {}
     query = urlencode({"layer": layer, "map": form["map"] if form["map"] is not None else 0, **node})
     layer_q = urlencode({"layer": layer})
-    return [*unit, "Insight: ", dcc.Link("this map beside real digits", href=f"/insight?analysis=exemplars&{query}"), " · ",
+    return ["Insight: ", dcc.Link("this map beside real digits", href=f"/insight?analysis=exemplars&{query}"), " · ",
             dcc.Link("how well its OIPs are defined", href=f"/insight?analysis=reproducibility&{layer_q}"), " · ",
-            dcc.Link("wavelength sweep of the layer", href=f"/insight?analysis=sweep&{layer_q}")]
+            dcc.Link("wavelength sweep of the layer", href=f"/insight?analysis=sweep&{layer_q}"), ". ", *unit]
 
 
 @handled(Output(Shell.OIP_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),

@@ -256,15 +256,7 @@ def run(set_progress, n_clicks, auto, model, form, session):
     """The dossier as a background job in the engine, cached on disk by model hash and unit."""
     if not (n_clicks or auto):
         raise PreventUpdate
-    svc = services()
-    request, key, watcher = jobs.start(PAGE, model, form, session)
-    res = svc.results.get(key)
-    if res is None:
-        set_progress((0, "starting…"))
-        res = svc.engine.stream("unit", lambda r: set_progress((100 * r.fraction, r.stage)), key=key,
-                                watcher=watcher, cache=svc.results.directory, model=model, request=request,
-                                on_queued=lambda t: set_progress((0, t)))
-    record = jobs.finished(PAGE, model, form, request, res)
+    _, res, record = jobs.run_job(PAGE, "unit", set_progress, model, form, session)
     if getattr(res, "stopped", False):
         set_progress((no_update, "stopped"))
         return record, "warning", alert("Stopped before the dossier was complete; nothing is shown. Press Run to "
