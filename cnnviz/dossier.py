@@ -179,6 +179,7 @@ def layer_dossiers(m: LoadedModel, layer: str, units: Sequence[int], images: np.
             (int(best[0]), int(best[1])), None if dead is None else dead[j], top, v[top], images[top],
             bottom, v[bottom], images[bottom], np.concatenate([labels[top], labels[bottom]]), list(m.class_names),
             mean, cis, share, settings.top, test_images=len(images), test_mean=float(v.mean()),
+            silent=None if info.role == "output" else float((v <= DEAD).mean()),
             seconds=time.perf_counter() - t0, **extra))
     if timings is not None:
         for name, value in (("searches", t1 - t0), ("exemplars", time.perf_counter() - t1),

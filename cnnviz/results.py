@@ -954,6 +954,7 @@ class Dossier:
     circuit: Circuit | None = None
     timeline: Timeline | None = None
     stopped: bool = False
+    silent: float | None = None  # share of the test images on which it is exactly zero (None for a class)
 
     def title(self) -> str:
         return f"{self.model} · {self.layer} {self.name}"
@@ -971,6 +972,8 @@ class Dossier:
                ("Strongest test image", f"{float(self.top_values[0]):.3g} (test image {int(self.top_indices[0])}, "
                                         f"class {self.class_names[int(self.labels[0])]})"),
                ("Mean on the test set", f"{self.test_mean:.3g} over {self.test_images} images"),
+               *([("Silent on the test set", f"{100 * self.silent:.1f} % of the images leave it at exactly 0 (the "
+                                             "least activating are then any of those)")] if self.silent else []),
                ("Most selective class", f"{self.class_names[sel]}: mean {float(self.class_mean[sel]):.3g} "
                                         f"{interval_text(lo, hi, '.3g')}"),
                (f"Top {self.top} test images", f"{100 * float(self.top_share[share]):.0f} % class "

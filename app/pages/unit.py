@@ -176,11 +176,12 @@ def fill_controls(model, pending, layer, init, last, index):
     apply = jobs.pending_form(PAGE, model, pending, None if init else last)
     if apply is None and isinstance(pending, dict) and pending.get("model") not in (None, model):
         raise PreventUpdate  # the link's model is on its way
+    first = (mi.spatial_layers or names or [None])[-1]  # by default the last layer of maps
     if apply:
         layer, index = apply[0].get("layer", layer), apply[0].get("index", index)
         if layer not in names:
-            note = f"{mi.name} has no searchable layer {str(layer)[:64]!r}: showing {names[-1]}." if layer else None
-    layer = layer if layer in names else (names[-1] if names else None)
+            note = f"{mi.name} has no searchable layer {str(layer)[:64]!r}: showing {first}." if layer else None
+    layer = layer if layer in names else first
     n = mi.layer(layer).maps if layer else 1
     index = _index_of(index, mi.class_names) if layer == mi.output_layer else index
     try:

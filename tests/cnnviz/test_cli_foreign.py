@@ -162,3 +162,19 @@ def test_the_articles_cnn_trains_on_an_npz_data_set(foreign, capsys, tmp_path):
     res = _json(capsys, "oip", "--model", str(out), "--layer", "Dense_2", "--maps", "1", "--steps", "5",
                 "--out", str(tmp_path / "o"), "--json")
     assert res["layer_role"] == "output"
+
+
+@pytest.mark.system  # end to end (a training, a whole command or analysis): the full suite only
+def test_card_and_atlas_of_the_imported_colour_model(foreign, capsys, tmp_path):
+    import re
+
+    m = foreign["rgb"]
+    card = _json(capsys, "card", "--model", str(m.path), "--layer", "classes", "--class", "1", "--out",
+                 str(tmp_path / "card.html"), "--json")
+    page = (tmp_path / "card.html").read_text()
+    assert card["name"] == f"class {m.class_names[1]}" and card["bytes"] == len(page.encode()) <= 2_000_000
+    assert all(s.startswith("data:image/") for s in re.findall(r'\ssrc="([^"]*)"', page))
+    atlas = _json(capsys, "atlas", "--model", str(m.path), "--out", str(tmp_path / "atlas"), "--json")
+    units = {r.name: r.maps for r in m.layers if r.searchable and "Pool" not in r.type}
+    assert atlas["layers"] == units and atlas["pages"] == sum(units.values())
+    assert len(list((tmp_path / "atlas" / "units").glob("*/*.html"))) == atlas["pages"]

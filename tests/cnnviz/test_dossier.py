@@ -42,6 +42,7 @@ def test_exemplars_and_classes_match_numpy(default_model, mnist, maps13):
         assert np.all(d.class_ci95[:, 0] < d.class_mean) and np.all(d.class_mean < d.class_ci95[:, 1])
         np.testing.assert_allclose(d.top_share, np.bincount(y[order[:SMALL.top]], minlength=10) / SMALL.top)
         assert d.test_mean == pytest.approx(float(mean.mean()), rel=1e-4)
+        assert d.silent == pytest.approx(float((mean <= 1e-6).mean()))
         hot = np.unravel_index(acts[..., unit].mean(0).argmax(), acts.shape[1:3])
         assert d.hottest == (int(hot[1]), int(hot[0]))
         assert d.patches is not None and d.patches.shape == (SMALL.k, 18, 18)
@@ -71,7 +72,10 @@ def test_dead_at_start_counts_the_closed_noises(default_model, maps13):
 def test_dense_units_and_classes(default_model, mnist):
     dense, = layer_dossiers(default_model, "Dense_1", [5], mnist.x_test[:N], mnist.y_test[:N], SMALL)
     cls, = layer_dossiers(default_model, "Dense_2", [7], mnist.x_test[:N], mnist.y_test[:N], SMALL)
-    assert dense.dead is not None and cls.dead is None
+    assert dense.dead is not None and cls.dead is None and cls.silent is None
+    values = layer_values(default_model, "Dense_1", default_model.standardization.apply(mnist.x_test[:N]))[:, 5]
+    assert dense.silent == pytest.approx(float((values <= 1e-6).mean()))
+    assert ("Silent on the test set" in dict(dense.facts())) == (dense.silent > 0)
     assert cls.name == "class 7" and int(np.argmax(cls.top_share)) == 7 and cls.top_share[7] > 0.9
     facts = dict(cls.facts())
     assert facts["Receptive field"] == "the whole image" and "before the softmax" in facts["Dead at start"]
