@@ -273,3 +273,25 @@ def run_job(page: JobPage, op: str, set_progress: Callable[[tuple], Any], model:
                                 cache=svc.results.directory, model=model, request=request,
                                 on_queued=lambda t: set_progress((0, t)))
     return request, res, finished(page, model, form, request, res)
+
+
+def register_remember(page: JobPage, clears: list[Output], running: Callable[[Any], tuple] | None = None) -> Callable:
+    """Registers the callback that notes a run (Run pressed, or an autorun) in the session: the sealed record in
+    ``page.last``, the status line cleared (or the cache's problem), the progress bar reset, and the outputs
+    ``clears`` set to ``running(request)`` (default: emptied)."""
+    ids = page.ids
+
+    @handled(Output(page.last, "data"), Output(ids.MESSAGE, "children", allow_duplicate=True),
+             Output(ids.PROGRESS, "color", allow_duplicate=True), Output(ids.PROGRESS, "value", allow_duplicate=True),
+             Output(ids.PROGRESS, "label", allow_duplicate=True), *clears,
+             inputs=dict(n_clicks=Input(ids.RUN, "n_clicks"), auto=Input(ids.AUTORUN, "data")),
+             state=dict(model=State(Shell.MODEL, "value"), form=page.form_states()), message=ids.MESSAGE,
+             prevent_initial_call=True)
+    def remember(n_clicks, auto, model, form):
+        if not (n_clicks or auto):
+            raise PreventUpdate
+        request = page.request(model, form)
+        shown = running(request) if running is not None else (None,) * len(clears)
+        return (page.record(model, form, request), cache_problem(), "primary", 0, "", *shown)
+
+    return remember

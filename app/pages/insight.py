@@ -174,19 +174,9 @@ def fill_controls(model, pending, init, last, form):
             alert(note, "info") if note else no_update)
 
 
-@handled(Output(Shell.INSIGHT_LAST, "data"), Output(I.MESSAGE, "children", allow_duplicate=True),
-         Output(I.PROGRESS, "color", allow_duplicate=True), Output(I.PROGRESS, "value", allow_duplicate=True),
-         Output(I.PROGRESS, "label", allow_duplicate=True), Output(I.RESULT, "children", allow_duplicate=True),
-         Output(I.DETAIL, "children", allow_duplicate=True),
-         inputs=dict(n_clicks=Input(I.RUN, "n_clicks"), auto=Input(I.AUTORUN, "data")),
-         state=dict(model=State(Shell.MODEL, "value"), form=PAGE.form_states()), message=I.MESSAGE,
-         prevent_initial_call=True)
-def remember(n_clicks, auto, model, form):
-    """Notes the run in the session (coming back to the page finds it), and clears the previous message."""
-    if not (n_clicks or auto):
-        raise PreventUpdate
-    request = _request(model, form)
-    return PAGE.record(model, form, request), jobs.cache_problem(), "primary", 0, "", None, None
+# A run is noted in the session (coming back to the page finds it); the previous result and detail are cleared.
+remember = jobs.register_remember(PAGE, [Output(I.RESULT, "children", allow_duplicate=True),
+                                         Output(I.DETAIL, "children", allow_duplicate=True)])
 
 
 @handled(Output(I.DONE, "data"), Output(I.PROGRESS, "color"), Output(I.MESSAGE, "children"),

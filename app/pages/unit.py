@@ -232,19 +232,10 @@ def autorun(layer, index, model, last):
     return time.time()
 
 
-@handled(Output(Shell.UNIT_LAST, "data"), Output(U.MESSAGE, "children", allow_duplicate=True),
-         Output(U.PROGRESS, "color", allow_duplicate=True), Output(U.PROGRESS, "value", allow_duplicate=True),
-         Output(U.PROGRESS, "label", allow_duplicate=True), Output(U.RESULT, "children", allow_duplicate=True),
-         inputs=dict(n_clicks=Input(U.RUN, "n_clicks"), auto=Input(U.AUTORUN, "data")),
-         state=dict(model=State(Shell.MODEL, "value"), form=PAGE.form_states()), message=U.MESSAGE,
-         prevent_initial_call=True)
-def remember(n_clicks, auto, model, form):
-    """Notes the run in the session and says that it runs."""
-    if not (n_clicks or auto):
-        raise PreventUpdate
-    request = _request(model, form)
-    return (PAGE.record(model, form, request), jobs.cache_problem(), "primary", 0, "",
-            alert(f"Computing {request.describe()}: about 5–30 s.", "info", dismissable=False))
+# A run is noted in the session, and the page says that it runs.
+remember = jobs.register_remember(
+    PAGE, [Output(U.RESULT, "children", allow_duplicate=True)],
+    lambda request: (alert(f"Computing {request.describe()}: about 5–30 s.", "info", dismissable=False),))
 
 
 @handled(Output(U.DONE, "data"), Output(U.PROGRESS, "color"), Output(U.MESSAGE, "children"),
